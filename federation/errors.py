@@ -1,0 +1,62 @@
+"""The one error hierarchy of the protocol core.
+
+    >>> try:
+    ...     raise RejectedMessage("origin-mismatch", "signed by fr but claims origin gb")
+    ... except Error as e:
+    ...     e.reason
+    'origin-mismatch'
+
+Adapters in ``node/`` wrap library exceptions into these (``raise StoreError(...) from e``) and a
+single HTTP middleware turns them into ``{"errors": [{"path", "message"}]}`` responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document: where (a JSON path like ``$.ai_system.name``) and what."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class Error(Exception):
+    """Base of every error Beacon raises on purpose."""
+
+
+class SchemaError(Error):
+    """A document does not match its JSON Schema; ``problems`` names every failure."""
+
+    def __init__(self, problems: list[Problem], schema_id: str = "") -> None:
+        self.problems = problems
+        self.schema_id = schema_id
+        first = problems[0] if problems else Problem("$", "invalid")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first.path}: {first.message}{more}")
+
+
+class SignatureError(Error):
+    """A signature does not verify, or no trusted key signed."""
+
+
+class RejectedMessage(Error):
+    """An inbound message failed a check; ``reason`` is a stable machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class RosterError(Error):
+    """A roster (or a rotation to a new version) breaks the trust rules."""
+
+
+class ThresholdError(RosterError):
+    """Too few distinct trusted keys signed."""
