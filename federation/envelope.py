@@ -68,7 +68,8 @@ class Envelope:
 
     def add_signature(self, key: SigningKey) -> Envelope:
         """Return a copy co-signed by ``key`` (a no-op if that key already signed)."""
-        if any(s.keyid == key.public.keyid for s in self.signatures):
+        # Decide by verifying, not by the keyid hint: a forged hint must not stop a real signature.
+        if self.signed_by([key.public]):
             return self
         sig = Signature(key.public.keyid, key.sign(pae(self.payload_type, self.payload)))
         return Envelope(self.payload_type, self.payload, (*self.signatures, sig))

@@ -97,7 +97,20 @@ def _check_signature(envelope: Envelope, origin: str, roster: Roster, at: dateti
         if every and envelope.signed_by(PublicKey.from_b64(k.public) for k in every):
             raise RejectedMessage("revoked-key", f"signed by a key of {origin!r} that was "
                                   f"not valid at {at.isoformat()}") from e
+        # Signed by another member (origin ≠ signer) is not a forgery: say who signed.
+        signer = _other_signer(envelope, origin, roster, at)
+        if signer is not None:
+            raise RejectedMessage("origin-mismatch", f"signed by {signer!r} but published as "
+                                  f"{origin!r}") from e
         raise RejectedMessage("bad-signature", f"no valid signature by {origin!r}: {e}") from e
+
+
+def _other_signer(envelope: Envelope, origin: str, roster: Roster, at: datetime) -> str | None:
+    """The member other than ``origin`` whose key, valid at ``at``, signed ``envelope``, if any."""
+    for member_id in roster.member_ids():
+        if member_id != origin and envelope.signed_by(roster.signing_keys(member_id, at)):
+            return member_id
+    return None
 
 
 def _check_payload(envelope: Envelope) -> dict[str, Any]:

@@ -29,6 +29,20 @@ def json_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def _problem(error: jsonschema.ValidationError) -> Problem:
+    """One validation error as a Problem; a missing property is named by its own path.
+
+    jsonschema reports ``required`` at the parent object (``$``); a client pointing at the field
+    needs ``$.title``. The property is the one whose message this error carries.
+    """
+    parts: list[str | int] = list(error.absolute_path)
+    if (error.validator == "required" and isinstance(error.instance, dict)
+            and isinstance(error.validator_value, list)):
+        parts += [p for p in error.validator_value if p not in error.instance
+                  and error.message == f"{p!r} is a required property"][:1]
+    return Problem(json_path(parts), error.message)
+
+
 class SchemaSet:
     """Validators for Beacon's schemas, looked up by short name (``incident`` for incident.v1)."""
 
@@ -59,8 +73,7 @@ class SchemaSet:
             validator = self._validators[name]
         except KeyError:
             return [Problem("$.type", f"no schema for message type {name!r}")]
-        found = [Problem(json_path(e.absolute_path), e.message)
-                 for e in validator.iter_errors(instance)]
+        found = dict.fromkeys(_problem(e) for e in validator.iter_errors(instance))
         return sorted(found, key=lambda p: p.path)
 
     def validate(self, name: str, instance: Any) -> None:

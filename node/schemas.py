@@ -15,7 +15,8 @@ from pathlib import Path
 
 from federation.schema import SchemaSet
 
-SCHEMA_DIR = Path(os.environ.get("BEACON_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
+_DEFAULT_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(os.environ.get("BEACON_SCHEMAS", _DEFAULT_DIR))
 
 
 def read_schema_documents(directory: Path = SCHEMA_DIR) -> list[dict[str, object]]:

@@ -1,0 +1,307 @@
+"""Contingency playbooks: the model, the YAML reader that names file and line, and matching.
+
+    >>> # schemas = node.schemas.default_schemas()
+    >>> # pb = parse_playbook_yaml(text, "playbooks/red-line-crossing.yaml", schemas=schemas)
+    >>> # [p.id for p in matching_playbooks([pb], incident_doc, local_id="gb", is_local=True)]
+    >>> # ['red-line-crossing']
+
+A playbook (DESIGN §5) is a trigger (``federation.triggers``) and ordered steps. Steps move
+forward only — on success to ``on_success`` (default the next step; an escalation defaults to
+the first step after its chain of escalations, because an acknowledgement stops the chain, as in
+PagerDuty escalation policies and Grafana OnCall chains), on a missed deadline to ``on_failure``
+(default the next step). Forward-only keeps every run finite and the CACAO export acyclic.
+
+``parse_playbook_yaml`` composes the YAML node tree first, so every schema or semantic problem
+names file, line and JSON path: ``playbooks/x.yaml:14: $.steps[2].deadline: ...``. The schema is
+passed in (``node.schemas.default_schemas()``); this module reads no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from federation.durations import parse_duration
+from federation.errors import Error
+from federation.playbook_source import PlaybookProblem, SourceMap, load_yaml
+from federation.schema import SchemaSet, json_path
+from federation.timeutil import parse_time
+from federation.triggers import Conditions, IncidentFacts, Trigger
+
+__all__ = [
+    "BLOCKING", "Playbook", "PlaybookError", "PlaybookProblem", "Step", "UpgradeRule",
+    "match", "matching_playbooks", "parse_playbook_yaml", "playbook_problems",
+]
+
+ACTIONS = ("notify", "acknowledge", "escalate", "quorum", "request-action", "publish-advisory",
+           "status-report", "report", "record", "watch", "close")
+# Steps that wait (for an ack, declarations, a deadline or the next report); the rest act and
+# move on at once. ``request-action`` waits only if it has a deadline.
+BLOCKING = ("acknowledge", "escalate", "quorum", "status-report", "report", "watch")
+
+
+class PlaybookError(Error):
+    """A playbook file is not valid; ``problems`` name file, line, JSON path and message each."""
+
+    def __init__(self, problems: list[PlaybookProblem]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}" if problems else "invalid playbook")
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    when: Conditions
+    deadline: timedelta
+
+
+@dataclass(frozen=True)
+class UpgradeRule:
+    """On an upgrading revision whose facts satisfy ``when``, jump forward to step ``goto``."""
+
+    when: Conditions
+    goto: str
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: str
+    title: str = ""
+    description: str = ""
+    role: str = ""
+    tier: int = 0
+    deadline: timedelta | None = None
+    clock: str = "step"
+    deadline_when: tuple[DeadlineRule, ...] = ()
+    acks: str = "any"
+    threshold: int | str | None = None
+    every: timedelta | None = None
+    request: str = ""
+    tlp: str = ""
+    on_success: str | None = None
+    on_failure: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Step:
+        def dur(key: str) -> timedelta | None:
+            return parse_duration(d[key]) if key in d else None
+
+        return cls(
+            id=d["id"], action=d["action"], title=d.get("title", ""),
+            description=d.get("description", ""), role=d.get("role", ""),
+            tier=int(d.get("tier", 0)), deadline=dur("deadline"), clock=d.get("clock", "step"),
+            deadline_when=tuple(DeadlineRule(Conditions.from_dict(r["when"]),
+                                             parse_duration(r["deadline"]))
+                                for r in d.get("deadline_when", ())),
+            acks=d.get("acks", "any"), threshold=d.get("threshold"), every=dur("every"),
+            request=d.get("request", ""), tlp=d.get("tlp", ""),
+            on_success=d.get("on_success"), on_failure=d.get("on_failure"),
+        )
+
+    @property
+    def blocking(self) -> bool:
+        """True if the step waits for an input or a timer before the run moves on."""
+        return self.action in BLOCKING or (self.action == "request-action"
+                                           and self.deadline is not None)
+
+    @property
+    def label(self) -> str:
+        return self.title or self.id.replace("-", " ").capitalize()
+
+    def deadline_for(self, facts: IncidentFacts) -> timedelta | None:
+        """The deadline that applies to ``facts``: the first ``deadline_when`` rule that holds."""
+        for rule in self.deadline_when:
+            if rule.when.holds(facts):
+                return rule.deadline
+        return self.deadline
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    version: int
+    title: str
+    description: str
+    created: datetime
+    modified: datetime
+    tlp: str
+    trigger: Trigger
+    steps: tuple[Step, ...]
+    on_upgrade: tuple[UpgradeRule, ...] = ()
+    references: tuple[Mapping[str, str], ...] = ()
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Playbook:
+        """Build from a document that passed ``playbook_problems`` (or a run's stored snapshot)."""
+        created = parse_time(d["created"])
+        return cls(
+            id=d["id"], version=int(d["version"]), title=d["title"],
+            description=d["description"], created=created,
+            modified=parse_time(d["modified"]) if d.get("modified") else created,
+            tlp=d.get("tlp", "GREEN"), trigger=Trigger.from_dict(d["trigger"]),
+            steps=tuple(Step.from_dict(s) for s in d["steps"]),
+            on_upgrade=tuple(UpgradeRule(Conditions.from_dict(r["when"]), r["goto"])
+                             for r in d.get("on_upgrade", ())),
+            references=tuple(dict(r) for r in d.get("references", ())), document=d,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.document)
+
+    def index_of(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+    def success_target(self, index: int) -> int:
+        """Index of the step after ``index`` succeeds; ``len(steps)`` means the run completes."""
+        step = self.steps[index]
+        if step.on_success:
+            return self.index_of(step.on_success)
+        nxt = index + 1
+        if step.action == "escalate":  # an acknowledgement stops the whole escalation chain
+            while nxt < len(self.steps) and self.steps[nxt].action == "escalate":
+                nxt += 1
+        return nxt
+
+    def failure_target(self, index: int) -> int:
+        """Index of the step after ``index`` misses its deadline (the next tier, by default)."""
+        step = self.steps[index]
+        return self.index_of(step.on_failure) if step.on_failure else index + 1
+
+
+def parse_playbook_yaml(text: str, filename: str, *, schemas: SchemaSet) -> Playbook:
+    """Read one playbook file, validating it against ``playbook.v1.json`` and the step rules.
+
+    Args:
+        text: the YAML source.
+        filename: the name to put in problems (as the user would open it).
+        schemas: the project's schemas (``node.schemas.default_schemas()``).
+
+    Returns:
+        The playbook.
+
+    Raises:
+        PlaybookError: with every problem found, each naming file, line and JSON path.
+    """
+    data, source = load_yaml(text, filename)
+    problems = list(source.problems)
+    if not problems:
+        problems = [source.problem(p.path, p.message) for p in schemas.problems("playbook", data)]
+    if not problems:
+        problems = [source.problem(path, message) for path, message in playbook_problems(data)]
+    if problems:
+        raise PlaybookError(problems)
+    return Playbook.from_dict(data)
+
+
+def playbook_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rules a schema cannot state, for a schema-valid document: ``[(json_path, message)]``."""
+    steps: Sequence[Mapping[str, Any]] = doc["steps"]
+    ids = [s["id"] for s in steps]
+    problems = _check_ids(ids) + _check_durations(steps) + _check_fields(steps)
+    problems += _check_targets(doc, ids)
+    if not problems:
+        problems += _check_reachable(Playbook.from_dict(doc))
+    return problems
+
+
+def _check_ids(ids: list[str]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    out = []
+    for i, step_id in enumerate(ids):
+        if step_id in seen:
+            out.append((json_path(["steps", i, "id"]), f"duplicate step id {step_id!r}"))
+        seen.add(step_id)
+    return out
+
+
+def _check_durations(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    out = []
+    for i, s in enumerate(steps):
+        found = [([k], s[k]) for k in ("deadline", "every") if k in s]
+        found += [(["deadline_when", j, "deadline"], r["deadline"])
+                  for j, r in enumerate(s.get("deadline_when", ()))]
+        for parts, value in found:
+            try:
+                parse_duration(value)
+            except ValueError as e:
+                out.append((json_path(["steps", i, *parts]), str(e)))
+    return out
+
+
+_ONLY_FOR = {"acks": ("escalate", "request-action"), "threshold": ("quorum",),
+             "every": ("status-report", "report"), "request": ("request-action",),
+             "deadline_when": tuple(BLOCKING) + ("request-action",),
+             "clock": tuple(BLOCKING) + ("request-action",)}
+
+
+def _check_fields(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    out = []
+    for i, s in enumerate(steps):
+        for key, actions in _ONLY_FOR.items():
+            if key in s and s["action"] not in actions:
+                out.append((json_path(["steps", i, key]),
+                            f"{key!r} has no meaning for a {s['action']!r} step "
+                            f"(only for {', '.join(actions)})"))
+        if ("clock" in s or "deadline_when" in s) and "deadline" not in s:
+            out.append((json_path(["steps", i]), "'clock' and 'deadline_when' need a 'deadline'"))
+        if s["action"] == "close" and ("on_success" in s or "on_failure" in s):
+            out.append((json_path(["steps", i]), "a close step ends the run; it has no next step"))
+    return out
+
+
+def _check_targets(doc: Mapping[str, Any], ids: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for i, s in enumerate(doc["steps"]):
+        for key in ("on_success", "on_failure"):
+            if key in s and (s[key] not in ids or ids.index(s[key]) <= i):
+                out.append((json_path(["steps", i, key]),
+                            f"{s[key]!r} is not a later step; steps only move forward "
+                            f"(later steps: {', '.join(ids[i + 1:]) or 'none'})"))
+    for j, rule in enumerate(doc.get("on_upgrade", ())):
+        if rule["goto"] not in ids:
+            out.append((json_path(["on_upgrade", j, "goto"]), f"no step {rule['goto']!r}"))
+    return out
+
+
+def _check_reachable(pb: Playbook) -> list[tuple[str, str]]:
+    n = len(pb.steps)
+    todo = [0] + [pb.index_of(r.goto) for r in pb.on_upgrade]
+    seen: set[int] = set()
+    while todo:
+        i = todo.pop()
+        if i >= n or i in seen:
+            continue
+        seen.add(i)
+        if pb.steps[i].action != "close":
+            todo += [pb.success_target(i), pb.failure_target(i)] if pb.steps[i].blocking \
+                else [pb.success_target(i)]
+    return [(json_path(["steps", i]), f"step {s.id!r} can never run (nothing leads to it)")
+            for i, s in enumerate(pb.steps) if i not in seen]
+
+
+def match(playbook: Playbook, incident_doc: Mapping[str, Any], *, local_id: str,
+          is_local: bool) -> bool:
+    """True if ``playbook`` should start for this incident (or emergency) document at ``local_id``.
+
+    Args:
+        playbook: the playbook.
+        incident_doc: a schema-valid ``incident`` or ``emergency`` document.
+        local_id: the member id of the node deciding.
+        is_local: the document was filed by this node (scope ``own``) rather than a peer.
+
+    Returns:
+        Whether the trigger holds (see ``federation.triggers``).
+    """
+    facts = IncidentFacts.from_document(incident_doc)
+    return playbook.trigger.matches(facts, local_id=local_id, is_local=is_local)
+
+
+def matching_playbooks(playbooks: Iterable[Playbook], incident_doc: Mapping[str, Any], *,
+                       local_id: str, is_local: bool) -> list[Playbook]:
+    """Every playbook whose trigger holds, in the order given."""
+    return [p for p in playbooks
+            if match(p, incident_doc, local_id=local_id, is_local=is_local)]

@@ -1,0 +1,189 @@
+"""The node's HTTP API (JSON, ``Authorization: Bearer <token>``).
+
+    >>> # app.add_routes(routes)
+
+| endpoint | roles |
+|---|---|
+| ``POST /api/v1/incidents`` | operator |
+| ``GET /api/v1/incidents``, ``GET /api/v1/incidents/{id}`` | any |
+| ``GET /api/v1/roster``, ``GET /api/v1/peers`` | any |
+| ``GET /api/v1/quarantine`` | auditor, operator |
+| ``GET /healthz``, ``GET /metrics`` | none |
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from federation.envelope import Envelope
+from federation.errors import Problem, SchemaError, SignatureError
+from federation.messages import SERVER_FIELDS, incident_from_report
+from federation.severity import Severity
+from federation.timeutil import parse_time
+from node import records
+from node.appkeys import BUS, NODE
+from node.middleware import NotFound, json_body, principal
+from node.outgoing import sign_and_record
+
+routes = web.RouteTableDef()
+
+# TLP labels a node can handle so far; AMBER+STRICT needs end-to-end encryption to recipients.
+SUPPORTED_TLP = ("CLEAR", "GREEN", "AMBER", "RED")
+
+
+@routes.post("/api/v1/incidents")
+async def file_incident(request: web.Request) -> web.Response:
+    principal(request, "operator")
+    ctx = request.app[NODE]
+    report = await json_body(request)
+    doc = incident_from_report(_check_report_shape(report, ctx.schemas.document("incident")),
+                               origin=ctx.node_id, now=ctx.now())
+    problems = ctx.schemas.problems("incident", doc)
+    problems += _check_jurisdictions(doc, ctx.roster.member_ids())
+    if doc.get("tlp") not in SUPPORTED_TLP and not any(p.path == "$.tlp" for p in problems):
+        problems.append(Problem("$.tlp", f"{doc.get('tlp')} reports need end-to-end encryption,"
+                                         " which this node does not offer yet; use AMBER or RED"))
+    if problems:
+        raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
+    digest = sign_and_record(ctx, doc, qualifier=doc["severity"], publish=doc["tlp"] != "RED")
+    return web.json_response({"id": doc["id"], "digest": digest}, status=201,
+                             headers={"Location": f"/api/v1/incidents/{doc['id']}"})
+
+
+def _check_report_shape(report: Any, schema: Any) -> dict[str, Any]:
+    if not isinstance(report, dict):
+        raise SchemaError([Problem("$", "a report is a JSON object")])
+    known = set(schema.get("properties", {}))
+    problems = [Problem(f"$.{k}", "set by the node; leave it out") for k in report
+                if k in SERVER_FIELDS]
+    problems += [Problem(f"$.{k}", f"unknown field; known fields are {', '.join(sorted(known))}")
+                 for k in report if k not in known]
+    if problems:
+        raise SchemaError(problems, "incident")
+    return report
+
+
+def _check_jurisdictions(doc: dict[str, Any], members: list[str]) -> list[Problem]:
+    affected = doc.get("affected_jurisdictions")
+    if not isinstance(affected, list):
+        return []
+    return [Problem(f"$.affected_jurisdictions[{i}]",
+                    f"{j!r} is not a member of the federation ({', '.join(members)})")
+            for i, j in enumerate(affected) if isinstance(j, str) and j not in members]
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise SchemaError([Problem(f"$.query.{name}", f"must be an integer {lo}..{hi}")])
+    return value
+
+
+def _cursor(request: web.Request) -> int | None:
+    raw = request.query.get("cursor")
+    return None if not raw else _int_param(request, "cursor", 0, 0, 2**62)
+
+
+@routes.get("/api/v1/incidents")
+async def list_incidents(request: web.Request) -> web.Response:
+    principal(request)
+    q = request.query
+    severity = q.get("severity") or None
+    if severity is not None and severity not in {s.value for s in Severity}:
+        raise SchemaError([Problem("$.query.severity", "one of " +
+                                   ", ".join(s.value for s in Severity))])
+    since = q.get("since") or None
+    if since is not None:
+        since = parse_time(since, "$.query.since").strftime("%Y-%m-%dT%H:%M:%SZ")
+    page = records.list_incidents(
+        request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
+        limit=_int_param(request, "limit", 50, 1, 500), cursor=_cursor(request))
+    return web.json_response({"items": page.items,
+                              "next": None if page.next_cursor is None else str(page.next_cursor)})
+
+
+@routes.get("/api/v1/incidents/{id}")
+async def get_incident(request: web.Request) -> web.Response:
+    principal(request)
+    ctx = request.app[NODE]
+    row = records.get_incident(ctx.store, request.match_info["id"])
+    if row is None:
+        raise NotFound(f"incident {request.match_info['id']!r}")
+    envelope = Envelope.from_json(row["envelope"])
+    # Re-verify at read time against the roster this node trusts now.
+    try:
+        envelope.verify_with(ctx.roster.signing_keys(row["origin"],
+                                                     parse_time(row["issued_at"])))
+        verified = True
+    except SignatureError:
+        verified = False
+    body: dict[str, Any] = json.loads(row["document"])
+    body.update(origin=row["origin"], digest=row["digest"], verified=verified,
+                received_at=row["received_at"], revisions=row["revisions"],
+                envelope=envelope.to_dict())
+    return web.json_response(body)
+
+
+@routes.get("/api/v1/roster")
+async def get_roster(request: web.Request) -> web.Response:
+    principal(request)
+    ctx = request.app[NODE]
+    return web.json_response({"roster": ctx.roster.to_dict(),
+                              "envelope": ctx.roster_envelope.to_dict()})
+
+
+@routes.get("/api/v1/peers")
+async def get_peers(request: web.Request) -> web.Response:
+    principal(request)
+    ctx = request.app[NODE]
+    bus = request.app[BUS]
+    peers = [{"id": m.id, "role": m.role, "jurisdiction": m.jurisdiction,
+              "heartbeat": bus.peers.get(m.id)}
+             for m in ctx.roster.members if m.id != ctx.node_id]
+    return web.json_response({"items": peers})
+
+
+@routes.get("/api/v1/quarantine")
+async def list_quarantine(request: web.Request) -> web.Response:
+    principal(request, "auditor", "operator")
+    ctx = request.app[NODE]
+    page = records.list_quarantine(ctx.store, reason=request.query.get("reason") or None,
+                                   limit=_int_param(request, "limit", 50, 1, 500),
+                                   cursor=_cursor(request))
+    return web.json_response({"items": page.items, "counts": records.quarantine_counts(ctx.store),
+                              "next": None if page.next_cursor is None else str(page.next_cursor)})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[NODE]
+    try:
+        depth = records.outbox_depth(ctx.store)
+        store_ok = True
+    except Exception:  # report, don't raise: health must answer even when the store is sick
+        depth, store_ok = -1, False
+    ok = store_ok and ctx.nats_state == "connected"
+    return web.json_response(
+        {"status": "ok" if ok else "degraded", "node": ctx.node_id, "role": ctx.config.role,
+         "nats": ctx.nats_state, "store": "ok" if store_ok else "error",
+         "outbox_depth": depth, "roster_version": ctx.roster.version,
+         "incidents": records.count_incidents(ctx.store) if store_ok else None},
+        status=200 if store_ok else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[NODE]
+    ctx.metrics.outbox_depth.set(records.outbox_depth(ctx.store))
+    return web.Response(body=generate_latest(ctx.metrics.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,52 @@
+"""Wire a node together and run it.
+
+    >>> # app = init_app(NodeConfig.load(Path("gb/node.toml")))
+    >>> # web.run_app(app, host=..., port=...)
+
+The store, the keys and the roster are opened in a ``cleanup_ctx`` together with the NATS bus,
+so that a failing start-up closes what it opened, and SIGTERM drains NATS before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from node.api import routes
+from node.appkeys import BUS, NODE
+from node.bus import Bus
+from node.config import NodeConfig
+from node.context import NodeContext
+from node.middleware import auth_middleware, error_middleware
+
+log = logging.getLogger("beacon.app")
+
+
+def init_app(config: NodeConfig) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=1024 * 1024)
+    ctx = NodeContext.open(config)
+    app[NODE] = ctx
+    app[BUS] = Bus(ctx)
+    app.cleanup_ctx.append(_lifecycle)
+    app.add_routes(routes)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    ctx, bus = app[NODE], app[BUS]
+    await bus.start()
+    log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)
+    yield
+    await bus.stop()
+    ctx.close()
+
+
+def run(config: NodeConfig) -> None:
+    """Serve until SIGINT/SIGTERM (aiohttp's run_app handles both and runs the cleanup)."""
+    web.run_app(init_app(config), host=config.http_host, port=config.http_port,
+                print=None, shutdown_timeout=5.0, handle_signals=True,
+                loop=asyncio.new_event_loop())

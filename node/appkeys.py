@@ -1,0 +1,11 @@
+"""The typed keys under which the aiohttp application holds the node's parts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.bus import Bus
+from node.context import NodeContext
+
+NODE = web.AppKey("node", NodeContext)
+BUS = web.AppKey("bus", Bus)

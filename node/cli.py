@@ -1,0 +1,132 @@
+"""The ``beacon`` command.
+
+    $ beacon demo --data demo-data                 # a local federation: gb, fr, jp and int
+    $ beacon init --id gb --dir /srv/beacon/gb      # keys and config for one node
+    $ beacon run --config /srv/beacon/gb/node.toml  # run one node
+
+Every failure the user can fix ends with a one-line message saying what to do, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from federation.errors import Error
+
+MEMBER_ID = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+
+
+def _members(text: str) -> list[str]:
+    ids = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in ids if not MEMBER_ID.match(m) or m == "int"]
+    if bad or not ids:
+        raise argparse.ArgumentTypeError(
+            f"member ids are 2-32 lowercase letters, digits or '-', not 'int': {', '.join(bad)}")
+    if len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError("a member id is listed twice")
+    return ids
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="beacon", description="Beacon: federated, signed "
+                                "AI-incident reporting between AI safety authorities.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="run a local federation (members plus the international "
+                       "body) on loopback")
+    d.add_argument("--data", type=Path, default=Path("demo-data"),
+                   help="folder for keys, stores and demo.json (default: demo-data)")
+    d.add_argument("--members", type=_members, default=["gb", "fr", "jp"],
+                   help="comma-separated member ids (default: gb,fr,jp)")
+    d.add_argument("--port", type=int, default=8400,
+                   help="base port: NATS on it, nodes on the next ones (default: 8400)")
+    d.add_argument("--time-scale", type=_positive, default=1.0,
+                   help="multiply every scheduled duration (0.001 turns an hour into 3.6 s)")
+
+    i = sub.add_parser("init", help="create keys and a config for one node")
+    i.add_argument("--id", required=True, help="member id, e.g. gb")
+    i.add_argument("--dir", type=Path, required=True, help="the node's data folder")
+    i.add_argument("--role", choices=["member", "international-body"], default="member")
+    i.add_argument("--nats-url", default="nats://127.0.0.1:4222")
+    i.add_argument("--port", type=int, default=8100, help="HTTP port (default 8100)")
+    i.add_argument("--roster", type=Path, default=None,
+                   help="the signed roster file (default: DIR/roster.json)")
+
+    r = sub.add_parser("run", help="run one node")
+    r.add_argument("--config", type=Path, required=True, help="the node's TOML config")
+    return p
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from node.demo import run_demo
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_demo(args.data.resolve(), args.members, args.port, args.time_scale,
+                              stop)
+
+    return asyncio.run(main())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from node.context import utcnow
+    from node.provision import member_entry, provision_node, write_config
+
+    if not MEMBER_ID.match(args.id):
+        raise Error(f"--id {args.id!r}: use 2-32 lowercase letters, digits or '-'")
+    files = provision_node(args.dir.resolve(), args.id, role=args.role)
+    roster = (args.roster or args.dir / "roster.json").resolve()
+    write_config(files, roster_file=roster, nats_url=args.nats_url, http_port=args.port)
+    entry_file = files.directory / "member.json"
+    entry_file.write_text(json.dumps(member_entry(files, now=utcnow()), indent=2) + "\n")
+    print(f"created {files.config_file}")
+    print(f"this node's roster entry (public keys): {entry_file}")
+    if not roster.exists():
+        print(f"next: have the council add the entry to the roster and save it as {roster}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from node.app import run
+    from node.config import NodeConfig
+    from node.logs import configure_logging
+
+    config = NodeConfig.load(args.config)
+    configure_logging(config.node_id)
+    run(config)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Error as e:
+        print(f"beacon {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""A node's TOML configuration.
+
+    >>> # cfg = NodeConfig.load(Path("gb/node.toml")); cfg.node_id
+    'gb'
+
+Example file (``beacon init`` writes one)::
+
+    [node]
+    id = "gb"
+    role = "member"                # or "international-body"
+    data_dir = "/srv/beacon/gb"    # SQLite database and keys live here
+    time_scale = 1.0               # multiplies every scheduled duration (demos use 0.001)
+
+    [http]
+    host = "127.0.0.1"
+    port = 8101
+
+    [nats]
+    url = "nats://127.0.0.1:4222"
+    nkey_seed_file = "/srv/beacon/gb/nats.nk"   # the node's NATS user (nkey) seed
+
+    [keys]
+    signing_key_file = "/srv/beacon/gb/signing.key"
+    encryption_key_file = "/srv/beacon/gb/encryption.key"
+
+    [trust]
+    roster_file = "/srv/beacon/roster.json"     # the DSSE-signed genesis (or newer) roster
+    max_skew_seconds = 300
+    max_message_bytes = 262144
+
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from federation.errors import Error
+
+
+class ConfigError(Error):
+    """The node's configuration file is missing, unreadable or incomplete."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    role: str
+    data_dir: Path
+    http_host: str
+    http_port: int
+    nats_url: str
+    nkey_seed_file: Path | None
+    signing_key_file: Path
+    encryption_key_file: Path | None
+    roster_file: Path
+    time_scale: float = 1.0
+    max_skew_seconds: float = 300.0
+    max_message_bytes: int = 256 * 1024
+    path: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "beacon.sqlite3"
+
+    @property
+    def inbox_prefix(self) -> str:
+        # A per-node inbox, so that NATS permissions can keep replies to one node private.
+        return f"_INBOX_{self.node_id}"
+
+    @property
+    def durable_name(self) -> str:
+        return f"node-{self.node_id}"
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {path} not found; create one with `beacon init`") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        base = path.resolve().parent
+        try:
+            return cls._from_dict(raw, base, path)
+        except KeyError as e:
+            raise ConfigError(f"{path}: missing setting {e.args[0]!r}") from e
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any], base: Path, path: Path) -> NodeConfig:
+        node, http, nats, keys, trust = (raw.get(s, {}) for s in
+                                         ("node", "http", "nats", "keys", "trust"))
+
+        def p(value: str | None) -> Path | None:
+            return None if value is None else (base / value).resolve()
+
+        role = node.get("role", "member")
+        if role not in ("member", "international-body"):
+            raise ConfigError(f"{path}: node.role must be 'member' or 'international-body', "
+                              f"not {role!r}")
+        data_dir = p(node["data_dir"])
+        signing = p(keys["signing_key_file"])
+        roster = p(trust["roster_file"])
+        assert data_dir and signing and roster  # noqa: S101 - p() maps str to Path
+        return cls(
+            node_id=node["id"], role=role, data_dir=data_dir,
+            http_host=http.get("host", "127.0.0.1"), http_port=int(http.get("port", 8100)),
+            nats_url=nats.get("url", "nats://127.0.0.1:4222"),
+            nkey_seed_file=p(nats.get("nkey_seed_file")),
+            signing_key_file=signing, encryption_key_file=p(keys.get("encryption_key_file")),
+            roster_file=roster, time_scale=float(node.get("time_scale", 1.0)),
+            max_skew_seconds=float(trust.get("max_skew_seconds", 300)),
+            max_message_bytes=int(trust.get("max_message_bytes", 256 * 1024)), path=path,
+        )
+
+    def to_toml(self) -> str:
+        doc: dict[str, Any] = {
+            "node": {"id": self.node_id, "role": self.role, "data_dir": str(self.data_dir),
+                     "time_scale": self.time_scale},
+            "http": {"host": self.http_host, "port": self.http_port},
+            "nats": {"url": self.nats_url},
+            "keys": {"signing_key_file": str(self.signing_key_file)},
+            "trust": {"roster_file": str(self.roster_file),
+                      "max_skew_seconds": self.max_skew_seconds,
+                      "max_message_bytes": self.max_message_bytes},
+        }
+        if self.nkey_seed_file:
+            doc["nats"]["nkey_seed_file"] = str(self.nkey_seed_file)
+        if self.encryption_key_file:
+            doc["keys"]["encryption_key_file"] = str(self.encryption_key_file)
+        return tomli_w.dumps(doc)

@@ -1,0 +1,86 @@
+"""Everything a running node holds, in one place that adapters share.
+
+    >>> # ctx = NodeContext.open(config)   # keys, roster, store, schemas
+    >>> # ctx.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from federation.envelope import Envelope
+from federation.inbound import InboundPolicy
+from federation.keys import EncryptionKey, SigningKey
+from federation.roster import Roster
+from federation.schema import SchemaSet
+from federation.timeutil import format_time
+from node.auth import TokenVerifier
+from node.config import NodeConfig
+from node.identity import KeyFileError, load_encryption_key, load_roster, load_signing_key
+from node.metrics import Metrics
+from node.schemas import default_schemas
+from node.store import Store
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    store: Store
+    schemas: SchemaSet
+    signing_key: SigningKey
+    encryption_key: EncryptionKey | None
+    roster: Roster
+    roster_envelope: Envelope
+    tokens: TokenVerifier
+    metrics: Metrics = field(default_factory=Metrics)
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    nats_state: str = "connecting"
+    started_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def node_id(self) -> str:
+        return self.config.node_id
+
+    @property
+    def policy(self) -> InboundPolicy:
+        return InboundPolicy(max_bytes=self.config.max_message_bytes,
+                             max_skew=timedelta(seconds=self.config.max_skew_seconds))
+
+    @staticmethod
+    def now() -> datetime:
+        return utcnow()
+
+    def now_text(self) -> str:
+        """Second precision, as signed messages carry it."""
+        return format_time(self.now())
+
+    def stamp(self) -> str:
+        """Microsecond precision, for local records (received_at, sent_at)."""
+        return self.now().isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    @classmethod
+    def open(cls, config: NodeConfig) -> NodeContext:
+        signing_key = load_signing_key(config.signing_key_file)
+        enc = (load_encryption_key(config.encryption_key_file)
+               if config.encryption_key_file else None)
+        roster, envelope = load_roster(config.roster_file, now=utcnow())
+        own = {k.keyid for k in roster.any_signing_keys(config.node_id)}
+        if not own:
+            raise KeyFileError(f"node {config.node_id!r} is not a member of roster "
+                               f"v{roster.version}; ask the council to add it")
+        if signing_key.public.keyid not in own:
+            raise KeyFileError(f"the signing key in {config.signing_key_file} is not one of "
+                               f"{config.node_id!r}'s keys in roster v{roster.version}")
+        store = Store.open(config.db_path)
+        return cls(config=config, store=store, schemas=default_schemas(),
+                   signing_key=signing_key, encryption_key=enc, roster=roster,
+                   roster_envelope=envelope, tokens=TokenVerifier(store))
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,95 @@
+"""The one place where errors become HTTP responses, and where requests are authenticated.
+
+    >>> # web.Application(middlewares=[error_middleware, auth_middleware])
+
+Every error response is JSON: ``{"errors": [{"path": ..., "message": ...}, ...]}``. A bad
+request is a 4xx naming each problem; an unexpected failure is logged with its traceback and
+answered with a 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from federation.errors import Error, Problem, SchemaError
+from node.appkeys import NODE
+from node.auth import AuthError, ForbiddenError, Principal
+
+log = logging.getLogger("beacon.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL = "beacon.principal"
+
+
+class NotFound(Error):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Conflict(Error):
+    pass
+
+
+def error_response(status: int, problems: list[Problem],
+                   headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"errors": [p.to_dict() for p in problems]}, status=status,
+                             headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SchemaError as e:
+        return error_response(400, e.problems)
+    except AuthError as e:
+        return error_response(401, [Problem("$.headers.Authorization", str(e))],
+                              {"WWW-Authenticate": 'Bearer realm="beacon"'})
+    except ForbiddenError as e:
+        return error_response(403, [Problem("$", str(e))])
+    except NotFound as e:
+        return error_response(404, [Problem("$", f"{e.what} not found")])
+    except Conflict as e:
+        return error_response(409, [Problem("$", str(e))])
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return error_response(e.status, [Problem("$", e.reason)], dict(e.headers))
+    except Exception:
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return error_response(500, [Problem("$", "internal error; the node's log has details")])
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        request[PRINCIPAL] = request.app[NODE].tokens.authenticate(header[7:].strip())
+    elif header:
+        raise AuthError("use 'Authorization: Bearer <token>'")
+    return await handler(request)
+
+
+def principal(request: web.Request, *roles: str) -> Principal:
+    """The caller, who must hold one of ``roles`` (any role if none are named)."""
+    who: Principal | None = request.get(PRINCIPAL)
+    if who is None:
+        raise AuthError("this endpoint needs 'Authorization: Bearer <token>'")
+    if roles and who.role not in roles:
+        raise ForbiddenError(f"role {who.role!r} may not do this; needs {' or '.join(roles)}")
+    return who
+
+
+async def json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise SchemaError([Problem("$", "send the body as JSON with "
+                                        "'Content-Type: application/json'")])
+    try:
+        return await request.json()
+    except ValueError as e:
+        raise SchemaError([Problem("$", f"body is not valid JSON: {e}")]) from e

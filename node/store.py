@@ -1,0 +1,193 @@
+"""The node's SQLite store (WAL): verbatim signed envelopes, projections, outbox, quarantine.
+
+    >>> # store = Store.open(Path("gb/beacon.sqlite3"))
+    >>> # with store.transaction() as tx: ...
+    >>> # store.close()
+
+Every signed envelope is kept byte for byte as it was signed or received; every other table is a
+projection of them, except the outbox (what still has to reach NATS), the quarantine (what was
+refused, with its reason) and the API tokens. A report accepted with 201 was committed here
+together with its outbox row in one transaction, so a crash or a NATS outage loses nothing.
+
+``synchronous=FULL``: a commit survives power loss, not only a process crash; the consumer
+amortises the fsync by committing a whole fetched batch at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from federation.errors import Error
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation
+    """
+    CREATE TABLE envelopes (
+        digest TEXT PRIMARY KEY,
+        message_type TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        envelope BLOB NOT NULL,          -- the DSSE JSON, verbatim
+        received_at TEXT NOT NULL,
+        local INTEGER NOT NULL           -- 1 if this node signed it
+    );
+    CREATE INDEX envelopes_type ON envelopes(message_type, origin);
+    CREATE TABLE incidents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        origin TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        severity_rank INTEGER NOT NULL,
+        tlp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        title TEXT NOT NULL,
+        occurred_at TEXT,
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX incidents_origin ON incidents(origin, seq);
+    CREATE INDEX incidents_severity ON incidents(severity_rank, seq);
+    CREATE TABLE incident_revisions (
+        id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        PRIMARY KEY (id, revision)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(sent_at, seq);
+    CREATE TABLE quarantine (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        digest TEXT,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX quarantine_reason ON quarantine(reason);
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        label TEXT NOT NULL,
+        hash TEXT NOT NULL,              -- Argon2id of the whole token
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE log_leaves (           -- this node's transparency log: one leaf per signed
+        idx INTEGER PRIMARY KEY,         -- envelope, leaf data = the 32-byte message digest
+        digest TEXT NOT NULL UNIQUE,
+        leaf_hash BLOB NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+class StoreError(Error):
+    """The database could not be opened, migrated or written."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the store at {path}: {e}") from e
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {version}, newer than this "
+                             f"software ({len(MIGRATIONS)}); upgrade Beacon")
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as tx:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute(f"PRAGMA user_version={n}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot begin a transaction: {e}") from e
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"commit failed: {e}") from e
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"query failed: {e}") from e
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # -- meta -----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        value = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    @staticmethod
+    def set_meta(tx: sqlite3.Connection, key: str, value: str) -> None:
+        tx.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def row_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a mapping
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text)

@@ -1,0 +1,170 @@
+"""Integration fixtures: a real local federation (`beacon demo`) on loopback.
+
+Each test module that asks for ``fed`` gets its own federation — a real JetStream nats-server and
+one real node process per member plus ``int`` — started through the same CLI a user runs, and
+stopped in ``finally``. Nothing here mocks NATS, SQLite or a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+MINIMAL_REPORT: dict[str, Any] = {
+    "title": "Chatbot gave dangerous medical advice",
+    "description": "A patient followed dosage advice produced by the model and was hospitalised.",
+    "severity": "serious-incident", "harm_types": ["physical"],
+    "ai_system": {"name": "ExampleLM", "version": "2.1", "developer": "Example AI",
+                  "deployer": "Example Health",
+                  "role": "The model produced the advice that the patient followed."},
+    "submitter": {"organisation": "UK AI Security Institute",
+                  "contact": "incidents@example.org"},
+    "supporting_materials": [{"url": "https://example.org/report",
+                              "description": "press report"}],
+    "occurred_at": "2026-11-20T09:00:00Z", "affected_jurisdictions": ["fr"], "tlp": "GREEN",
+    "red_lines": [],
+}
+
+
+def report(**changes: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(MINIMAL_REPORT)
+    doc.update(changes)
+    return doc
+
+
+def _ports_free(base: int, count: int) -> bool:
+    for port in range(base, base + count):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_base_port(count: int) -> int:
+    """A base port with ``count`` consecutive free ports on loopback (bounded search)."""
+    start = 20000 + (os.getpid() * 37) % 20000
+    for i in range(200):
+        base = 20000 + (start + i * 53) % 25000
+        if _ports_free(base, count):
+            return base
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
+def _popen(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+class Federation:
+    """A running ``beacon demo`` and helpers to talk to its nodes."""
+
+    def __init__(self, data: Path, members: list[str], time_scale: float = 1.0) -> None:
+        self.data = data
+        self.members = members
+        self.base = free_base_port(len(members) + 2)
+        self.time_scale = time_scale
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.doc: dict[str, Any] = {}
+        self.extra: list[subprocess.Popen[bytes]] = []
+
+    def start(self, within_s: float = 60) -> None:
+        self.proc = _popen(
+            [sys.executable, "-m", "node.cli", "demo", "--data", str(self.data),
+             "--members", ",".join(self.members), "--port", str(self.base),
+             "--time-scale", str(self.time_scale)], self.data / "demo.out")
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"beacon demo exited early:\n{self.output()}")
+            if "Press Ctrl-C" in self.output():
+                self.doc = json.loads((self.data / "demo.json").read_text())
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"beacon demo not up in {within_s}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return (self.data / "demo.out").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for p in self.extra:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=15)
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def node(self, node_id: str) -> dict[str, Any]:
+        return next(n for n in self.doc["nodes"] if n["id"] == node_id)
+
+    def url(self, node_id: str, path: str) -> str:
+        return self.node(node_id)["url"] + path
+
+    def auth(self, node_id: str, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.node(node_id)['tokens'][role]}"}
+
+    def spawn_node(self, node_id: str) -> subprocess.Popen[bytes]:
+        """Start a node again with ``beacon run --config`` (after a test killed it)."""
+        cfg = self.node(node_id)["config"]
+        p = _popen([sys.executable, "-m", "node.cli", "run", "--config", cfg],
+                   Path(cfg).parent / "node.log")
+        self.extra.append(p)
+        return p
+
+    def spawn_nats(self) -> subprocess.Popen[bytes]:
+        n = self.doc["nats"]
+        p = _popen([n["bin"], "-c", n["config"]], self.data / "nats.log")
+        self.extra.append(p)
+        return p
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    f = Federation(tmp_path_factory.mktemp("fed"), ["gb", "fr", "jp"])
+    try:
+        f.start()
+        yield f
+    finally:
+        f.stop()
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], *, within_s: float = 15.0,
+                   every_s: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+        except (aiohttp.ClientError, OSError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"condition not met within {within_s}s; last result: {last!r}")
+
+
+@pytest.fixture
+async def http() -> Any:
+    async with aiohttp.ClientSession() as session:
+        yield session
