@@ -59,7 +59,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return error_response(e.status, [Problem("$", e.reason)], dict(e.headers))
+        keep = {k: v for k, v in e.headers.items() if k in ("Allow", "Retry-After")}
+        return error_response(e.status, [Problem("$", e.reason)], keep)
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return error_response(500, [Problem("$", "internal error; the node's log has details")])
