@@ -41,8 +41,8 @@ async def test_filing_is_for_operators_only(fed: Federation,
                              headers=fed.auth("gb", role)) as r:
             assert r.status == 403
             assert "operator" in (await r.json())["errors"][0]["message"]
-    async with http.post(fed.url("gb", "/api/v1/incidents"), json=report(),
-                         headers={"Authorization": "Bearer bkn_000000000000_nottherealsecret"}) as r:
+    forged = {"Authorization": "Bearer bkn_000000000000_nottherealsecret"}
+    async with http.post(fed.url("gb", "/api/v1/incidents"), json=report(), headers=forged) as r:
         assert r.status == 401
 
 
