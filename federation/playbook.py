@@ -25,7 +25,7 @@ from typing import Any
 
 from federation.durations import parse_duration
 from federation.errors import Error
-from federation.playbook_source import PlaybookProblem, SourceMap, load_yaml
+from federation.playbook_source import PlaybookProblem, load_yaml
 from federation.schema import SchemaSet, json_path
 from federation.timeutil import parse_time
 from federation.triggers import Conditions, IncidentFacts, Trigger
@@ -193,7 +193,7 @@ def parse_playbook_yaml(text: str, filename: str, *, schemas: SchemaSet) -> Play
     if not problems:
         problems = [source.problem(path, message) for path, message in playbook_problems(data)]
     if problems:
-        raise PlaybookError(problems)
+        raise PlaybookError(sorted(problems, key=lambda p: (p.line, p.path)))
     return Playbook.from_dict(data)
 
 
@@ -201,11 +201,22 @@ def playbook_problems(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The rules a schema cannot state, for a schema-valid document: ``[(json_path, message)]``."""
     steps: Sequence[Mapping[str, Any]] = doc["steps"]
     ids = [s["id"] for s in steps]
-    problems = _check_ids(ids) + _check_durations(steps) + _check_fields(steps)
-    problems += _check_targets(doc, ids)
+    problems = _check_versions(doc) + _check_ids(ids) + _check_durations(steps)
+    problems += _check_fields(steps) + _check_targets(doc, ids)
     if not problems:
         problems += _check_reachable(Playbook.from_dict(doc))
     return problems
+
+
+def _check_versions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    # CACAO tells versions of one playbook apart by `modified` (same id, later timestamp).
+    created = parse_time(doc["created"])
+    modified = parse_time(doc["modified"]) if "modified" in doc else None
+    if modified is not None and modified < created:
+        return [("$.modified", "'modified' is earlier than 'created'")]
+    if doc["version"] > 1 and (modified is None or modified == created):
+        return [("$.version", "a version above 1 needs a 'modified' time later than 'created'")]
+    return []
 
 
 def _check_ids(ids: list[str]) -> list[tuple[str, str]]:
@@ -221,7 +232,8 @@ def _check_ids(ids: list[str]) -> list[tuple[str, str]]:
 def _check_durations(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     out = []
     for i, s in enumerate(steps):
-        found = [([k], s[k]) for k in ("deadline", "every") if k in s]
+        found: list[tuple[list[str | int], str]] = [
+            ([k], s[k]) for k in ("deadline", "every") if k in s]
         found += [(["deadline_when", j, "deadline"], r["deadline"])
                   for j, r in enumerate(s.get("deadline_when", ()))]
         for parts, value in found:

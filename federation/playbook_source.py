@@ -73,6 +73,11 @@ class SourceMap:
 
     def problem(self, path: str, message: str) -> PlaybookProblem:
         # A schema error about unexpected keys points at the object; point at the key instead.
+        unknown = re.match(r"'([^']+)' does not match any of the regexes", message)
+        if unknown and f"{path}.{unknown[1]}" in self.lines:
+            key = f"{path}.{unknown[1]}"
+            return PlaybookProblem(self.file, self.line_of(key), key,
+                                   f"unknown field {unknown[1]!r} (only x- fields are free)")
         keys = re.findall(r"'([^']+)'", message.rsplit("(", 1)[-1]) if "unexpected" in message \
             else []
         for key in keys:

@@ -175,8 +175,8 @@ class Conditions:
             tripwire_ids=vs.get("tripwire_ids"),
             classifications=tuple(sorted((ns, ValueSet.from_dict(v))
                                          for ns, v in (d.get("classifications") or {}).items())),
-            cross_border=d.get("cross_border"), critical_infrastructure=d.get("critical_infrastructure"),
-            deaths=d.get("deaths"),
+            cross_border=d.get("cross_border"),
+            critical_infrastructure=d.get("critical_infrastructure"), deaths=d.get("deaths"),
             any_of=tuple(cls.from_dict(alt) for alt in d.get("any_of", ())),
         )
 

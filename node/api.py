@@ -26,7 +26,8 @@ from federation.severity import Severity
 from federation.timeutil import parse_time
 from node import records
 from node.appkeys import BUS, NODE
-from node.middleware import NotFound, json_body, principal
+from node.errors import NotFound
+from node.middleware import json_body, principal
 from node.outgoing import sign_and_record
 
 routes = web.RouteTableDef()
@@ -76,7 +77,8 @@ def _check_jurisdictions(doc: dict[str, Any], members: list[str]) -> list[Proble
             for i, j in enumerate(affected) if isinstance(j, str) and j not in members]
 
 
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter in ``lo..hi``, or ``default`` when absent."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -91,7 +93,7 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 def _cursor(request: web.Request) -> int | None:
     raw = request.query.get("cursor")
-    return None if not raw else _int_param(request, "cursor", 0, 0, 2**62)
+    return None if not raw else int_param(request, "cursor", 0, 0, 2**62)
 
 
 @routes.get("/api/v1/incidents")
@@ -107,7 +109,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         since = parse_time(since, "$.query.since").strftime("%Y-%m-%dT%H:%M:%SZ")
     page = records.list_incidents(
         request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
-        limit=_int_param(request, "limit", 50, 1, 500), cursor=_cursor(request))
+        limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request))
     return web.json_response({"items": page.items,
                               "next": None if page.next_cursor is None else str(page.next_cursor)})
 
@@ -158,7 +160,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
     principal(request, "auditor", "operator")
     ctx = request.app[NODE]
     page = records.list_quarantine(ctx.store, reason=request.query.get("reason") or None,
-                                   limit=_int_param(request, "limit", 50, 1, 500),
+                                   limit=int_param(request, "limit", 50, 1, 500),
                                    cursor=_cursor(request))
     return web.json_response({"items": page.items, "counts": records.quarantine_counts(ctx.store),
                               "next": None if page.next_cursor is None else str(page.next_cursor)})

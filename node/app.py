@@ -10,17 +10,19 @@ so that a failing start-up closes what it opened, and SIGTERM drains NATS before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node.api import routes
-from node.appkeys import BUS, NODE
+from node import api, api_log
+from node.appkeys import BUS, LOG, NODE
 from node.bus import Bus
 from node.config import NodeConfig
 from node.context import NodeContext
 from node.middleware import auth_middleware, error_middleware
+from node.translog import TransparencyLog, checkpoint_loop
 
 log = logging.getLogger("beacon.app")
 
@@ -31,16 +33,24 @@ def init_app(config: NodeConfig) -> web.Application:
     ctx = NodeContext.open(config)
     app[NODE] = ctx
     app[BUS] = Bus(ctx)
+    app[LOG] = TransparencyLog(ctx)
     app.cleanup_ctx.append(_lifecycle)
-    app.add_routes(routes)
+    app.add_routes(api.routes)
+    app.add_routes(api_log.routes)
     return app
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx, bus = app[NODE], app[BUS]
     await bus.start()
+    tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints")]
     log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)
     yield
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
     await bus.stop()
     ctx.close()
 

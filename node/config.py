@@ -28,6 +28,10 @@ Example file (``beacon init`` writes one)::
     max_skew_seconds = 300
     max_message_bytes = 262144
 
+    [log]
+    checkpoint_interval_seconds = 30   # scaled by time_scale
+    witness_threshold = 2              # cosignatures that make a checkpoint "witnessed"
+
 Relative paths are resolved against the config file's folder.
 """
 
@@ -62,6 +66,8 @@ class NodeConfig:
     time_scale: float = 1.0
     max_skew_seconds: float = 300.0
     max_message_bytes: int = 256 * 1024
+    checkpoint_interval_seconds: float = 30.0
+    witness_threshold: int = 2
     path: Path | None = None
 
     @property
@@ -93,8 +99,8 @@ class NodeConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], base: Path, path: Path) -> NodeConfig:
-        node, http, nats, keys, trust = (raw.get(s, {}) for s in
-                                         ("node", "http", "nats", "keys", "trust"))
+        node, http, nats, keys, trust, tlog = (
+            raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log"))
 
         def p(value: str | None) -> Path | None:
             return None if value is None else (base / value).resolve()
@@ -115,7 +121,9 @@ class NodeConfig:
             signing_key_file=signing, encryption_key_file=p(keys.get("encryption_key_file")),
             roster_file=roster, time_scale=float(node.get("time_scale", 1.0)),
             max_skew_seconds=float(trust.get("max_skew_seconds", 300)),
-            max_message_bytes=int(trust.get("max_message_bytes", 256 * 1024)), path=path,
+            max_message_bytes=int(trust.get("max_message_bytes", 256 * 1024)),
+            checkpoint_interval_seconds=float(tlog.get("checkpoint_interval_seconds", 30)),
+            witness_threshold=int(tlog.get("witness_threshold", 2)), path=path,
         )
 
     def to_toml(self) -> str:
@@ -128,6 +136,8 @@ class NodeConfig:
             "trust": {"roster_file": str(self.roster_file),
                       "max_skew_seconds": self.max_skew_seconds,
                       "max_message_bytes": self.max_message_bytes},
+            "log": {"checkpoint_interval_seconds": self.checkpoint_interval_seconds,
+                    "witness_threshold": self.witness_threshold},
         }
         if self.nkey_seed_file:
             doc["nats"]["nkey_seed_file"] = str(self.nkey_seed_file)

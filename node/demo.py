@@ -31,6 +31,7 @@ from federation.subjects import STREAM
 from node.auth import ROLES, issue_token
 from node.bus import consumer_config, ensure_stream
 from node.context import utcnow
+from node.errors import DemoError
 from node.natsconf import NkeyUser, find_nats_server, server_config
 from node.provision import (
     genesis_document,
@@ -152,14 +153,14 @@ async def _wait_healthy(url: str, child: Child, within_s: float) -> None:
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if child.proc.poll() is not None:
-                raise RuntimeError(f"node {child.name} exited with {child.proc.returncode}; "
+                raise DemoError(f"node {child.name} exited with {child.proc.returncode}; "
                                    f"see {child.log_path}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"{url}/healthz") as r:
                     if r.status == 200 and (await r.json()).get("nats") == "connected":
                         return
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"node {child.name} not healthy after {within_s}s; see {child.log_path}")
+    raise DemoError(f"node {child.name} not healthy after {within_s}s; see {child.log_path}")
 
 
 async def _setup_jetstream(doc: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.inbound import Verified
-from node import records
+from node import records, witness
 from node.context import NodeContext
 
 
@@ -35,11 +35,16 @@ class Refused:
     at: str
 
 
-def project(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any], digest: str,
-            received_at: str) -> None:
-    """Update the projections for one stored message."""
+def project(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dict[str, Any],
+            digest: str, received_at: str, *, local: bool) -> None:
+    """Update the projections for one newly stored message, and react to it in the same
+    transaction (a witness cosigns a checkpoint; a detected equivocation files an incident)."""
     if message_type == "incident":
         records.upsert_incident(tx, doc, digest, received_at)
+    elif message_type == "checkpoint" and not local:
+        witness.on_checkpoint(ctx, tx, doc, digest, received_at)
+    elif message_type == "cosignature" and not local:
+        witness.on_cosignature(ctx, tx, doc, received_at)
 
 
 def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refused]) -> int:
@@ -50,7 +55,8 @@ def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refus
             v = a.verified
             if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,
                                        a.data, a.received_at, local=False):
-                project(tx, v.message_type, v.document, v.digest, a.received_at)
+                project(ctx, tx, v.message_type, v.document, v.digest, a.received_at,
+                        local=False)
                 new += 1
         for r in refused:
             records.quarantine(tx, r.at, r.subject, r.reason, r.detail, r.data)

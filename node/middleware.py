@@ -15,24 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.errors import Error, Problem, SchemaError
+from federation.errors import Problem, SchemaError
 from node.appkeys import NODE
 from node.auth import AuthError, ForbiddenError, Principal
+from node.errors import Conflict, NotFound
 
 log = logging.getLogger("beacon.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = "beacon.principal"
-
-
-class NotFound(Error):
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-class Conflict(Error):
-    pass
 
 
 def error_response(status: int, problems: list[Problem],

@@ -10,6 +10,7 @@ together, so a report accepted with 201 survives a crash and reaches NATS once i
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,12 +20,18 @@ from federation.subjects import subject_for
 from node import ingest, records
 from node.context import NodeContext
 
+# Messages about the log itself are not entries of it: logging a checkpoint would grow the log
+# and call for another checkpoint, without end.
+UNLOGGED_TYPES = frozenset({"checkpoint", "cosignature"})
+
 
 def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str = "",
-                    publish: bool = True) -> str:
+                    publish: bool = True, tx: sqlite3.Connection | None = None) -> str:
     """Validate, sign, store, log and enqueue ``doc``; return its digest.
 
     ``publish=False`` keeps the message at this node (TLP:RED never leaves its origin).
+    Pass ``tx`` to sign inside a caller's transaction (a reaction to an inbound message commits
+    with it, so a crash cannot separate the two).
 
     Raises:
         SchemaError: the document breaks its schema (nothing is stored).
@@ -37,12 +44,22 @@ def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str 
     dg = digest(body)
     subject = subject_for(message_type, ctx.node_id, qualifier)
     at = ctx.stamp()
-    with ctx.store.transaction() as tx:
-        records.insert_envelope(tx, dg, message_type, ctx.node_id, subject, data, at, local=True)
-        records.append_log_leaf(tx, dg)
-        ingest.project(tx, message_type, dict(doc), dg, at)
-        if publish:
-            records.enqueue(tx, dg, subject, data, at)
+    if tx is None:
+        with ctx.store.transaction() as own_tx:
+            _record(ctx, own_tx, dict(doc), dg, subject, data, at, publish)
+    else:
+        _record(ctx, tx, dict(doc), dg, subject, data, at, publish)
     if publish:
         ctx.outbox_wakeup.set()
     return dg
+
+
+def _record(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], dg: str, subject: str,
+            data: bytes, at: str, publish: bool) -> None:
+    message_type = str(doc["type"])
+    records.insert_envelope(tx, dg, message_type, ctx.node_id, subject, data, at, local=True)
+    if message_type not in UNLOGGED_TYPES:
+        records.append_log_leaf(tx, dg)
+    ingest.project(ctx, tx, message_type, doc, dg, at, local=True)
+    if publish:
+        records.enqueue(tx, dg, subject, data, at)

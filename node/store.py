@@ -98,6 +98,37 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: transparency logs: own and peers' checkpoints, cosignatures, equivocation evidence
+    """
+    CREATE TABLE checkpoints (
+        origin TEXT NOT NULL,            -- member id whose log this is
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,              -- the C2SP signed note as the log signed it
+        digest TEXT,                     -- of the checkpoint message that carried it
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL,            -- own | consistent | first-seen | unverified
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (origin, size)
+    );
+    CREATE TABLE cosignatures (
+        origin TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        line TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (origin, size, witness)
+    );
+    CREATE TABLE equivocations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        origin TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        evidence TEXT NOT NULL,          -- JSON: both notes and why they conflict
+        detected_at TEXT NOT NULL,
+        incident_id TEXT
+    );
+    """,
 ]
 
 

@@ -1,0 +1,260 @@
+"""The persisted shape of a playbook run: run, per-step state, history, and the node's context.
+
+    >>> ctx = RunContext(local_id="gb", members=("gb", "fr", "de"))
+    >>> ctx.quorum_members()
+    ('de', 'fr', 'gb')
+    >>> ctx.threshold("two-thirds", 3)
+    2
+
+A ``PlaybookRun`` is a frozen value: transitions in ``federation.runs`` return a new one. It
+carries a snapshot of its playbook (so a playbook edited on disk never changes a running run),
+the incident facts it acts on, each step's state and deadline, and its history of
+``{at, event, by}``. ``token`` rises on every applied transition; a timer armed with an older
+token is stale. ``to_dict``/``from_dict`` give the JSON the node stores; ``run_view`` the API form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from federation.effects import Effect
+from federation.errors import Error
+from federation.playbook import Playbook, Step
+from federation.timeutil import format_time, parse_time
+from federation.triggers import IncidentFacts
+
+RUNNING, CLOSED = "running", "closed"
+PENDING, WAITING, SUCCEEDED, FAILED = "pending", "waiting", "succeeded", "failed"
+SKIPPED, CANCELLED = "skipped", "cancelled"
+# Outcomes of a transition. Only "applied" moves the run; the rest are recorded no-ops.
+APPLIED, STALE, LATE, DUPLICATE, REFUSED, IGNORED = (
+    "applied", "stale", "late", "duplicate", "refused", "ignored")
+
+
+class RunError(Error):
+    """A transition was called with input that belongs to another run or incident."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a node knows that a run needs: who it is, the members, and a clock scale.
+
+    ``members`` are the national authorities (roster role ``member``); ``international_body`` is
+    added to tier 2 and 3 audiences but does not declare. ``time_scale`` multiplies every duration
+    scheduled (deadlines, report intervals): 1.0 in production, e.g. 1/3600 in a demonstration.
+    """
+
+    local_id: str
+    members: tuple[str, ...]
+    international_body: str = "int"
+    time_scale: float = 1.0
+
+    def scaled(self, duration: timedelta) -> timedelta:
+        return duration * self.time_scale
+
+    def tier_targets(self, tier: int, facts: IncidentFacts) -> tuple[str, ...]:
+        """Tier 1: the affected peers; tiers 2 and 3: every member and the international body."""
+        everyone = set(self.members) | {self.international_body}
+        chosen = set(facts.affected_jurisdictions) & everyone if tier == 1 else everyone
+        return tuple(sorted(chosen - {self.local_id}))
+
+    def quorum_members(self) -> tuple[str, ...]:
+        """The members whose declarations count toward a quorum (this node included)."""
+        return tuple(sorted(set(self.members) - {self.international_body}))
+
+    @staticmethod
+    def threshold(rule: int | str | None, n: int) -> int:
+        """k for a quorum rule over n members; a number above n is capped at n."""
+        if rule == "majority":
+            return n // 2 + 1
+        if rule == "two-thirds":
+            return math.ceil(2 * n / 3)
+        if isinstance(rule, int):
+            return min(rule, n)
+        return n
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    event: str
+    by: str
+    step: str = ""
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"at": format_time(self.at), "event": self.event, "by": self.by}
+        out.update({k: v for k, v in (("step", self.step), ("detail", self.detail)) if v})
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, str]) -> HistoryEntry:
+        return cls(parse_time(d["at"]), d["event"], d["by"], d.get("step", ""),
+                   d.get("detail", ""))
+
+
+_TIMES = ("started_at", "ended_at", "deadline", "timer_at")
+_LISTS = ("targets", "acked_by", "declined_by", "declarations")
+
+
+@dataclass(frozen=True)
+class StepState:
+    """One step of one run: its status, deadline and the answers it has collected."""
+
+    step_id: str
+    action: str
+    status: str = PENDING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    deadline: datetime | None = None
+    timer_at: datetime | None = None  # the next wake-up: the deadline or the next report
+    request_id: str = ""  # escalation id, or emergency id for a quorum
+    tier: int = 0
+    targets: tuple[str, ...] = ()
+    acked_by: tuple[str, ...] = ()
+    declined_by: tuple[str, ...] = ()
+    declarations: tuple[str, ...] = ()
+    threshold: int = 0
+    reports: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step_id": self.step_id, "action": self.action,
+                               "status": self.status, "request_id": self.request_id,
+                               "tier": self.tier, "threshold": self.threshold,
+                               "reports": self.reports}
+        for k in _TIMES:
+            t = getattr(self, k)
+            out[k] = format_time(t) if t else None
+        out.update({k: list(getattr(self, k)) for k in _LISTS})
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StepState:
+        def time(key: str) -> datetime | None:
+            return parse_time(d[key]) if d.get(key) else None
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(d.get(key, ()))
+
+        return cls(step_id=d["step_id"], action=d["action"], status=d["status"],
+                   started_at=time("started_at"), ended_at=time("ended_at"),
+                   deadline=time("deadline"), timer_at=time("timer_at"),
+                   request_id=d.get("request_id", ""), tier=int(d.get("tier", 0)),
+                   targets=names("targets"), acked_by=names("acked_by"),
+                   declined_by=names("declined_by"), declarations=names("declarations"),
+                   threshold=int(d.get("threshold", 0)), reports=int(d.get("reports", 0)))
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    id: str
+    node: str
+    playbook: Playbook
+    facts: IncidentFacts
+    state: str
+    step_index: int
+    tier: int
+    token: int
+    steps: tuple[StepState, ...]
+    history: tuple[HistoryEntry, ...]
+    started_at: datetime
+    closed_at: datetime | None = None
+    close_reason: str = ""
+    emergency_id: str = ""
+    emergency_state: str = "none"
+
+    @property
+    def playbook_id(self) -> str:
+        return self.playbook.id
+
+    @property
+    def playbook_version(self) -> int:
+        return self.playbook.version
+
+    @property
+    def incident_id(self) -> str:
+        return self.facts.incident_id
+
+    @property
+    def current(self) -> StepState | None:
+        """The step the run is on, or None once closed."""
+        return self.steps[self.step_index] if self.state == RUNNING else None
+
+    @property
+    def current_step(self) -> Step | None:
+        return self.playbook.steps[self.step_index] if self.state == RUNNING else None
+
+    def job_id(self, index: int | None = None) -> str:
+        """The scheduler job id of step ``index`` (default: the current step)."""
+        return f"run:{self.id}:step:{self.step_index if index is None else index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "node": self.node, "playbook": self.playbook.to_dict(),
+            "facts": self.facts.to_dict(), "state": self.state, "step_index": self.step_index,
+            "tier": self.tier, "token": self.token, "steps": [s.to_dict() for s in self.steps],
+            "history": [h.to_dict() for h in self.history],
+            "started_at": format_time(self.started_at),
+            "closed_at": format_time(self.closed_at) if self.closed_at else None,
+            "close_reason": self.close_reason, "emergency_id": self.emergency_id,
+            "emergency_state": self.emergency_state,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlaybookRun:
+        return cls(
+            id=d["id"], node=d["node"], playbook=Playbook.from_dict(d["playbook"]),
+            facts=IncidentFacts.from_dict(d["facts"]), state=d["state"],
+            step_index=int(d["step_index"]), tier=int(d["tier"]), token=int(d["token"]),
+            steps=tuple(StepState.from_dict(s) for s in d["steps"]),
+            history=tuple(HistoryEntry.from_dict(h) for h in d["history"]),
+            started_at=parse_time(d["started_at"]),
+            closed_at=parse_time(d["closed_at"]) if d.get("closed_at") else None,
+            close_reason=d.get("close_reason", ""), emergency_id=d.get("emergency_id", ""),
+            emergency_state=d.get("emergency_state", "none"),
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of one input: the new run, what the node must do, and what happened."""
+
+    run: PlaybookRun
+    effects: tuple[Effect, ...] = field(default=())
+    outcome: str = APPLIED
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome == APPLIED
+
+
+def run_view(run: PlaybookRun) -> dict[str, Any]:
+    """The API form of a run: playbook, state, current tier, steps with deadlines, history."""
+    steps = []
+    for spec, st in zip(run.playbook.steps, run.steps, strict=True):
+        item: dict[str, Any] = {"id": spec.id, "action": spec.action, "title": spec.label,
+                                "status": st.status,
+                                "deadline": format_time(st.deadline) if st.deadline else None}
+        if st.targets:
+            item.update(targets=list(st.targets), acked_by=list(st.acked_by),
+                        declined_by=list(st.declined_by))
+        if spec.action == "quorum" and st.threshold:
+            item.update(threshold=st.threshold, declarations=list(st.declarations))
+        steps.append(item)
+    current = run.current_step
+    return {
+        "id": run.id, "incident_id": run.incident_id,
+        "playbook": {"id": run.playbook_id, "version": run.playbook_version,
+                     "title": run.playbook.title},
+        "state": run.state, "tier": run.tier, "current_step": current.id if current else None,
+        "emergency": {"id": run.emergency_id, "state": run.emergency_state}
+        if run.emergency_id else None,
+        "started_at": format_time(run.started_at),
+        "closed_at": format_time(run.closed_at) if run.closed_at else None,
+        "close_reason": run.close_reason or None,
+        "steps": steps, "history": [h.to_dict() for h in run.history],
+    }
