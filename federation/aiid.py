@@ -188,6 +188,15 @@ def parse_list(text: str) -> list[str] | None:
     return [v.strip() for v in value if v.strip()]
 
 
+def _report_ids(text: str) -> list[object]:
+    # AIID's report numbers (a JSON array of integers); only counted, so a bad cell counts none.
+    try:
+        value = json.loads(text) if text.strip() else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
 # -- severity, harm types, countries ---------------------------------------------------------
 def _count(row: Mapping[str, str] | None, column: str) -> int:
     value = ((row or {}).get(column) or "").strip()
@@ -348,14 +357,15 @@ def to_report(record: AiidRecord, members: Collection[str] = ()) -> dict[str, An
     severity, severity_basis = map_severity(record)
     harm_types, harm_basis = map_harm_types(record)
     countries = map_countries(record)
-    reports = parse_list(row.get("reports", "")) or []
+    reports = _report_ids(row.get("reports", ""))
     url = CITE_URL.format(id=iid)
+    cited = f"AI Incident Database entry for incident {iid}" + (
+        f", with {len(reports)} linked report{'s' if len(reports) != 1 else ''}" if reports else "")
     report: dict[str, Any] = {
         "title": title, "description": _clip(description, 20000),
         "severity": severity.value, "harm_types": harm_types, "ai_system": _ai_system(record),
         "submitter": {"organisation": SUBMITTER},
-        "supporting_materials": [{"url": url, "description": f"AI Incident Database incident "
-                                  f"{iid} and the {len(reports) or 'linked'} reports it cites"}],
+        "supporting_materials": [{"url": url, "description": cited}],
         "tlp": "CLEAR", "red_lines": [],
         "source": {"database": DATABASE, "record_id": str(iid), "url": url},
     }

@@ -19,7 +19,7 @@ STREAM = "BEACON"
 # Message types that travel on JetStream (durable). Heartbeats use core NATS and are not here.
 DURABLE_TYPES = (
     "incident", "stub", "escalation", "ack", "decline", "resolution", "declaration",
-    "emergency", "checkpoint", "cosignature", "roster", "stats", "sealed",
+    "emergency", "checkpoint", "cosignature", "roster", "stats", "sealed", "advisory",
 )
 HEARTBEAT = "heartbeat"
 

@@ -4,7 +4,7 @@
 
 | endpoint | roles |
 |---|---|
-| ``POST /api/v1/incidents`` | operator |
+| ``POST /api/v1/incidents``, ``POST /api/v1/incidents/{id}/revisions`` | operator |
 | ``GET /api/v1/incidents``, ``GET /api/v1/incidents/{id}`` | any |
 | ``GET /api/v1/roster``, ``GET /api/v1/peers`` | any |
 | ``GET /api/v1/quarantine`` | auditor, operator |
@@ -26,6 +26,7 @@ from federation.severity import Severity
 from federation.timeutil import parse_time
 from node import records
 from node.appkeys import BUS, NODE
+from node.auth import ForbiddenError
 from node.errors import NotFound
 from node.middleware import json_body, principal
 from node.outgoing import sign_and_record
@@ -53,6 +54,36 @@ async def file_incident(request: web.Request) -> web.Response:
     digest = sign_and_record(ctx, doc, qualifier=doc["severity"], publish=doc["tlp"] != "RED")
     return web.json_response({"id": doc["id"], "digest": digest}, status=201,
                              headers={"Location": f"/api/v1/incidents/{doc['id']}"})
+
+
+@routes.post("/api/v1/incidents/{id}/revisions")
+async def revise_incident(request: web.Request) -> web.Response:
+    """File a new signed revision of one of this node's incidents: the body holds the report
+    fields that change (e.g. ``{"severity": "disaster"}`` or ``{"status": "resolved"}``)."""
+    principal(request, "operator")
+    ctx = request.app[NODE]
+    incident_id = request.match_info["id"]
+    current = records.get_incident(ctx.store, incident_id)
+    if current is None:
+        raise NotFound(f"incident {incident_id!r}")
+    if current["origin"] != ctx.node_id:
+        raise ForbiddenError(f"only {current['origin']} can revise {incident_id}; "
+                             f"this node is {ctx.node_id}")
+    changes = _check_report_shape(await json_body(request), ctx.schemas.document("incident"))
+    doc = json.loads(current["document"])
+    report = {k: v for k, v in doc.items() if k not in SERVER_FIELDS} | changes
+    new = incident_from_report(report, origin=ctx.node_id, now=ctx.now(),
+                               incident_id=incident_id, revision=int(current["revision"]) + 1)
+    problems = ctx.schemas.problems("incident", new)
+    problems += _check_jurisdictions(new, ctx.roster.member_ids())
+    if new.get("tlp") != doc.get("tlp"):
+        problems.append(Problem("$.tlp", "a revision cannot change the TLP label; file a new "
+                                         "report instead"))
+    if problems:
+        raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
+    digest = sign_and_record(ctx, new, qualifier=new["severity"], publish=new["tlp"] != "RED")
+    return web.json_response({"id": incident_id, "revision": new["revision"], "digest": digest},
+                             status=201)
 
 
 def _check_report_shape(report: Any, schema: Any) -> dict[str, Any]:

@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node import api, api_log
+from node import api, api_log, api_runs
 from node.appkeys import BUS, LOG, NODE
 from node.bus import Bus
 from node.config import NodeConfig
 from node.context import NodeContext
 from node.middleware import auth_middleware, error_middleware
+from node.playbook_files import load_playbooks
+from node.timers import RunTimers
 from node.translog import TransparencyLog, checkpoint_loop
 
 log = logging.getLogger("beacon.app")
@@ -34,14 +36,20 @@ def init_app(config: NodeConfig) -> web.Application:
     app[NODE] = ctx
     app[BUS] = Bus(ctx)
     app[LOG] = TransparencyLog(ctx)
+    ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
+        else load_playbooks()
     app.cleanup_ctx.append(_lifecycle)
     app.add_routes(api.routes)
     app.add_routes(api_log.routes)
+    app.add_routes(api_runs.routes)
     return app
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx, bus = app[NODE], app[BUS]
+    timers = RunTimers(ctx)
+    ctx.timer_sync = timers.sync
+    timers.start()  # re-arms every running run's timer from the store, overdue ones at once
     await bus.start()
     tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints")]
     log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)
@@ -51,6 +59,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for t in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await t
+    timers.stop()
     await bus.stop()
     ctx.close()
 

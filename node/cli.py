@@ -68,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run one node")
     r.add_argument("--config", type=Path, required=True, help="the node's TOML config")
+
+    pb = sub.add_parser("playbooks", help="check and export the contingency playbooks")
+    pbs = pb.add_subparsers(dest="playbooks_command", required=True, metavar="ACTION")
+    v = pbs.add_parser("validate", help="validate every playbook in a folder")
+    v.add_argument("dir", nargs="?", type=Path, default=None,
+                   help="folder of *.yaml playbooks (default: the shared playbooks/)")
+    x = pbs.add_parser("export", help="export playbooks to OASIS CACAO 2.0 JSON")
+    x.add_argument("--format", choices=["cacao"], default="cacao")
+    x.add_argument("--dir", type=Path, default=None, help="playbook folder (default: shared)")
+    x.add_argument("--schemas", type=Path, default=None,
+                   help="official CACAO 2.0 schema folder to validate the export against "
+                        "(default: ../shared/schemas-external/cacao-2.0 when present)")
+    x.add_argument("outdir", type=Path, help="where to write <playbook id>.cacao.json")
     return p
 
 
@@ -114,7 +127,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run}
+def cmd_playbooks(args: argparse.Namespace) -> int:
+    from node.playbook_files import CACAO_SCHEMAS, DEFAULT_DIR, export_folder, validate_folder
+
+    directory = args.dir or DEFAULT_DIR
+    if not directory.is_dir():
+        raise Error(f"playbook folder {directory} not found")
+    if args.playbooks_command == "validate":
+        good, problems = validate_folder(directory)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        for playbook in good:
+            print(f"ok  {playbook.id} v{playbook.version}: {playbook.title}")
+        if problems:
+            print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+            return 1
+        print(f"{len(good)} playbook(s) valid")
+        return 0
+    export_problems = export_folder(directory, args.outdir,
+                                    check_against=args.schemas or CACAO_SCHEMAS)
+    for text in export_problems:
+        print(text, file=sys.stderr)
+    written = sorted(args.outdir.glob("*.cacao.json"))
+    print(f"wrote {len(written)} CACAO 2.0 playbook(s) to {args.outdir}")
+    return 1 if export_problems else 0
+
+
+COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ Example file (``beacon init`` writes one)::
     role = "member"                # or "international-body"
     data_dir = "/srv/beacon/gb"    # SQLite database and keys live here
     time_scale = 1.0               # multiplies every scheduled duration (demos use 0.001)
+    playbooks_dir = "/srv/beacon/playbooks"   # optional; default: the shared playbooks/
 
     [http]
     host = "127.0.0.1"
@@ -68,6 +69,7 @@ class NodeConfig:
     max_message_bytes: int = 256 * 1024
     checkpoint_interval_seconds: float = 30.0
     witness_threshold: int = 2
+    playbooks_dir: Path | None = None
     path: Path | None = None
 
     @property
@@ -123,7 +125,8 @@ class NodeConfig:
             max_skew_seconds=float(trust.get("max_skew_seconds", 300)),
             max_message_bytes=int(trust.get("max_message_bytes", 256 * 1024)),
             checkpoint_interval_seconds=float(tlog.get("checkpoint_interval_seconds", 30)),
-            witness_threshold=int(tlog.get("witness_threshold", 2)), path=path,
+            witness_threshold=int(tlog.get("witness_threshold", 2)),
+            playbooks_dir=p(node.get("playbooks_dir")), path=path,
         )
 
     def to_toml(self) -> str:
@@ -141,6 +144,8 @@ class NodeConfig:
         }
         if self.nkey_seed_file:
             doc["nats"]["nkey_seed_file"] = str(self.nkey_seed_file)
+        if self.playbooks_dir:
+            doc["node"]["playbooks_dir"] = str(self.playbooks_dir)
         if self.encryption_key_file:
             doc["keys"]["encryption_key_file"] = str(self.encryption_key_file)
         return tomli_w.dumps(doc)

@@ -7,13 +7,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from federation.envelope import Envelope
 from federation.inbound import InboundPolicy
 from federation.keys import EncryptionKey, SigningKey
+from federation.playbook import Playbook
 from federation.roster import Roster
+from federation.run_model import RunContext
 from federation.schema import SchemaSet
 from federation.timeutil import format_time
 from node.auth import TokenVerifier
@@ -42,6 +47,34 @@ class NodeContext:
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     nats_state: str = "connecting"
     started_at: datetime = field(default_factory=utcnow)
+    playbooks: list[Playbook] = field(default_factory=list)
+    # Runs whose timers must be brought in line with the store after the current commit.
+    dirty_runs: set[str] = field(default_factory=set)
+    timer_sync: Callable[[set[str]], None] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A store transaction; after it commits, the scheduler follows the runs it changed.
+
+        If the process dies between the commit and the timer update, start-up reconciliation
+        re-arms every timer from the store: the database, not the scheduler, holds deadlines.
+        """
+        try:
+            with self.store.transaction() as tx:
+                yield tx
+        except BaseException:
+            self.dirty_runs.clear()
+            raise
+        if self.dirty_runs:
+            changed, self.dirty_runs = self.dirty_runs, set()
+            if self.timer_sync is not None:
+                self.timer_sync(changed)
+
+    def run_context(self) -> RunContext:
+        members = tuple(m.id for m in self.roster.members if m.role == "member")
+        ib = next((m.id for m in self.roster.members if m.role == "international-body"), "int")
+        return RunContext(local_id=self.node_id, members=members, international_body=ib,
+                          time_scale=self.config.time_scale)
 
     @property
     def node_id(self) -> str:

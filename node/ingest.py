@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.inbound import Verified
-from node import records, witness
+from node import engine, records, witness
 from node.context import NodeContext
 
 
@@ -40,17 +40,21 @@ def project(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: di
     """Update the projections for one newly stored message, and react to it in the same
     transaction (a witness cosigns a checkpoint; a detected equivocation files an incident)."""
     if message_type == "incident":
-        records.upsert_incident(tx, doc, digest, received_at)
+        previous = records.current_incident(tx, doc["id"])
+        if records.upsert_incident(tx, doc, digest, received_at):
+            engine.on_message(ctx, tx, message_type, doc, digest, local=local, previous=previous)
     elif message_type == "checkpoint" and not local:
         witness.on_checkpoint(ctx, tx, doc, digest, received_at)
     elif message_type == "cosignature" and not local:
         witness.on_cosignature(ctx, tx, doc, received_at)
+    else:
+        engine.on_message(ctx, tx, message_type, doc, digest, local=local)
 
 
 def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refused]) -> int:
     """Store a batch in one transaction; return how many messages were new."""
     new = 0
-    with ctx.store.transaction() as tx:
+    with ctx.transaction() as tx:
         for a in accepted:
             v = a.verified
             if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,

@@ -45,7 +45,7 @@ def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str 
     subject = subject_for(message_type, ctx.node_id, qualifier)
     at = ctx.stamp()
     if tx is None:
-        with ctx.store.transaction() as own_tx:
+        with ctx.transaction() as own_tx:
             _record(ctx, own_tx, dict(doc), dg, subject, data, at, publish)
     else:
         _record(ctx, tx, dict(doc), dg, subject, data, at, publish)

@@ -123,6 +123,12 @@ def upsert_incident(tx: sqlite3.Connection, doc: Mapping[str, Any], digest: str,
     return True
 
 
+def current_incident(tx: sqlite3.Connection, incident_id: str) -> dict[str, Any] | None:
+    """The newest stored revision of an incident, as its document."""
+    row = tx.execute("SELECT document FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    return None if row is None else dict(json.loads(row["document"]))
+
+
 SUMMARY_COLUMNS = ("id", "revision", "origin", "digest", "severity", "tlp", "status", "title",
                    "occurred_at", "issued_at", "received_at")
 

@@ -129,6 +129,70 @@ MIGRATIONS: list[str] = [
         incident_id TEXT
     );
     """,
+    # 3: playbook runs, the escalation inbox, emergencies, local notifications, advisories
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        playbook_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        timer_at TEXT,                   -- the current step's next wake-up, if any
+        document TEXT NOT NULL,          -- PlaybookRun.to_dict()
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX runs_incident ON runs(incident_id);
+    CREATE INDEX runs_timer ON runs(state, timer_at);
+    CREATE TABLE escalations (           -- this node's inbox: escalations addressed to it
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        deadline TEXT NOT NULL,
+        status TEXT NOT NULL,            -- open | acked | declined | closed
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        answered_at TEXT,
+        answered_by TEXT,
+        answer_digest TEXT
+    );
+    CREATE INDEX escalations_status ON escalations(status, deadline);
+    CREATE TABLE emergencies (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE declarations (
+        emergency_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        PRIMARY KEY (emergency_id, origin)
+    );
+    CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        due TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE advisories (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

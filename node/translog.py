@@ -93,7 +93,7 @@ class TransparencyLog:
                "log_origin": self.name, "size": size, "root": b64(root), "note": note,
                "previous": previous, "consistency": [b64(h) for h in proof]}
         at = ctx.stamp()
-        with ctx.store.transaction() as tx:
+        with ctx.transaction() as tx:
             digest = outgoing.sign_and_record(ctx, doc, tx=tx)
             tx.execute("INSERT INTO checkpoints(origin, size, root, note, digest, issued_at, "
                        "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'own')",

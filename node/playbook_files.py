@@ -1,0 +1,81 @@
+"""Read the shared playbooks from a folder, and export them to OASIS CACAO 2.0.
+
+    >>> # playbooks = load_playbooks(Path("playbooks"))          # raises PlaybookError
+    >>> # problems = validate_folder(Path("playbooks"))           # every problem of every file
+
+``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``) points a node at another folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from federation.cacao import export_cacao
+from federation.cacao_check import CacaoValidator, check_step_graph
+from federation.playbook import Playbook, PlaybookError, PlaybookProblem, parse_playbook_yaml
+from node.schemas import default_schemas
+
+DEFAULT_DIR = Path(os.environ.get("BEACON_PLAYBOOKS",
+                                  Path(__file__).resolve().parent.parent / "playbooks"))
+CACAO_SCHEMAS = Path(os.environ.get(
+    "BEACON_CACAO_SCHEMAS",
+    Path(__file__).resolve().parent.parent.parent / "shared" / "schemas-external" / "cacao-2.0"))
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def validate_folder(directory: Path) -> tuple[list[Playbook], list[PlaybookProblem]]:
+    """Parse every playbook in ``directory``; return the good ones and every problem found."""
+    good: list[Playbook] = []
+    problems: list[PlaybookProblem] = []
+    seen: dict[str, str] = {}
+    for path in _files(directory):
+        try:
+            playbook = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path),
+                                           schemas=default_schemas())
+        except PlaybookError as e:
+            problems += e.problems
+            continue
+        if playbook.id in seen:
+            problems.append(PlaybookProblem(
+                str(path), 1, "$.id", f"id {playbook.id!r} is also used by {seen[playbook.id]}"))
+            continue
+        seen[playbook.id] = str(path)
+        good.append(playbook)
+    return good, problems
+
+
+def load_playbooks(directory: Path = DEFAULT_DIR) -> list[Playbook]:
+    """Every playbook of ``directory``; a node refuses to start on a malformed one."""
+    if not directory.is_dir():
+        raise PlaybookError([PlaybookProblem(str(directory), 0, "$",
+                                             "playbook folder not found")])
+    good, problems = validate_folder(directory)
+    if problems:
+        raise PlaybookError(problems)
+    return good
+
+
+def read_cacao_schemas(directory: Path = CACAO_SCHEMAS) -> list[dict[str, object]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.rglob("*.json"))]
+
+
+def export_folder(directory: Path, out: Path, *, check_against: Path | None = None) -> list[str]:
+    """Write one CACAO 2.0 JSON file per playbook to ``out``; return the problems found (empty
+    if every export validates against the official schemas and has a sound step graph)."""
+    out.mkdir(parents=True, exist_ok=True)
+    validator = None
+    if check_against is not None and check_against.is_dir():
+        validator = CacaoValidator(read_cacao_schemas(check_against))
+    problems: list[str] = []
+    for playbook in load_playbooks(directory):
+        doc = export_cacao(playbook)
+        target = out / f"{playbook.id}.cacao.json"
+        target.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        found = check_step_graph(doc) + (validator.problems(doc) if validator else [])
+        problems += [f"{target}: {p}" for p in found]
+    return problems
