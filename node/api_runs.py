@@ -172,7 +172,7 @@ async def emergency(request: web.Request) -> web.Response:
         "incident_id": em["incident_id"], "run_id": em["run_id"],
         "threshold": doc["threshold"]["k"], "of": doc["threshold"]["n"],
         "members": doc.get("members", []), "deadline": doc.get("deadline"),
-        "declared_at": doc.get("declared_at"), "declarations": decls,
+        "declared_at": doc.get("declared_at"), "declarations": decls, "count": len(decls),
         "updated_at": em["updated_at"]})
 
 

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="official CACAO 2.0 schema folder to validate the export against "
                         "(default: ../shared/schemas-external/cacao-2.0 when present)")
     x.add_argument("outdir", type=Path, help="where to write <playbook id>.cacao.json")
+
+    from node import importer
+    importer.add_parser(sub)
     return p
 
 
@@ -153,7 +156,13 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
     return 1 if export_problems else 0
 
 
-COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks}
+def cmd_import(args: argparse.Namespace) -> int:
+    from node import importer
+    return importer.run(args)
+
+
+COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
+            "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

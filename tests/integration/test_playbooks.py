@@ -144,11 +144,22 @@ async def test_red_line_reaches_the_top_tier_and_quorum_declares(
     status, body = await _call(http, pfed, "fr", "POST", f"/api/v1/runs/{em['run_id']}/declare",
                                "viewer")
     assert status == 403
-    for node in ("fr", "jp"):
-        status, body = await _call(http, pfed, node, "POST",
-                                   f"/api/v1/runs/{em['run_id']}/declare", "operator",
-                                   json={"statement": f"{node} co-signs"})
-        assert status == 201, body
+    status, body = await _call(http, pfed, "fr", "POST", f"/api/v1/runs/{em['run_id']}/declare",
+                               "operator", json={"statement": "fr co-signs"})
+    assert status == 201, body
+
+    async def one_of_two(node: str) -> Any:
+        _, em = await _call(http, pfed, node, "GET", "/api/v1/emergency")
+        return em["count"] == 1 and em
+    em = await wait_for(lambda: one_of_two("jp"))
+    assert em["state"] == "pending" and em["declarations"][0]["by"] == "fr"
+
+    status, body = await _call(http, pfed, "fr", "POST", f"/api/v1/runs/{em['run_id']}/declare",
+                               "operator")
+    assert status == 409 and "already declared" in body["errors"][0]["message"]
+    status, body = await _call(http, pfed, "jp", "POST", f"/api/v1/runs/{em['run_id']}/declare",
+                               "operator", json={"statement": "jp co-signs"})
+    assert status == 201, body
 
     for node in ("gb", "fr", "jp", "int"):
         async def active(node: str = node) -> Any:
