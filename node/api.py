@@ -24,17 +24,15 @@ from federation.errors import Problem, SchemaError, SignatureError
 from federation.messages import SERVER_FIELDS, incident_from_report
 from federation.severity import Severity
 from federation.timeutil import parse_time
-from node import records
+from federation.tlp import TLPError
+from node import filing, records
 from node.appkeys import BUS, NODE
 from node.auth import ForbiddenError
+from node.context import NodeContext
 from node.errors import NotFound
 from node.middleware import json_body, principal
-from node.outgoing import sign_and_record
 
 routes = web.RouteTableDef()
-
-# TLP labels a node can handle so far; AMBER+STRICT needs end-to-end encryption to recipients.
-SUPPORTED_TLP = ("CLEAR", "GREEN", "AMBER", "RED")
 
 
 @routes.post("/api/v1/incidents")
@@ -46,12 +44,9 @@ async def file_incident(request: web.Request) -> web.Response:
                                origin=ctx.node_id, now=ctx.now())
     problems = ctx.schemas.problems("incident", doc)
     problems += _check_jurisdictions(doc, ctx.roster.member_ids())
-    if doc.get("tlp") not in SUPPORTED_TLP and not any(p.path == "$.tlp" for p in problems):
-        problems.append(Problem("$.tlp", f"{doc.get('tlp')} reports need end-to-end encryption,"
-                                         " which this node does not offer yet; use AMBER or RED"))
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
-    digest = sign_and_record(ctx, doc, qualifier=doc["severity"], publish=doc["tlp"] != "RED")
+    digest = _file(ctx, doc)
     return web.json_response({"id": doc["id"], "digest": digest}, status=201,
                              headers={"Location": f"/api/v1/incidents/{doc['id']}"})
 
@@ -81,9 +76,17 @@ async def revise_incident(request: web.Request) -> web.Response:
                                          "report instead"))
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
-    digest = sign_and_record(ctx, new, qualifier=new["severity"], publish=new["tlp"] != "RED")
+    digest = _file(ctx, new)
     return web.json_response({"id": incident_id, "revision": new["revision"], "digest": digest},
                              status=201)
+
+
+def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
+    try:
+        filing.check_routable(ctx, doc)
+    except TLPError as e:
+        raise SchemaError([Problem("$.affected_jurisdictions", e.detail)], "incident") from e
+    return filing.file_incident(ctx, doc)
 
 
 def _check_report_shape(report: Any, schema: Any) -> dict[str, Any]:

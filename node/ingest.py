@@ -9,11 +9,16 @@ after everything it carried — accepted or refused — is committed.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from federation.errors import RejectedMessage
 from federation.inbound import Verified
+from federation.subjects import subject_for
+from federation.timeutil import parse_time
+from federation.tlp import is_recipient, unseal_incident
 from node import engine, records, witness
 from node.context import NodeContext
 
@@ -47,8 +52,35 @@ def project(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: di
         witness.on_checkpoint(ctx, tx, doc, digest, received_at)
     elif message_type == "cosignature" and not local:
         witness.on_cosignature(ctx, tx, doc, received_at)
+    elif message_type == "sealed" and not local:
+        _open_sealed(ctx, tx, doc, digest, received_at)
     else:
         engine.on_message(ctx, tx, message_type, doc, digest, local=local)
+
+
+def _open_sealed(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
+                 received_at: str) -> None:
+    """Every node stores a sealed message as it arrived; a named recipient also opens it and
+    stores the incident inside, verified like any inbound incident."""
+    if not is_recipient(doc, ctx.node_id):
+        return
+    subject = subject_for("incident", str(doc["origin"]))
+    try:
+        if ctx.encryption_key is None:
+            raise RejectedMessage("sealed-no-key", f"{ctx.node_id} has no encryption key file")
+        # The sealed message's issued_at already passed the skew check against server time;
+        # the inner report was signed in the same moment.
+        inner = unseal_incident(doc, ctx.node_id, ctx.encryption_key, ctx.roster, ctx.schemas,
+                                received_at=parse_time(doc["issued_at"]), policy=ctx.policy)
+    except RejectedMessage as e:
+        records.quarantine(tx, received_at, subject, e.reason, e.detail, json.dumps(doc).encode(),
+                           digest)
+        ctx.metrics.quarantined.labels(reason=e.reason).inc()
+        return
+    data = inner.envelope.to_json()
+    if records.insert_envelope(tx, inner.digest, "incident", inner.origin, subject, data,
+                               received_at, local=False):
+        project(ctx, tx, "incident", inner.document, inner.digest, received_at, local=False)
 
 
 def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refused]) -> int:
