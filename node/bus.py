@@ -64,7 +64,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
 def consumer_config(durable: str) -> api.ConsumerConfig:
     return api.ConsumerConfig(
         durable_name=durable, name=durable, deliver_policy=api.DeliverPolicy.ALL,
-        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30.0, max_ack_pending=4096,
+        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=10.0, max_ack_pending=4096,
         filter_subject=f"{PREFIX}.>")
 
 

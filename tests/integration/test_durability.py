@@ -84,8 +84,10 @@ async def test_killed_node_catches_up_and_stores_nothing_twice(
 
     fed.spawn_node("fr")
     await wait_for(lambda: _nats_state(http, fed, "fr", "connected"), within_s=30)
+    # Messages that the killed process had fetched but not acknowledged come back after the
+    # consumer's ack wait (10 s); everything else arrives at once.
     for m in missed:
-        await wait_for(lambda m=m: _has(http, fed, "fr", m["id"]))
+        await wait_for(lambda m=m: _has(http, fed, "fr", m["id"]), within_s=40)
 
     # Replay every envelope gb ever published, after JetStream's duplicate window could no
     # longer help (a different Nats-Msg-Id): fr must recognise them by digest.
