@@ -153,8 +153,10 @@ class Roster:
         return list(m.keys) if m else []
 
     def council_keys(self) -> list[PublicKey]:
+        """The council's keys; a revoked key no longer counts toward any threshold."""
         by_id = {k.keyid: k for m in self.members for k in m.keys}
-        return [PublicKey.from_b64(by_id[k].public) for k in self.council_keyids]
+        return [PublicKey.from_b64(by_id[k].public) for k in self.council_keyids
+                if by_id[k].revoked_at is None]
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires
@@ -183,16 +185,17 @@ class Roster:
         _check_not_expired(roster, now)
         return roster
 
-    def verify_successor(self, envelope: Envelope, now: datetime) -> Roster:
+    def verify_successor(self, envelope: Envelope, now: datetime, *,
+                         check_expiry: bool = True) -> Roster:
         """Accept version N+1 of this roster under the TUF rules, or raise RosterError.
 
-        Steps (TUF spec §5.3.4): signed by a threshold of the trusted council; signed by a
-        threshold of its own council; version is exactly N+1; same federation; not expired.
+        Steps (TUF spec §5.3.4), the version first so that a replayed old roster is called a
+        rollback rather than a signature problem: version is exactly N+1; same federation;
+        signed by a threshold of the trusted council; signed by a threshold of its own council;
+        not expired. ``check_expiry=False`` walks a chain: like TUF, only the newest version
+        must be unexpired; intermediate ones may have expired since.
         """
         new = self.parse_envelope(envelope)
-        require_threshold(self.threshold_result(envelope),
-                          f"roster v{new.version} by the council of v{self.version}")
-        require_threshold(new.threshold_result(envelope), f"roster v{new.version} (self)")
         if new.version <= self.version:
             raise RosterError(f"rollback refused: have roster v{self.version}, got v{new.version}")
         if new.version != self.version + 1:
@@ -201,7 +204,11 @@ class Roster:
         if new.federation != self.federation:
             raise RosterError(f"roster is for federation {new.federation!r}, "
                               f"not {self.federation!r}")
-        _check_not_expired(new, now)
+        require_threshold(self.threshold_result(envelope),
+                          f"roster v{new.version} by the council of v{self.version}")
+        require_threshold(new.threshold_result(envelope), f"roster v{new.version} (self)")
+        if check_expiry:
+            _check_not_expired(new, now)
         return new
 
 

@@ -8,7 +8,7 @@
 | ``GET /api/v1/incidents``, ``GET /api/v1/incidents/{id}`` | any |
 | ``GET /api/v1/roster``, ``GET /api/v1/peers`` | any |
 | ``GET /api/v1/quarantine`` | auditor, operator |
-| ``GET /healthz``, ``GET /metrics`` | none |
+| ``GET /healthz``, ``GET /metrics`` | none (``node.observe``) |
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import json
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from federation.envelope import Envelope
-from federation.errors import Problem, SchemaError, SignatureError
+from federation.errors import Problem, RosterError, SchemaError, SignatureError
 from federation.messages import SERVER_FIELDS, incident_from_report
 from federation.severity import Severity
 from federation.timeutil import parse_time
 from federation.tlp import TLPError
-from node import filing, records
+from node import filing, records, roster_sync
 from node.appkeys import BUS, NODE
 from node.auth import ForbiddenError
 from node.context import NodeContext
@@ -178,6 +177,27 @@ async def get_roster(request: web.Request) -> web.Response:
                               "envelope": ctx.roster_envelope.to_dict()})
 
 
+@routes.get("/api/v1/roster/chain")
+async def get_roster_chain(request: web.Request) -> web.Response:
+    principal(request)
+    ctx = request.app[NODE]
+    return web.json_response({"items": [e.to_dict() for e in roster_sync.chain(ctx)]})
+
+
+@routes.post("/api/v1/roster")
+async def post_roster(request: web.Request) -> web.Response:
+    """Publish the next roster version (a DSSE envelope signed by a threshold of the council)."""
+    principal(request, "operator")
+    ctx = request.app[NODE]
+    envelope = Envelope.from_dict(await json_body(request))
+    try:
+        new = await roster_sync.publish(ctx, request.app[BUS].js, envelope)
+    except RosterError as e:
+        raise SchemaError([Problem("$", str(e))], "roster") from e
+    return web.json_response({"version": new.version, "members": new.member_ids(),
+                              "threshold": new.threshold}, status=201)
+
+
 @routes.get("/api/v1/peers")
 async def get_peers(request: web.Request) -> web.Response:
     principal(request)
@@ -198,28 +218,3 @@ async def list_quarantine(request: web.Request) -> web.Response:
                                    cursor=_cursor(request))
     return web.json_response({"items": page.items, "counts": records.quarantine_counts(ctx.store),
                               "next": None if page.next_cursor is None else str(page.next_cursor)})
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    ctx = request.app[NODE]
-    try:
-        depth = records.outbox_depth(ctx.store)
-        store_ok = True
-    except Exception:  # report, don't raise: health must answer even when the store is sick
-        depth, store_ok = -1, False
-    ok = store_ok and ctx.nats_state == "connected"
-    return web.json_response(
-        {"status": "ok" if ok else "degraded", "node": ctx.node_id, "role": ctx.config.role,
-         "nats": ctx.nats_state, "store": "ok" if store_ok else "error",
-         "outbox_depth": depth, "roster_version": ctx.roster.version,
-         "incidents": records.count_incidents(ctx.store) if store_ok else None},
-        status=200 if store_ok else 503)
-
-
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    ctx = request.app[NODE]
-    ctx.metrics.outbox_depth.set(records.outbox_depth(ctx.store))
-    return web.Response(body=generate_latest(ctx.metrics.registry),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node import api, api_log, api_runs
-from node.appkeys import BUS, LOG, NODE
+from node import api, api_log, api_runs, roster_sync
+from node import audit_trail, observe, openapi
+from node.appkeys import BUS, LOG, NODE, TIMERS
 from node.bus import Bus
 from node.config import NodeConfig
 from node.context import NodeContext
@@ -30,24 +31,31 @@ log = logging.getLogger("beacon.app")
 
 
 def init_app(config: NodeConfig) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    # The audit trail is outermost: it records the status the client got (see audit_trail).
+    app = web.Application(middlewares=[audit_trail.audit_middleware, error_middleware,
+                                       auth_middleware],
                           client_max_size=1024 * 1024)
     ctx = NodeContext.open(config)
+    roster_sync.load_chain(ctx)
     app[NODE] = ctx
     app[BUS] = Bus(ctx)
     app[LOG] = TransparencyLog(ctx)
+    app[TIMERS] = RunTimers(ctx)
     ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
         else load_playbooks()
     app.cleanup_ctx.append(_lifecycle)
     app.add_routes(api.routes)
     app.add_routes(api_log.routes)
     app.add_routes(api_runs.routes)
+    app.add_routes(audit_trail.routes)
+    app.add_routes(observe.routes)
+    app.add_routes(openapi.routes)
     return app
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx, bus = app[NODE], app[BUS]
-    timers = RunTimers(ctx)
+    timers = app[TIMERS]
     ctx.timer_sync = timers.sync
     timers.start()  # re-arms every running run's timer from the store, overdue ones at once
     await bus.start()

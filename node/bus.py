@@ -35,7 +35,7 @@ from federation.errors import RejectedMessage
 from federation.inbound import check_inbound
 from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject, stream_subjects
 from federation.timeutil import parse_time
-from node import records
+from node import records, roster_sync
 from node.context import NodeContext
 from node.ingest import Accepted, Refused, ingest_batch
 
@@ -100,7 +100,9 @@ class Bus:
 
     async def _run(self) -> None:
         await self._connect()
-        loops = [self._publisher(), self._consumer(), self._heartbeat()]
+        assert self.js is not None  # noqa: S101 - _connect returned
+        loops = [self._publisher(), self._consumer(), self._heartbeat(),
+                 roster_sync.follow(self.ctx, self.js)]
         await asyncio.gather(*loops)
 
     async def _connect(self) -> None:

@@ -82,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: ../shared/schemas-external/cacao-2.0 when present)")
     x.add_argument("outdir", type=Path, help="where to write <playbook id>.cacao.json")
 
-    from node import importer
+    from node import importer, roster_cli
     importer.add_parser(sub)
+    roster_cli.add_parser(sub)
+    from node import users
+    users.add_parser(sub)
     return p
 
 
@@ -161,8 +164,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     return importer.run(args)
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from node import users
+    return users.run(args)
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    from node import roster_cli
+    return roster_cli.run(args)
+
+
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
-            "import": cmd_import}
+            "import": cmd_import, "roster": cmd_roster, "users": cmd_users}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

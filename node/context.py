@@ -42,6 +42,7 @@ class NodeContext:
     encryption_key: EncryptionKey | None
     roster: Roster
     roster_envelope: Envelope
+    genesis_envelope: Envelope
     tokens: TokenVerifier
     metrics: Metrics = field(default_factory=Metrics)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -113,7 +114,8 @@ class NodeContext:
         store = Store.open(config.db_path)
         return cls(config=config, store=store, schemas=default_schemas(),
                    signing_key=signing_key, encryption_key=enc, roster=roster,
-                   roster_envelope=envelope, tokens=TokenVerifier(store))
+                   roster_envelope=envelope, genesis_envelope=envelope,
+                   tokens=TokenVerifier(store))
 
     def close(self) -> None:
         self.store.close()

@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import nats
+import nats.js.errors
 
 from federation.subjects import STREAM
 from node.auth import ROLES, issue_token
@@ -170,6 +171,11 @@ async def _setup_jetstream(doc: dict[str, Any]) -> None:
     try:
         js = nc.jetstream()
         await ensure_stream(js)
+        try:
+            await js.key_value("roster")
+        except nats.js.errors.BucketNotFoundError:
+            await js.create_key_value(bucket="roster", history=1,
+                                      description="signed roster versions, one key per version")
         for n in doc["nodes"]:
             durable = f"node-{n['id']}"
             try:

@@ -65,6 +65,11 @@ def node_permissions(node_id: str) -> dict[str, Any]:
             f"{api}.CONSUMER.DURABLE.CREATE.{STREAM}.{durable}",
             f"{api}.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
             f"$JS.ACK.{STREAM}.{durable}.>",
+            # the roster bucket: read any version, create the next (CAS on the key)
+            f"{api}.STREAM.INFO.KV_roster",
+            f"{api}.DIRECT.GET.KV_roster.>",
+            f"{api}.STREAM.MSG.GET.KV_roster",
+            "$KV.roster.>",
         ]},
         "subscribe": {"allow": [f"_INBOX_{node_id}.>", f"{PREFIX}.{HEARTBEAT}.*"]},
     }

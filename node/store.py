@@ -193,6 +193,81 @@ MIGRATIONS: list[str] = [
         received_at TEXT NOT NULL
     );
     """,
+    # 4: the operators' audit trail: who changed what through the API or the CLI, and when
+    """
+    CREATE TABLE audit_trail (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        via TEXT NOT NULL,               -- api | cli
+        token_id TEXT,                   -- who: NULL when no valid token was presented
+        role TEXT,
+        label TEXT,
+        method TEXT NOT NULL,            -- HTTP method, or CLI for the command line
+        path TEXT NOT NULL,              -- request path, or the CLI command
+        route TEXT,                      -- the route template, e.g. /api/v1/incidents/{id}
+        target TEXT,                     -- the id acted on or created, if any
+        digest TEXT,                     -- of the envelope the action signed, if any
+        status INTEGER NOT NULL,         -- HTTP status of the outcome (CLI: 0 ok)
+        remote TEXT
+    );
+    CREATE INDEX audit_trail_token ON audit_trail(token_id, seq);
+    """,
+    # the roster chain this node accepted after its genesis roster
+    """
+    CREATE TABLE roster_versions (
+        version INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        accepted_at TEXT NOT NULL
+    );
+    """,
+    # global statistics (node/statistics.py): one record per incident id, from full reports
+    # and stubs, and the newest snapshot signed by the international body; backfilled from the
+    # incidents already stored
+    """
+    CREATE TABLE stat_records (
+        incident_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        is_stub INTEGER NOT NULL,        -- 1: only the RED or AMBER+STRICT stub was seen
+        digest TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        harm_types TEXT NOT NULL,        -- JSON arrays
+        red_lines TEXT NOT NULL,
+        tripwire_ids TEXT NOT NULL,
+        developer TEXT,
+        occurred_on TEXT,                -- YYYY-MM-DD (UTC), full reports only
+        week TEXT,                       -- YYYY-Www, stubs only
+        tlp TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE stat_snapshots (
+        origin TEXT PRIMARY KEY,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity,
+        harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at)
+    SELECT id, revision, 0, digest, origin, severity,
+        COALESCE(json_extract(document, '$.harm_types'), '[]'),
+        COALESCE(json_extract(document, '$.red_lines'), '[]'),
+        COALESCE(json_extract(document, '$.tripwire_ids'), '[]'),
+        NULLIF(json_extract(document, '$.ai_system.developer'), ''),
+        substr(occurred_at, 1, 10), NULL, tlp, received_at
+    FROM incidents
+    """,
+    # web console sessions (node/sessions.py): only the SHA-256 of the cookie is stored
+    """
+    CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_token ON web_sessions(token_id)
+    """,
 ]
 
 
