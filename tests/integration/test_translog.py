@@ -161,3 +161,32 @@ async def test_equivocation_is_caught_by_every_witness(fed: Federation,
             assert inc["verified"] is True
             assert inc["classifications"]["beacon"] == ["verification-failure", "equivocation"]
             assert inc["affected_jurisdictions"] == ["jp"]
+
+
+async def test_scheduled_checkpoints_cover_every_incident_and_are_witnessed(
+        tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """No forcing: the schedule (30 s × time scale 0.02 = 0.6 s) publishes, peers cosign."""
+    fed = Federation(tmp_path, ["gb", "fr", "jp"], time_scale=0.02)
+    try:
+        fed.start()
+        filed = [await _json(http, fed, "fr", "/api/v1/incidents", "operator", "POST",
+                             json=report(title=f"Scheduled {i}")) for i in range(3)]
+        keys = await _roster_keys(http, fed)
+
+        async def witnessed_cover() -> Any:
+            async with http.get(fed.url("fr", "/api/v1/log/checkpoint")) as r:
+                note = await r.text()
+            opened = open_note(note, {"beacon/fr": keys["fr"]},
+                               {f"beacon/{p}": keys[p] for p in ("gb", "jp", "int")})
+            return (opened.checkpoint.size >= len(filed) and len(opened.cosigned_by) >= 2
+                    and opened)
+        opened = await wait_for(witnessed_cover, within_s=20)
+        for f in filed:
+            proof = await _json(http, fed, "fr", f"/api/v1/log/proof/inclusion?digest="
+                                                 f"{f['digest']}&size={opened.checkpoint.size}")
+            verify_inclusion(hashlib.sha256(b"\x00" + bytes.fromhex(f["digest"])).digest(),
+                             proof["leaf_index"], proof["tree_size"],
+                             [base64.b64decode(p) for p in proof["path"]],
+                             opened.checkpoint.root_hash)
+    finally:
+        fed.stop()
