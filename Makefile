@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/beacon demo $(DEMO_ARGS)
 
 lint: install
-	$(BIN)/ruff check federation node tests
+	$(BIN)/ruff check federation node tests bench
 	$(BIN)/mypy
 
 test: lint
@@ -34,6 +34,9 @@ unit: install
 
 integration: install
 	$(BIN)/pytest -q tests/integration
+
+bench: install
+	$(BIN)/python -m bench.consumer $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache *.egg-info
