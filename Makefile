@@ -3,9 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEMO_ARGS ?= --data demo-data
+DEMO_ARGS ?= --data demo-data --seed aiid
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install demo test lint unit integration browser browser-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ unit: install
 
 integration: install
 	$(BIN)/pytest -q tests/integration
+
+# Headless Chromium for tests/browser, from Debian (needs root; a no-op once installed).
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@test -x $(CHROMIUM) || { apt-get update && apt-get install -y chromium fonts-liberation fonts-dejavu-core; }
+	@$(CHROMIUM) --version
+
+browser: install browser-deps
+	$(BIN)/pytest -q tests/browser
 
 bench: install
 	$(BIN)/python -m bench.consumer $(BENCH_ARGS)

@@ -17,7 +17,9 @@ from federation.errors import Problem, SchemaError
 def format_time(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime("%Y"): strftime does not pad years before 1000 ("102-07-22…"),
+    # which is not RFC 3339 and would not parse back.
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str, path: str = "$") -> datetime:
@@ -28,4 +30,7 @@ def parse_time(text: str, path: str = "$") -> datetime:
         raise SchemaError([Problem(path, f"not an RFC 3339 timestamp: {text!r}")]) from e
     if t.tzinfo is None:
         raise SchemaError([Problem(path, f"timestamp needs a UTC offset or Z: {text!r}")])
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError as e:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise SchemaError([Problem(path, f"timestamp out of range in UTC: {text!r}")]) from e

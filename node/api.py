@@ -5,7 +5,7 @@
 | endpoint | roles |
 |---|---|
 | ``POST /api/v1/incidents``, ``POST /api/v1/incidents/{id}/revisions`` | operator |
-| ``GET /api/v1/incidents``, ``GET /api/v1/incidents/{id}`` | any |
+| ``GET /api/v1/incidents?q=&origin=&severity=&since=``, ``GET /api/v1/incidents/{id}`` | any |
 | ``GET /api/v1/roster``, ``GET /api/v1/peers`` | any |
 | ``GET /api/v1/quarantine`` | auditor, operator |
 | ``GET /healthz``, ``GET /metrics`` | none (``node.observe``) |
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +44,7 @@ async def file_incident(request: web.Request) -> web.Response:
                                origin=ctx.node_id, now=ctx.now())
     problems = ctx.schemas.problems("incident", doc)
     problems += _check_jurisdictions(doc, ctx.roster.member_ids())
+    problems += _check_times(doc, ctx.now())
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
     digest = _file(ctx, doc)
@@ -70,6 +72,7 @@ async def revise_incident(request: web.Request) -> web.Response:
                                incident_id=incident_id, revision=int(current["revision"]) + 1)
     problems = ctx.schemas.problems("incident", new)
     problems += _check_jurisdictions(new, ctx.roster.member_ids())
+    problems += _check_times(new, ctx.now())
     if new.get("tlp") != doc.get("tlp"):
         problems.append(Problem("$.tlp", "a revision cannot change the TLP label; file a new "
                                          "report instead"))
@@ -99,6 +102,24 @@ def _check_report_shape(report: Any, schema: Any) -> dict[str, Any]:
     if problems:
         raise SchemaError(problems, "incident")
     return report
+
+
+def _check_times(doc: dict[str, Any], now: datetime) -> list[Problem]:
+    """Occurrence and awareness cannot lie in the future: reporting clocks start at awareness,
+    and a deadline computed from year 9999 would overflow (a day of slack for time zones)."""
+    problems = []
+    for field in ("occurred_at", "aware_at"):
+        value = doc.get(field)
+        if not isinstance(value, str):
+            continue
+        try:
+            when = parse_time(value, f"$.{field}")
+        except SchemaError:
+            continue  # the schema check reports the format
+        if when > now + timedelta(days=1):
+            problems.append(Problem(f"$.{field}", f"{value} is in the future; give the time "
+                                                  "it happened or became known"))
+    return problems
 
 
 def _check_jurisdictions(doc: dict[str, Any], members: list[str]) -> list[Problem]:
@@ -140,9 +161,12 @@ async def list_incidents(request: web.Request) -> web.Response:
     since = q.get("since") or None
     if since is not None:
         since = parse_time(since, "$.query.since").strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = q.get("q") or None
+    if text is not None and len(text) > 200:
+        raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])
     page = records.list_incidents(
         request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
-        limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request))
+        limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request), text=text)
     return web.json_response({"items": page.items,
                               "next": None if page.next_cursor is None else str(page.next_cursor)})
 

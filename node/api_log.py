@@ -20,11 +20,13 @@ from aiohttp import web
 
 from federation.errors import Problem, SchemaError
 from federation.keys import b64
+from federation.merkle import ProofError
 from node.api import int_param
 from node.appkeys import LOG, NODE
 from node.middleware import principal
 
 routes = web.RouteTableDef()
+WITHHELD_TLP = ("RED", "AMBER+STRICT")
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -53,7 +55,11 @@ async def inclusion(request: web.Request) -> web.Response:
     size = None
     if request.query.get("size"):
         size = int_param(request, "size", 0, 1, 2**62)
-    return web.json_response(request.app[LOG].inclusion_proof(digest, size))
+    try:
+        proof = request.app[LOG].inclusion_proof(digest, size)
+    except ProofError as e:  # a size the log has not reached, or that predates the entry
+        raise SchemaError([Problem("$.query.size", e.detail)]) from e
+    return web.json_response(proof)
 
 
 @routes.get("/api/v1/log/proof/consistency")
@@ -63,7 +69,11 @@ async def consistency(request: web.Request) -> web.Response:
     new = int_param(request, "to", -1, 0, 2**62)
     if old < 0 or new < 0:
         raise SchemaError([Problem("$.query", "both 'from' and 'to' sizes are required")])
-    return web.json_response({"path": request.app[LOG].consistency_proof(old, new)})
+    try:
+        path = request.app[LOG].consistency_proof(old, new)
+    except ProofError as e:  # from > to, or a size the log has not reached
+        raise SchemaError([Problem("$.query", e.detail)]) from e
+    return web.json_response({"path": path})
 
 
 @routes.get("/api/v1/log/checkpoints/{origin}")
@@ -83,6 +93,7 @@ async def seen_checkpoints(request: web.Request) -> web.Response:
                       "issued_at": r["issued_at"], "received_at": r["received_at"],
                       "status": r["status"], "detail": r["detail"],
                       "cosigned_by": witnesses,
+                      "cosignatures": [c["line"] for c in cos],  # C2SP lines, for auditors
                       "cosigned_by_me": ctx.node_id in witnesses,
                       "witnessed": len([w for w in witnesses if w != origin])
                       >= ctx.config.witness_threshold})
@@ -95,11 +106,19 @@ async def entries(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
     start = int_param(request, "start", 0, 0, 2**62)
     limit = int_param(request, "limit", 500, 1, 5000)
-    rows = ctx.store.query("SELECT l.idx, l.digest, e.envelope FROM log_leaves l JOIN envelopes e "
-                           "ON e.digest = l.digest WHERE l.idx >= ? ORDER BY l.idx LIMIT ?",
-                           (start, limit))
-    items = [{"index": r["idx"], "digest": r["digest"], "envelope": json.loads(r["envelope"])}
-             for r in rows]
+    # An incident labelled RED or AMBER+STRICT is withheld (digest only): its text must not
+    # leave this node, yet its leaf still counts in every root an auditor recomputes.
+    rows = ctx.store.query(
+        "SELECT l.idx, l.digest, e.envelope, i.tlp FROM log_leaves l "
+        "JOIN envelopes e ON e.digest = l.digest "
+        "LEFT JOIN incident_revisions r ON r.digest = l.digest "
+        "LEFT JOIN incidents i ON i.id = r.id "
+        "WHERE l.idx >= ? ORDER BY l.idx LIMIT ?", (start, limit))
+    items: list[dict[str, object]] = [
+        {"index": r["idx"], "digest": r["digest"], "withheld": f"TLP:{r['tlp']}"}
+        if r["tlp"] in WITHHELD_TLP else
+        {"index": r["idx"], "digest": r["digest"], "envelope": json.loads(r["envelope"])}
+        for r in rows]
     nxt = start + len(items) if len(items) == limit else None
     return web.json_response({"items": items, "next": nxt})
 

@@ -16,8 +16,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node import api, api_log, api_runs, roster_sync
-from node import audit_trail, observe, openapi
+from node import (
+    api,
+    api_log,
+    api_runs,
+    api_stats,
+    audit_trail,
+    dashboard,
+    observe,
+    openapi,
+    roster_sync,
+)
+from node import web as web_console
 from node.appkeys import BUS, LOG, NODE, TIMERS
 from node.bus import Bus
 from node.config import NodeConfig
@@ -50,6 +60,9 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(audit_trail.routes)
     app.add_routes(observe.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(api_stats.routes)
+    app.add_routes(dashboard.routes)
+    web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events
     return app
 
 
@@ -60,6 +73,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     timers.start()  # re-arms every running run's timer from the store, overdue ones at once
     await bus.start()
     tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints")]
+    if ctx.config.role == "international-body":
+        tasks.append(asyncio.create_task(api_stats.snapshot_loop(ctx), name="stats-snapshots"))
     log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)
     yield
     for t in tasks:

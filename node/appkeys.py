@@ -6,8 +6,10 @@ from aiohttp import web
 
 from node.bus import Bus
 from node.context import NodeContext
+from node.timers import RunTimers
 from node.translog import TransparencyLog
 
 NODE = web.AppKey("node", NodeContext)
 BUS = web.AppKey("bus", Bus)
 LOG = web.AppKey("log", TransparencyLog)
+TIMERS = web.AppKey("timers", RunTimers)

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated member ids (default: gb,fr,jp)")
     d.add_argument("--port", type=int, default=8400,
                    help="base port: NATS on it, nodes on the next ones (default: 8400)")
+    d.add_argument("--seed", choices=["aiid"], default=None,
+                   help="once the nodes are up, file the AI Incident Database through the "
+                        "members (../shared/data/aiid/incidents.csv or $BEACON_AIID_CSV)")
     d.add_argument("--time-scale", type=_positive, default=1.0,
                    help="multiply every scheduled duration (0.001 turns an hour into 3.6 s)")
 
@@ -87,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     roster_cli.add_parser(sub)
     from node import users
     users.add_parser(sub)
+    from node import audit
+    audit.add_parsers(sub)
     return p
 
 
@@ -99,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await run_demo(args.data.resolve(), args.members, args.port, args.time_scale,
-                              stop)
+                              stop, seed=args.seed)
 
     return asyncio.run(main())
 
@@ -174,8 +179,14 @@ def cmd_roster(args: argparse.Namespace) -> int:
     return roster_cli.run(args)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from node import audit
+    return audit.run(args)
+
+
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
-            "import": cmd_import, "roster": cmd_roster, "users": cmd_users}
+            "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
+            "audit": cmd_audit, "verify": cmd_audit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,9 @@ Example file (``beacon init`` writes one)::
     checkpoint_interval_seconds = 30   # scaled by time_scale
     witness_threshold = 2              # cosignatures that make a checkpoint "witnessed"
 
+    [stats]
+    snapshot_interval_seconds = 60     # international body only; scaled by time_scale
+
 Relative paths are resolved against the config file's folder.
 """
 
@@ -69,6 +72,7 @@ class NodeConfig:
     max_message_bytes: int = 256 * 1024
     checkpoint_interval_seconds: float = 30.0
     witness_threshold: int = 2
+    stats_snapshot_interval_seconds: float = 60.0
     playbooks_dir: Path | None = None
     path: Path | None = None
 
@@ -101,8 +105,8 @@ class NodeConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], base: Path, path: Path) -> NodeConfig:
-        node, http, nats, keys, trust, tlog = (
-            raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log"))
+        node, http, nats, keys, trust, tlog, stats = (
+            raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log", "stats"))
 
         def p(value: str | None) -> Path | None:
             return None if value is None else (base / value).resolve()
@@ -126,6 +130,7 @@ class NodeConfig:
             max_message_bytes=int(trust.get("max_message_bytes", 256 * 1024)),
             checkpoint_interval_seconds=float(tlog.get("checkpoint_interval_seconds", 30)),
             witness_threshold=int(tlog.get("witness_threshold", 2)),
+            stats_snapshot_interval_seconds=float(stats.get("snapshot_interval_seconds", 60)),
             playbooks_dir=p(node.get("playbooks_dir")), path=path,
         )
 
@@ -141,6 +146,7 @@ class NodeConfig:
                       "max_message_bytes": self.max_message_bytes},
             "log": {"checkpoint_interval_seconds": self.checkpoint_interval_seconds,
                     "witness_threshold": self.witness_threshold},
+            "stats": {"snapshot_interval_seconds": self.stats_snapshot_interval_seconds},
         }
         if self.nkey_seed_file:
             doc["nats"]["nkey_seed_file"] = str(self.nkey_seed_file)

@@ -32,6 +32,7 @@ from federation.subjects import STREAM
 from node.auth import ROLES, issue_token
 from node.bus import consumer_config, ensure_stream
 from node.context import utcnow
+from node.demo_seed import seed_demo
 from node.errors import DemoError
 from node.natsconf import NkeyUser, find_nats_server, server_config
 from node.provision import (
@@ -201,10 +202,12 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 
 
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
-                   stop: asyncio.Event) -> int:
-    """Run the federation until ``stop`` is set; ``data`` must be an absolute path."""
+                   stop: asyncio.Event, seed: str | None = None) -> int:
+    """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
+    ``seed="aiid"`` files the AI Incident Database through the members once they are up."""
     doc = prepare(data, members, base_port, time_scale)
     children: list[Child] = []
+    seeding: asyncio.Task[None] | None = None
     try:
         nats_port = int(doc["nats"]["url"].rsplit(":", 1)[1])
         nats_child = _spawn("nats-server", [doc["nats"]["bin"], "-c", doc["nats"]["config"]],
@@ -222,6 +225,8 @@ async def run_demo(data: Path, members: list[str], base_port: int, time_scale: f
                                for n, c in zip(doc["nodes"], children[1:], strict=True)))
         write_demo_json(data, doc)
         _print_banner(doc, data)
+        if seed:
+            seeding = asyncio.create_task(seed_demo(doc, data, seed), name="seed")
         while not stop.is_set():
             for c in children:
                 if c.proc.poll() is not None and not c.reported:
@@ -232,6 +237,10 @@ async def run_demo(data: Path, members: list[str], base_port: int, time_scale: f
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
         return 0
     finally:
+        if seeding is not None and not seeding.done():
+            seeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await seeding
         print("stopping the federation…", flush=True)
         _stop(children)
         print("stopped.", flush=True)

@@ -10,6 +10,7 @@ after everything it carried — accepted or refused — is committed.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,11 @@ from federation.inbound import Verified
 from federation.subjects import subject_for
 from federation.timeutil import parse_time
 from federation.tlp import is_recipient, unseal_incident
-from node import engine, records, witness
+from node import engine, records, statistics, witness
 from node.context import NodeContext
+from node.store import StoreError
+
+log = logging.getLogger("beacon.ingest")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ def project(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: di
             digest: str, received_at: str, *, local: bool) -> None:
     """Update the projections for one newly stored message, and react to it in the same
     transaction (a witness cosigns a checkpoint; a detected equivocation files an incident)."""
+    statistics.on_message(ctx, tx, message_type, doc, digest, received_at)
     if message_type == "incident":
         previous = records.current_incident(tx, doc["id"])
         if records.upsert_incident(tx, doc, digest, received_at):
@@ -84,21 +89,53 @@ def _open_sealed(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
 
 
 def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refused]) -> int:
-    """Store a batch in one transaction; return how many messages were new."""
-    new = 0
-    with ctx.transaction() as tx:
+    """Store a batch in one transaction; return how many messages were new.
+
+    If the batch cannot commit because processing one message raised (a bug, or a reaction
+    that cannot be carried out), each message is retried in a transaction of its own and the
+    one that fails is quarantined as ``processing-error``: one bad message must not block the
+    stream behind it, and every message still ends up either stored or quarantined.
+    """
+    try:
+        with ctx.transaction() as tx:
+            new = _store(ctx, tx, accepted, refused)
+    except StoreError:
+        raise  # the store itself is failing: let JetStream redeliver the whole batch later
+    except Exception:
+        log.exception("a batch of %d failed; storing its messages one by one", len(accepted))
+        new = 0
         for a in accepted:
-            v = a.verified
-            if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,
-                                       a.data, a.received_at, local=False):
-                project(ctx, tx, v.message_type, v.document, v.digest, a.received_at,
-                        local=False)
-                new += 1
-        for r in refused:
-            records.quarantine(tx, r.at, r.subject, r.reason, r.detail, r.data)
+            try:
+                with ctx.transaction() as tx:
+                    new += _store(ctx, tx, [a], [])
+            except StoreError:
+                raise
+            except Exception as e:
+                log.exception("message on %s could not be processed", a.subject,
+                              extra={"digest": a.verified.digest})
+                with ctx.transaction() as tx:
+                    records.quarantine(tx, a.received_at, a.subject, "processing-error",
+                                       repr(e), a.data, a.verified.digest)
+                ctx.metrics.quarantined.labels(reason="processing-error").inc()
+        with ctx.transaction() as tx:
+            _store(ctx, tx, [], refused)
     for a in accepted:
         ctx.metrics.messages_in.labels(type=a.verified.message_type).inc()
     ctx.metrics.duplicates.inc(len(accepted) - new)
     for r in refused:
         ctx.metrics.quarantined.labels(reason=r.reason).inc()
+    return new
+
+
+def _store(ctx: NodeContext, tx: sqlite3.Connection, accepted: list[Accepted],
+           refused: list[Refused]) -> int:
+    new = 0
+    for a in accepted:
+        v = a.verified
+        if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,
+                                   a.data, a.received_at, local=False):
+            project(ctx, tx, v.message_type, v.document, v.digest, a.received_at, local=False)
+            new += 1
+    for r in refused:
+        records.quarantine(tx, r.at, r.subject, r.reason, r.detail, r.data)
     return new

@@ -35,3 +35,24 @@ class Metrics:
                                   registry=r)
         self.nats_connected = Gauge("beacon_nats_connected", "1 while connected to NATS",
                                     registry=r)
+        # Refreshed at scrape time from the store and JetStream (node.observe): cheap reads.
+        self.consumer_lag = Gauge("beacon_consumer_lag_messages",
+                                  "Messages in the stream not yet delivered to this node's "
+                                  "consumer (JetStream num_pending; NaN if unknown)", registry=r)
+        self.consumer_ack_pending = Gauge("beacon_consumer_ack_pending_messages",
+                                          "Messages delivered to this node but not yet "
+                                          "acknowledged", registry=r)
+        self.open_runs = Gauge("beacon_runs_open", "Playbook runs still running", registry=r)
+        self.overdue_clocks = Gauge("beacon_clocks_overdue",
+                                    "Running playbook runs whose current step's deadline has "
+                                    "passed without the timer having fired (a stuck scheduler)",
+                                    registry=r)
+        self.missed_clocks = Gauge("beacon_clocks_missed",
+                                   "Deadlines missed in runs still running, by step action "
+                                   "(report: a regulatory reporting clock)", ["action"],
+                                   registry=r)
+        self.overdue_escalations = Gauge("beacon_escalations_overdue",
+                                         "Escalations in this node's inbox still open past "
+                                         "their deadline", registry=r)
+        self.scheduler_running = Gauge("beacon_scheduler_running",
+                                       "1 while the deadline scheduler runs", registry=r)

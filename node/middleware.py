@@ -19,6 +19,7 @@ from federation.errors import Problem, SchemaError
 from node.appkeys import NODE
 from node.auth import AuthError, ForbiddenError, Principal
 from node.errors import Conflict, NotFound
+from node.sessions import session_principal
 
 log = logging.getLogger("beacon.http")
 
@@ -64,6 +65,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request[PRINCIPAL] = request.app[NODE].tokens.authenticate(header[7:].strip())
     elif header:
         raise AuthError("use 'Authorization: Bearer <token>'")
+    elif (who := await session_principal(request)) is not None:
+        request[PRINCIPAL] = who  # the web console's session cookie (CSRF-checked if unsafe)
     return await handler(request)
 
 

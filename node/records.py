@@ -134,10 +134,16 @@ SUMMARY_COLUMNS = ("id", "revision", "origin", "digest", "severity", "tlp", "sta
 
 
 def list_incidents(store: Store, *, origin: str | None, severity: str | None,
-                   since: str | None, limit: int, cursor: int | None) -> Page:
-    """Newest first. ``severity`` means at least that severity; ``since`` filters issued_at."""
+                   since: str | None, limit: int, cursor: int | None,
+                   text: str | None = None) -> Page:
+    """Newest first. ``severity`` means at least that severity; ``since`` filters issued_at;
+    ``text``: every word must occur in the report (any field, ASCII case-insensitive)."""
     where: list[str] = ["1=1"]
     params: list[Any] = []
+    for word in (text or "").split()[:8]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(title LIKE ? ESCAPE '\\' OR document LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern]
     if origin:
         where.append("origin = ?")
         params.append(origin)

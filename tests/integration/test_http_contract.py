@@ -76,6 +76,7 @@ async def test_bad_report_names_every_problem(fed: Federation,
     (report(tlp="AMBER+STRICT", affected_jurisdictions=[]), "$.affected_jurisdictions",
      "AMBER+STRICT needs"),
     (report(occurred_at="yesterday"), "$.occurred_at", ""),
+    (report(aware_at="9999-12-31T00:00:00Z"), "$.aware_at", "in the future"),
 ])
 async def test_each_bad_report_gets_a_clear_400(fed: Federation, http: aiohttp.ClientSession,
                                                 body: Any, path: str, fragment: str) -> None:

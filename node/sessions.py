@@ -1,0 +1,209 @@
+"""Browser sessions for the web console: server-side, in the node's SQLite store.
+
+    >>> # secret = SessionStore(ctx.store).create(principal.token_id, now=ctx.now())
+    >>> # response.set_cookie(**session_cookie(request, secret))
+    >>> # who = await session_principal(request)   # None, or the token's Principal
+
+Design (docs/decisions.md, "Web console"):
+
+- Signing in trades an API token for a session. The cookie carries 32 random bytes; the store
+  keeps only their SHA-256, so neither a copy of the database nor a log line can be replayed as a
+  cookie. A session is bound to the token's row: revoking the token ends every session made with
+  it, and the role is read from that row on every request, exactly as for ``Authorization:
+  Bearer``.
+- The cookie, ``beacon_session_<node id>``, is ``HttpOnly``, ``SameSite=Strict``, ``Path=/``,
+  and ``Secure`` when the request came over HTTPS (directly, or through a proxy that says
+  ``X-Forwarded-Proto: https``).
+- CSRF: every state-changing request authenticated by the cookie must carry the session's CSRF
+  token, in the ``X-CSRF-Token`` header (the console's fetch calls) or a ``csrf`` form field (the
+  sign-out form). The token is an HMAC of the cookie secret, so it needs no storage and changes
+  with the session. Bearer-token calls carry no cookie and need none.
+- Sessions end after ``IDLE`` without a request or ``LIFETIME`` after sign-in, whichever is first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from federation.timeutil import format_time
+from node.appkeys import NODE
+from node.auth import ForbiddenError, Principal
+from node.store import Store
+
+COOKIE_PREFIX = "beacon_session_"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf"
+LIFETIME = timedelta(hours=12)
+IDLE = timedelta(hours=4)
+TOUCH_EVERY = timedelta(minutes=1)  # write seen_at at most this often per session
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+@dataclass(frozen=True)
+class Session:
+    principal: Principal
+    csrf: str
+    expires_at: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def csrf_token(secret: str) -> str:
+    """The CSRF token of the session whose cookie secret is ``secret``."""
+    return hmac.new(secret.encode(), b"beacon csrf v1", hashlib.sha256).hexdigest()
+
+
+class SessionStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(self, token_id: str, *, now: datetime) -> str:
+        """Open a session for ``token_id``; return the cookie secret (not stored)."""
+        secret = secrets.token_urlsafe(32)
+        stamp = format_time(now)
+        with self._store.transaction() as tx:
+            tx.execute("DELETE FROM web_sessions WHERE expires_at < ? OR seen_at < ?",
+                       (stamp, format_time(now - IDLE)))
+            tx.execute("INSERT INTO web_sessions(id_hash, token_id, created_at, seen_at, "
+                       "expires_at) VALUES (?, ?, ?, ?, ?)",
+                       (_hash(secret), token_id, stamp, stamp, format_time(now + LIFETIME)))
+        return secret
+
+    def lookup(self, secret: str, *, now: datetime, touch: bool = True) -> Session | None:
+        """The live session for a cookie secret, or None (unknown, expired, token revoked).
+
+        ``touch=False`` checks without counting as activity (a live stream's keep-alive)."""
+        if not secret or len(secret) > 100:
+            return None
+        id_hash = _hash(secret)
+        rows = self._store.query(
+            "SELECT s.token_id, s.seen_at, s.expires_at, t.role, t.label, t.revoked_at "
+            "FROM web_sessions s JOIN tokens t ON t.token_id = s.token_id "
+            "WHERE s.id_hash = ?", (id_hash,))
+        if not rows:
+            return None
+        row = rows[0]
+        stamp = format_time(now)
+        if (row["revoked_at"] is not None or row["expires_at"] <= stamp
+                or row["seen_at"] < format_time(now - IDLE)):
+            return None
+        if touch and row["seen_at"] < format_time(now - TOUCH_EVERY):
+            with self._store.transaction() as tx:
+                tx.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?",
+                           (stamp, id_hash))
+        return Session(Principal(row["token_id"], row["role"], row["label"]),
+                       csrf_token(secret), row["expires_at"])
+
+    def delete(self, secret: str) -> None:
+        with self._store.transaction() as tx:
+            tx.execute("DELETE FROM web_sessions WHERE id_hash = ?", (_hash(secret),))
+
+
+def cookie_name(request: web.Request) -> str:
+    """``beacon_session_<node id>``: cookies are scoped by host, not port, so nodes sharing a
+    host (the demo's loopback federation) must not overwrite each other's sessions."""
+    return COOKIE_PREFIX + request.app[NODE].node_id
+
+
+def is_https(request: web.Request) -> bool:
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def session_cookie(request: web.Request, secret: str) -> dict[str, Any]:
+    """Keyword arguments for ``response.set_cookie`` carrying a new session."""
+    return {"name": cookie_name(request), "value": secret, "path": "/", "httponly": True,
+            "samesite": "Strict", "secure": is_https(request),
+            "max_age": int(LIFETIME.total_seconds())}
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(cookie_name(request), path="/", secure=is_https(request), httponly=True,
+                        samesite="Strict")
+
+
+def current_session(request: web.Request, *, touch: bool = True) -> Session | None:
+    ctx = request.app[NODE]
+    secret = request.cookies.get(cookie_name(request))
+    return None if not secret else SessionStore(ctx.store).lookup(secret, now=ctx.now(),
+                                                                  touch=touch)
+
+
+async def session_principal(request: web.Request) -> Principal | None:
+    """Authenticate a request by its session cookie; enforce CSRF on state-changing methods.
+
+    ``POST /login`` is exempt: it has no session yet and is checked by origin instead.
+
+    Raises:
+        ForbiddenError: a state-changing request with the cookie but without the CSRF token.
+    """
+    session = current_session(request)
+    if session is None:
+        return None
+    if request.method not in SAFE_METHODS and request.path != "/login":
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and request.content_type in FORM_TYPES:
+            form = await request.post()
+            field = form.get(CSRF_FIELD)
+            sent = field if isinstance(field, str) else ""
+        if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            raise ForbiddenError(f"missing or wrong CSRF token: a request signed in by cookie "
+                                 f"must send the session's token in {CSRF_HEADER}")
+    return session.principal
+
+
+def same_origin(request: web.Request) -> bool:
+    """True unless the browser says the request came from another site (login CSRF guard)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser, or one that predates Origin on POST
+        return True
+    scheme = "https" if is_https(request) else request.scheme
+    return origin == f"{scheme}://{request.host}"
+
+
+class LoginThrottle:
+    """At most ``limit`` failed sign-ins per client address in ``window_s`` seconds.
+
+    Argon2id already makes each guess slow; this stops a script from spending the node's CPU.
+    """
+
+    def __init__(self, limit: int = 10, window_s: float = 300.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, client: str) -> deque[float]:
+        q = self._failures[client]
+        cutoff = time.monotonic() - self.window_s
+        while q and q[0] < cutoff:
+            q.popleft()
+        return q
+
+    def retry_after(self, client: str) -> int:
+        """Seconds to wait before trying again, or 0 if a try is allowed now."""
+        q = self._recent(client)
+        if len(q) < self.limit:
+            return 0
+        return max(1, int(q[0] + self.window_s - time.monotonic()) + 1)
+
+    def failed(self, client: str) -> None:
+        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
+            self._failures.clear()
+        self._recent(client).append(time.monotonic())
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)

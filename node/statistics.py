@@ -1,0 +1,232 @@
+"""Global incident statistics at a node: the ``stat_records`` projection, summaries, snapshots.
+
+    >>> # inside the transaction that stores a message (ingest.project):
+    >>> # statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
+    >>> # records = load_records(ctx.store)                # one StatRecord per incident id
+    >>> # digest = publish_snapshot(ctx, force=True)       # at the international body
+
+**Projection.** ``stat_records`` holds one row per incident id with what ``StatRecord`` needs,
+from full ``incident`` reports and from the ``stub`` messages that stand in for RED and
+AMBER+STRICT reports, wherever they come from (this node's own or a peer's). The newest revision
+wins; at the same revision a full report supersedes its stub (it says the same and more). A stub
+of a *newer* revision replaces an older full report: its severity and harm types are current,
+only the developer and the exact date are lost.
+
+**Snapshots.** The international body signs a ``stats`` message (``schemas/stats.v1.json``) and
+publishes it to every member. A node keeps, per origin, the newest snapshot of any member whose
+roster role is ``international-body``; a ``stats`` message from anyone else is stored (it was
+signed and verified like every message) but never shown as the global picture.
+
+**Escalation figures** are read from the verbatim envelopes of ``escalation``, ``ack``,
+``decline`` and ``resolution`` messages: every node receives every durable message, so the
+international body sees all of them although it is addressed by few.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from datetime import date
+from typing import Any
+
+from federation.canonical import decode
+from federation.envelope import Envelope
+from federation.errors import Error, SignatureError
+from federation.severity import Severity
+from federation.stats import StatRecord, iso_week, red_line_crossings
+from federation.stats_summary import (
+    Answer,
+    Closure,
+    EscalationFacts,
+    ack_samples,
+    ack_times,
+    escalation_states,
+    escalation_summary,
+    same_figures,
+    snapshot_body,
+    tripwire_counts,
+)
+from federation.timeutil import parse_time
+from node import outgoing
+from node.context import NodeContext
+from node.store import Store
+
+log = logging.getLogger("beacon.stats")
+
+INTERNATIONAL_BODY = "international-body"
+
+
+# -- projection (inside the storing transaction) ----------------------------------------------
+def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
+               doc: dict[str, Any], digest: str, received_at: str) -> None:
+    """Project one newly stored message into the statistics tables (no-op for other types)."""
+    if message_type in ("incident", "stub"):
+        _upsert_record(tx, message_type, doc, digest, received_at)
+    elif message_type == "stats":
+        _record_snapshot(ctx, tx, doc, digest, received_at)
+
+
+def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any],
+                   digest: str, received_at: str) -> None:
+    is_stub = message_type == "stub"
+    incident_id = doc["incident_id"] if is_stub else doc["id"]
+    occurred = doc.get("occurred_at")
+    system = doc.get("ai_system") or {}
+    values = (incident_id, int(doc["revision"]), int(is_stub), digest, doc["origin"],
+              doc["severity"], json.dumps(list(doc.get("harm_types", ()))),
+              json.dumps(list(doc.get("red_lines", ()))),
+              json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
+              None if is_stub else (system.get("developer") or None),
+              None if is_stub or not occurred
+              else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
+              doc.get("week") if is_stub else None, doc["tlp"], received_at)
+    # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
+    tx.execute(
+        "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
+        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
+        "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
+        "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
+        "developer=excluded.developer, occurred_on=excluded.occurred_on, week=excluded.week, "
+        "tlp=excluded.tlp, updated_at=excluded.updated_at "
+        "WHERE excluded.revision > stat_records.revision OR (excluded.revision = "
+        "stat_records.revision AND excluded.is_stub < stat_records.is_stub)", values)
+
+
+def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
+                     digest: str, received_at: str) -> None:
+    member = ctx.roster.member(str(doc.get("origin")))
+    if member is None or member.role != INTERNATIONAL_BODY:
+        log.warning("ignored a statistics snapshot from %s: only the international body "
+                    "publishes the global picture", doc.get("origin"))
+        return
+    tx.execute("INSERT INTO stat_snapshots(origin, digest, issued_at, received_at) "
+               "VALUES (?, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET digest=excluded.digest, "
+               "issued_at=excluded.issued_at, received_at=excluded.received_at "
+               "WHERE excluded.issued_at >= stat_snapshots.issued_at",
+               (doc["origin"], digest, doc["issued_at"], received_at))
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _record(row: sqlite3.Row) -> StatRecord:
+    day = date.fromisoformat(row["occurred_on"]) if row["occurred_on"] else None
+    return StatRecord(origin=row["origin"], severity=Severity(row["severity"]),
+                      harm_types=tuple(json.loads(row["harm_types"])),
+                      red_lines=tuple(json.loads(row["red_lines"])),
+                      developer=row["developer"], occurred_at=day, tlp=row["tlp"],
+                      is_stub=bool(row["is_stub"]),
+                      week=row["week"] if row["is_stub"] else (iso_week(day) if day else None))
+
+
+def load_records(store: Store) -> list[StatRecord]:
+    """Every incident this node may count, once per incident id."""
+    return [_record(r) for r in store.query("SELECT * FROM stat_records")]
+
+
+def _in_range(record: StatRecord, since: date | None, until: date | None) -> bool:
+    if since is None and until is None:
+        return True
+    day = record.date_for_range
+    return day is not None and not ((since and day < since) or (until and day > until))
+
+
+def tripwires(store: Store, since: date | None = None,
+              until: date | None = None) -> dict[str, int]:
+    """Full reports naming each tripwire id (stubs carry none), within the occurrence range."""
+    rows = store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
+    return tripwire_counts(json.loads(r["tripwire_ids"]) for r in rows
+                           if _in_range(_record(r), since, until))
+
+
+def _documents(store: Store, message_type: str) -> list[dict[str, Any]]:
+    docs = []
+    for row in store.query("SELECT envelope FROM envelopes WHERE message_type = ?",
+                           (message_type,)):
+        # Stored envelopes were verified (or signed here) before they were stored.
+        doc = decode(Envelope.from_json(row["envelope"]).payload)
+        if isinstance(doc, dict):
+            docs.append(doc)
+    return docs
+
+
+def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Acknowledgement times per tier and where every escalation stands now."""
+    escalations = [EscalationFacts.from_document(d) for d in _documents(ctx.store, "escalation")]
+    answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
+               for d in _documents(ctx.store, kind) if d.get("escalation_id")]
+    closures = [Closure.from_document(d) for d in _documents(ctx.store, "resolution")]
+    states = escalation_states(escalations, answers, closures, now=ctx.now())
+    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
+
+
+def summary(ctx: NodeContext, since: date | None = None,
+            until: date | None = None) -> dict[str, Any]:
+    """What the dashboard shows beside the group counts (``GET /api/v1/stats/summary``)."""
+    records = [r for r in load_records(ctx.store) if _in_range(r, since, until)]
+    ack, escalations = escalation_figures(ctx)
+    return {"node": ctx.node_id, "role": ctx.config.role, "generated_at": ctx.now_text(),
+            "total": len(records), "stubs": sum(1 for r in records if r.is_stub),
+            "red_lines": red_line_crossings(records),
+            "red_line_reports": sum(1 for r in records if r.red_lines),
+            "tripwires": tripwires(ctx.store, since, until),
+            "ack_times": ack, "escalations": escalations}
+
+
+# -- snapshots --------------------------------------------------------------------------------
+def build_snapshot(ctx: NodeContext) -> dict[str, Any]:
+    ack, escalations = escalation_figures(ctx)
+    return snapshot_body(load_records(ctx.store), origin=ctx.node_id, now=ctx.now(), ack=ack,
+                         escalations=escalations, tripwires=tripwires(ctx.store))
+
+
+def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:
+    """The newest snapshot kept (of ``origin``, or of any international-body member)."""
+    rows = store.query("SELECT s.*, e.envelope FROM stat_snapshots s JOIN envelopes e "
+                       "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
+                       "ORDER BY s.issued_at DESC LIMIT 1", (origin, origin))
+    return rows[0] if rows else None
+
+
+def publish_snapshot(ctx: NodeContext, *, force: bool = False) -> str | None:
+    """Sign and publish a ``stats`` snapshot; without ``force`` only if the figures changed.
+
+    Raises:
+        Error: this node is not the international body.
+
+    Returns:
+        The snapshot's digest, or None if nothing changed since the last one.
+    """
+    if ctx.config.role != INTERNATIONAL_BODY:
+        raise Error(f"{ctx.node_id} is a {ctx.config.role}; only the international body "
+                    "publishes statistics snapshots")
+    body = build_snapshot(ctx)
+    if not force:
+        last = latest_snapshot_row(ctx.store, ctx.node_id)
+        previous = None if last is None else decode(Envelope.from_json(last["envelope"]).payload)
+        if same_figures(previous, body):
+            return None
+    digest = outgoing.sign_and_record(ctx, body)
+    log.info("published a statistics snapshot of %d incidents", body["total"],
+             extra={"digest": digest})
+    return digest
+
+
+def snapshot_view(ctx: NodeContext, row: sqlite3.Row) -> dict[str, Any]:
+    """A stored snapshot with its signer, re-verified now against the roster this node trusts."""
+    envelope = Envelope.from_json(row["envelope"])
+    member = ctx.roster.member(row["origin"])
+    signer: dict[str, Any] = {"member": row["origin"], "role": member.role if member else None,
+                              "keyid": None}
+    try:
+        key = envelope.verify_with(ctx.roster.signing_keys(row["origin"],
+                                                           parse_time(row["issued_at"])))
+        signer["keyid"] = key.keyid
+        verified = member is not None and member.role == INTERNATIONAL_BODY
+    except SignatureError:
+        verified = False
+    return {"origin": row["origin"], "signer": signer, "digest": row["digest"],
+            "issued_at": row["issued_at"], "received_at": row["received_at"],
+            "verified": verified, "snapshot": decode(envelope.payload),
+            "envelope": envelope.to_dict()}

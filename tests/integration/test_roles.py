@@ -1,0 +1,153 @@
+"""Every endpoint × every role, and no token, against a live federation.
+
+The expected answers come from the table behind the OpenAPI document's ``x-roles``
+(``node.api_spec`` and ``node.web_spec``, merged in ``node.openapi.ENDPOINTS``), and the test
+first checks that the served document says the same: a role the table allows gets the
+endpoint's success status (or the one named in ``ALLOWED``), a role it does not gets 403, no
+token gets 401, and a public endpoint answers everyone. Console pages are signed in with a
+session cookie (``POST /login``) instead of a bearer token: there, no session is a 303 to the
+sign-in page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from node.api_spec import Endpoint
+from node.auth import ROLES
+from node.openapi import ENDPOINTS
+from tests.integration.conftest import Federation, report
+from tests.integration.world import World, build_world, call
+
+CALLERS: tuple[str | None, ...] = (*ROLES, None)
+OPERATIONS = sorted(ENDPOINTS, key=lambda k: (k[1], k[0]))
+
+# Where the success status cannot be had here, what an allowed role gets instead.
+ALLOWED: dict[tuple[str, str], set[int]] = {
+    ("POST", "/api/v1/runs/{id}/declare"): {404},      # no emergency is pending
+    ("POST", "/api/v1/stats/snapshot"): {409},         # only the international body signs one
+    ("GET", "/api/v1/stats/snapshot"): {200, 404},     # int may not have published one yet
+    ("POST", "/api/v1/roster"): {400},                 # the current roster is no successor
+}
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
+}
+
+
+@pytest.fixture(scope="module")
+def world(fed: Federation) -> World:
+    return build_world(fed)
+
+
+@pytest.fixture(scope="module")
+def sessions(fed: Federation) -> dict[str, requests.cookies.RequestsCookieJar]:
+    """A console session per role, signed in with the role's token."""
+    jars = {}
+    for role in ROLES:
+        r = requests.post(fed.url("gb", "/login"), timeout=10, allow_redirects=False,
+                          data={"token": fed.node("gb")["tokens"][role], "next": "/"})
+        assert r.status_code == 303, r.text
+        jars[role] = r.cookies
+    return jars
+
+
+def _id_for(world: World, path: str) -> str:
+    if path.startswith(("/api/v1/incidents/", "/incidents/")):
+        return world.incident
+    if path.startswith(("/api/v1/runs/", "/runs/")):
+        return world.run
+    if path == "/api/v1/escalations/{id}/ack":
+        return world.escalations[0]
+    if path == "/api/v1/escalations/{id}/decline":
+        return world.escalations[1]
+    return "no-such-id"
+
+
+def concrete(fed: Federation, world: World, method: str,
+             path: str) -> tuple[str, dict[str, Any]]:
+    """A real URL path and request arguments for one operation."""
+    url = path.replace("{id}", _id_for(world, path)).replace("{origin}", "gb")
+    url = url.replace("{filename}", "app.css").replace("{asset}", "dashboard.js")
+    kw: dict[str, Any] = {"params": dict(QUERIES.get((method, path), {}))}
+    if path == "/api/v1/log/proof/inclusion":
+        kw["params"]["digest"] = world.digest
+    if (method, path) == ("POST", "/api/v1/incidents"):
+        kw["json"] = report(title="Filed in the roles test")
+    elif path.endswith("/revisions"):
+        kw["json"] = {"status": "contained"}
+    elif path.endswith("/decline"):
+        kw["json"] = {"reason": "not ours to handle"}
+    elif (method, path) == ("POST", "/login"):
+        kw["data"] = {"token": fed.node("gb")["tokens"]["viewer"], "next": "/"}
+    elif (method, path) == ("POST", "/api/v1/roster"):
+        kw["json"] = call(fed, "gb", "GET", "/api/v1/roster").json()["envelope"]
+    if ENDPOINTS[(method, path)].media == "text/event-stream":
+        kw["stream"] = True  # read the status, then hang up
+    return url, kw
+
+
+def test_the_document_carries_the_table(fed: Federation) -> None:
+    doc = call(fed, "gb", "GET", "/api/v1/openapi.json", None).json()
+    served = {(m.upper(), p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert set(served) == set(ENDPOINTS)
+    for key, op in served.items():
+        ep = ENDPOINTS[key]
+        assert op["x-roles"] == list(ep.roles), key
+        assert op["security"] == ([{ep.auth: []}] if ep.roles else []), key
+        assert "401" in op["responses"], key  # a bad token is refused everywhere
+        if ep.roles and set(ep.roles) != set(ROLES):
+            assert "403" in op["responses"], key
+        if ep.auth == "session" and ep.roles:
+            assert "303" in op["responses"], key
+
+
+def expected(ep: Endpoint, key: tuple[str, str], role: str | None) -> set[int]:
+    if not ep.roles or role in ep.roles:
+        return ALLOWED.get(key, {ep.status})
+    if role is None:
+        return {303} if ep.auth == "session" else {401}
+    return {403}
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_every_role_gets_what_the_table_says(
+        fed: Federation, world: World, sessions: dict[str, requests.cookies.RequestsCookieJar],
+        method: str, path: str) -> None:
+    ep = ENDPOINTS[(method, path)]
+    url, kw = concrete(fed, world, method, path)
+    for role in CALLERS:
+        if ep.auth == "session":
+            r = call(fed, "gb", method, url, None, cookies=sessions.get(role or ""), **kw)
+        else:
+            r = call(fed, "gb", method, url, role, **kw)
+        r.close()
+        assert r.status_code in expected(ep, (method, path), role), (role, r.text[:300])
+        if r.status_code in (401, 403) and ep.media == "application/json":
+            assert r.json()["errors"][0]["message"], role
+        if r.status_code == 401:
+            assert r.headers["WWW-Authenticate"].startswith("Bearer"), role
+        if r.status_code == 303 and ep.auth == "session":
+            assert r.headers["Location"].startswith("/login"), role
+
+
+def test_a_viewer_can_neither_file_nor_acknowledge_nor_see_the_quarantine(
+        fed: Federation, world: World) -> None:
+    for method, path, body in [
+        ("POST", "/api/v1/incidents", report()),
+        ("POST", f"/api/v1/escalations/{world.escalations[0]}/ack", {}),
+        ("GET", "/api/v1/quarantine", None),
+        ("GET", "/api/v1/audit", None),
+    ]:
+        r = call(fed, "gb", method, path, "viewer", json=body)
+        assert r.status_code == 403, (path, r.text)
+        assert "viewer" in r.json()["errors"][0]["message"]
+
+
+def test_a_bad_token_is_refused_even_where_none_is_needed(fed: Federation) -> None:
+    for path in ("/healthz", "/api/v1/openapi.json"):
+        r = requests.get(fed.url("gb", path), timeout=10,
+                         headers={"Authorization": "Bearer bkn_000000000000_forged"})
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
