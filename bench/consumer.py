@@ -85,9 +85,32 @@ async def end_to_end(fed: Federation, messages: list[bytes], node: str) -> dict[
     return {"publish_s": published, "total_s": total, "rate": len(messages) / total}
 
 
+async def filing_latency(fed: Federation, samples: int) -> list[float]:
+    """Seconds from ``POST /api/v1/incidents`` at gb to the report being listed at fr."""
+    out = []
+    async with aiohttp.ClientSession() as http:
+        for i in range(samples):
+            body = {**MINIMAL_REPORT, "title": f"Latency probe {i}"}
+            t0 = time.perf_counter()
+            async with http.post(fed.url("gb", "/api/v1/incidents"), json=body,
+                                 headers=fed.auth("gb", "operator")) as r:
+                incident = (await r.json())["id"]
+            while True:
+                async with http.get(fed.url("fr", f"/api/v1/incidents/{incident}"),
+                                    headers=fed.auth("fr", "viewer")) as r:
+                    if r.status == 200:
+                        break
+                if time.perf_counter() - t0 > 30:
+                    raise TimeoutError(f"{incident} did not reach fr within 30 s")
+                await asyncio.sleep(0.005)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--latency-samples", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
@@ -97,6 +120,7 @@ def main() -> None:
             msgs = _messages(key_file, args.messages)
             floor_rate = floor(msgs, key_file)
             results = asyncio.run(end_to_end(fed, msgs, "fr"))
+            latencies = sorted(asyncio.run(filing_latency(fed, args.latency_samples)))
         finally:
             fed.stop()
     report: dict[str, Any] = {
@@ -106,6 +130,10 @@ def main() -> None:
         "fraction_of_floor": round(results["rate"] / floor_rate, 3),
         "publish_s": round(results["publish_s"], 2),
         "end_to_end_s": round(results["total_s"], 2),
+        "filing_to_peer_latency_ms": {
+            "median": round(1000 * latencies[len(latencies) // 2], 1),
+            "p95": round(1000 * latencies[int(len(latencies) * 0.95) - 1], 1),
+            "max": round(1000 * latencies[-1], 1)},
     }
     print(json.dumps(report, indent=2))
     print(f"node fr stored {args.messages} verified incidents at {report['node_msgs_per_s']}/s "
