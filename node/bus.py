@@ -259,7 +259,8 @@ class Bus:
             verified = check_inbound(m.data, m.subject, ctx.roster, ctx.schemas,
                                      received_at=received_at, policy=ctx.policy)
         except RejectedMessage as e:
-            log.warning("quarantined a message on %s: %s", m.subject, e)
+            log.warning("quarantined a message on %s: %s", m.subject, e,
+                        extra={"subject": m.subject, "reason": e.reason})
             return Refused(m.subject, m.data, e.reason, e.detail, at)
         except Exception as e:  # a bug must not stop the consumer; keep the evidence
             log.exception("unexpected error checking a message on %s", m.subject)

@@ -135,6 +135,8 @@ def _store(ctx: NodeContext, tx: sqlite3.Connection, accepted: list[Accepted],
         if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,
                                    a.data, a.received_at, local=False):
             project(ctx, tx, v.message_type, v.document, v.digest, a.received_at, local=False)
+            log.debug("stored %s from %s", v.message_type, v.origin,
+                      extra={"digest": v.digest, "subject": a.subject})
             new += 1
     for r in refused:
         records.quarantine(tx, r.at, r.subject, r.reason, r.detail, r.data)

@@ -10,6 +10,7 @@ together, so a report accepted with 201 survives a crash and reaches NATS once i
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,8 @@ from federation.envelope import Envelope, payload_type
 from federation.subjects import subject_for
 from node import ingest, records
 from node.context import NodeContext
+
+log = logging.getLogger("beacon.out")
 
 # Messages about the log itself are not entries of it: logging a checkpoint would grow the log
 # and call for another checkpoint, without end.
@@ -51,6 +54,7 @@ def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str 
         _record(ctx, tx, dict(doc), dg, subject, data, at, publish)
     if publish:
         ctx.outbox_wakeup.set()
+    log.debug("signed %s", message_type, extra={"digest": dg, "subject": subject})
     return dg
 
 
