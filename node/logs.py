@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import sys
 from datetime import UTC, datetime
@@ -31,7 +32,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def configure_logging(node_id: str, level: int = logging.INFO) -> None:
+def configure_logging(node_id: str, level: int | None = None) -> None:
+    """JSON lines on stderr; ``BEACON_LOG_LEVEL=DEBUG`` adds one line per signed or stored
+    message, keyed by its digest."""
+    if level is None:
+        name = os.environ.get("BEACON_LOG_LEVEL", "INFO").upper()
+        level = logging.getLevelNamesMapping().get(name, logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(node_id))
     root = logging.getLogger()
