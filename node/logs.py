@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
