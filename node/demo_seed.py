@@ -25,7 +25,8 @@ from typing import Any
 import aiohttp
 
 from federation.errors import Error
-from node.importer import import_corpus, read_corpus, targets_from_demo
+from node.aiid_csv import read_corpus
+from node.importer import import_corpus, targets_from_demo
 
 SEEDS = ("aiid",)
 AIID_RELATIVE = Path("shared") / "data" / "aiid" / "incidents.csv"

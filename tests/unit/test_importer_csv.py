@@ -17,16 +17,8 @@ import pytest
 from aiohttp import web
 
 from federation.aiid import INCIDENT_COLUMNS
-from node.importer import (
-    AiidImportError,
-    Corpus,
-    Target,
-    add_parser,
-    check_mapping,
-    import_corpus,
-    read_corpus,
-    run,
-)
+from node.aiid_csv import AiidImportError, Corpus, read_corpus
+from node.importer import Target, add_parser, check_mapping, import_corpus, run
 
 HEADER = ["_id", "incident_id", "date", "reports", *INCIDENT_COLUMNS[4:], "description", "title"]
 
