@@ -252,8 +252,8 @@ def _print_banner(doc: dict[str, Any], data: Path) -> None:
         print(f"  {n['id']:>4}  {n['role']:<19} {n['url']}", flush=True)
     print(f"Tokens and paths: {data / 'demo.json'}", flush=True)
     gb = doc["nodes"][0]
-    print(f"Console: {gb['url']}/login  (operator token for {gb['id']}: "
-          f"{gb['tokens']['operator']})", flush=True)
+    print(f"Console: {gb['url']}/login  (sign in with a token from "
+          f"{data / 'demo.json'})", flush=True)
     print(f"Try: curl -s -H 'Authorization: Bearer {gb['tokens']['viewer']}' "
           f"{gb['url']}/api/v1/incidents", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
