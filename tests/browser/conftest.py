@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Federation
+from tests.integration.conftest import Federation, running_federation
 
 CHROMIUM = Path(os.environ.get("BEACON_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,12 +64,9 @@ def close_pages() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def ui_fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("uifed"), ["gb", "fr"], time_scale=TIME_SCALE)
-    try:
-        f.start()
+    with running_federation(tmp_path_factory.mktemp("uifed"), ["gb", "fr"],
+                            time_scale=TIME_SCALE) as f:
         yield f
-    finally:
-        f.stop()
 
 
 @pytest.fixture(scope="session")

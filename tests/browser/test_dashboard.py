@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from node.importer import add_parser, run
 from tests.browser.console import bearer, no_script_errors, open_page, poll, shot
-from tests.integration.conftest import Federation, report
+from tests.integration.conftest import Federation, report, running_federation
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -42,13 +42,9 @@ def api(fed: Federation, node: str, path: str, method: str = "GET", role: str = 
 
 @pytest.fixture(scope="module")
 def dfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("dash"), MEMBERS, time_scale=0.0001)
-    try:
-        f.start()
+    with running_federation(tmp_path_factory.mktemp("dash"), MEMBERS, time_scale=0.0001) as f:
         _seed(f)
         yield f
-    finally:
-        f.stop()
 
 
 def _seed(fed: Federation) -> None:

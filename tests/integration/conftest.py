@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +139,22 @@ class Federation:
         return p
 
 
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("fed"), ["gb", "fr", "jp"])
+@contextmanager
+def running_federation(data: Path, members: list[str],
+                       time_scale: float = 1.0) -> Iterator[Federation]:
+    """A started federation, stopped (every process) when the block ends, however it ends."""
+    f = Federation(data, members, time_scale=time_scale)
     try:
         f.start()
         yield f
     finally:
         f.stop()
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    with running_federation(tmp_path_factory.mktemp("fed"), ["gb", "fr", "jp"]) as f:
+        yield f
 
 
 async def wait_for(check: Callable[[], Awaitable[Any]], *, within_s: float = 15.0,

@@ -13,17 +13,13 @@ import aiohttp
 import nats
 import pytest
 
-from tests.integration.conftest import Federation, report, wait_for
+from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 
 @pytest.fixture
 def fresh_fed(tmp_path: Path) -> Iterator[Federation]:
-    f = Federation(tmp_path, ["gb", "fr", "jp"])
-    try:
-        f.start()
+    with running_federation(tmp_path, ["gb", "fr", "jp"]) as f:
         yield f
-    finally:
-        f.stop()
 
 
 async def _file(http: aiohttp.ClientSession, fed: Federation, title: str) -> dict[str, Any]:

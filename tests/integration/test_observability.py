@@ -15,19 +15,15 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Federation, report
+from tests.integration.conftest import Federation, report, running_federation
 
 SCALE = 0.0001
 
 
 @pytest.fixture(scope="module")
 def ofed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("ofed"), ["gb", "fr"], time_scale=SCALE)
-    try:
-        f.start()
+    with running_federation(tmp_path_factory.mktemp("ofed"), ["gb", "fr"], time_scale=SCALE) as f:
         yield f
-    finally:
-        f.stop()
 
 
 def samples(fed: Federation, node: str) -> dict[str, float]:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.conftest import Federation, report, wait_for
+from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 SCALE = 0.0001
 TIER1_S = 24 * 3600 * SCALE  # serious-incident-cross-border: affected peers, PT24H
@@ -23,12 +23,9 @@ TIER1_S = 24 * 3600 * SCALE  # serious-incident-cross-border: affected peers, PT
 
 @pytest.fixture(scope="module")
 def pfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("pfed"), ["gb", "fr", "jp"], time_scale=SCALE)
-    try:
-        f.start()
+    with running_federation(tmp_path_factory.mktemp("pfed"), ["gb", "fr", "jp"],
+                            time_scale=SCALE) as f:
         yield f
-    finally:
-        f.stop()
 
 
 async def _call(http: aiohttp.ClientSession, fed: Federation, node: str, method: str,

@@ -32,7 +32,7 @@ import nacl.signing
 import pytest
 
 from node.importer import add_parser, run
-from tests.integration.conftest import Federation, report, wait_for
+from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 AIID_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "aiid" / "incidents.csv"
 MEMBERS = ["gb", "fr", "jp"]
@@ -40,12 +40,8 @@ MEMBERS = ["gb", "fr", "jp"]
 
 @pytest.fixture(scope="module")
 def sfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    f = Federation(tmp_path_factory.mktemp("stats"), MEMBERS, time_scale=0.0001)
-    try:
-        f.start()
+    with running_federation(tmp_path_factory.mktemp("stats"), MEMBERS, time_scale=0.0001) as f:
         yield f
-    finally:
-        f.stop()
 
 
 async def get(http: aiohttp.ClientSession, fed: Federation, node: str, path: str,

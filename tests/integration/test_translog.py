@@ -19,7 +19,7 @@ from federation.keys import PublicKey, b64
 from federation.merkle import verify_consistency, verify_inclusion
 from federation.timeutil import format_time
 from node.identity import load_signing_key
-from tests.integration.conftest import Federation, report, wait_for
+from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 PEERS = ("fr", "jp", "int")
 
@@ -166,9 +166,7 @@ async def test_equivocation_is_caught_by_every_witness(fed: Federation,
 async def test_scheduled_checkpoints_cover_every_incident_and_are_witnessed(
         tmp_path: Path, http: aiohttp.ClientSession) -> None:
     """No forcing: the schedule (30 s × time scale 0.02 = 0.6 s) publishes, peers cosign."""
-    fed = Federation(tmp_path, ["gb", "fr", "jp"], time_scale=0.02)
-    try:
-        fed.start()
+    with running_federation(tmp_path, ["gb", "fr", "jp"], time_scale=0.02) as fed:
         filed = [await _json(http, fed, "fr", "/api/v1/incidents", "operator", "POST",
                              json=report(title=f"Scheduled {i}")) for i in range(3)]
         keys = await _roster_keys(http, fed)
@@ -188,5 +186,3 @@ async def test_scheduled_checkpoints_cover_every_incident_and_are_witnessed(
                              proof["leaf_index"], proof["tree_size"],
                              [base64.b64decode(p) for p in proof["path"]],
                              opened.checkpoint.root_hash)
-    finally:
-        fed.stop()
