@@ -15,10 +15,10 @@ from pathlib import Path
 from federation.cacao import export_cacao
 from federation.cacao_check import CacaoValidator, check_step_graph
 from federation.playbook import Playbook, PlaybookError, PlaybookProblem, parse_playbook_yaml
+from node.resources import resource_dir
 from node.schemas import default_schemas
 
-DEFAULT_DIR = Path(os.environ.get("BEACON_PLAYBOOKS",
-                                  Path(__file__).resolve().parent.parent / "playbooks"))
+DEFAULT_DIR = resource_dir("playbooks")
 CACAO_SCHEMAS = Path(os.environ.get(
     "BEACON_CACAO_SCHEMAS",
     Path(__file__).resolve().parent.parent.parent / "shared" / "schemas-external" / "cacao-2.0"))

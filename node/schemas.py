@@ -3,23 +3,21 @@
     >>> default_schemas().names()[:2]
     ['common', 'envelope']
 
-``BEACON_SCHEMAS`` overrides the directory (for an installed node that keeps schemas elsewhere).
+``BEACON_SCHEMAS`` overrides the directory (see ``node.resources``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 from federation.schema import SchemaSet
-
-_DEFAULT_DIR = Path(__file__).resolve().parent.parent / "schemas"
-SCHEMA_DIR = Path(os.environ.get("BEACON_SCHEMAS", _DEFAULT_DIR))
+from node.resources import resource_dir
 
 
-def read_schema_documents(directory: Path = SCHEMA_DIR) -> list[dict[str, object]]:
+def read_schema_documents(directory: Path | None = None) -> list[dict[str, object]]:
+    directory = resource_dir("schemas") if directory is None else directory
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.v1.json"))]
 
 
