@@ -1,8 +1,8 @@
 """Offline verification of an audit bundle: everything one node's log claims, checked by anyone.
 
-    >>> # bundle = parse_bundle(data)                     # bytes of the file
-    >>> # report = verify_bundle(bundle, now=now, genesis_digest=pinned)
-    >>> # report.entries, report.latest.witnesses         # or AuditError naming the first failure
+    bundle = parse_bundle(data)                     # bytes of the file
+    report = verify_bundle(bundle, now=now, genesis_digest=pinned)
+    report.entries, report.latest.witnesses         # or AuditError naming the first failure
 
 The bundle format is in ``federation.audit_format`` (and ``docs/audit.md``). ``verify_bundle``
 runs these checks in order and raises :class:`AuditError` at the first that fails:

@@ -3,7 +3,8 @@
     >>> doc = parse_bundle(dump_bundle(make_bundle("gb", [], [], [], [], [])))
     >>> doc["format"]
     'beacon-audit-bundle/v1'
-    >>> # read_bundle(doc) checks its shape: here, "$.roster_chain: needs at least one ..."
+
+    read_bundle(doc) checks its shape: here, "$.roster_chain: needs at least one ..."
 
 One JSON object, written compactly (no insignificant whitespace) in ASCII::
 

@@ -1,9 +1,9 @@
 """Export playbooks as OASIS CACAO 2.0 JSON, deterministically.
 
-    >>> # doc = export_cacao(playbook)
-    >>> # doc["spec_version"], doc["id"].startswith("playbook--")
-    >>> # ('cacao-2.0', True)
-    >>> # check_step_graph(doc)  # [] when sound; CacaoValidator(schema_docs).problems(doc) too
+    doc = export_cacao(playbook)
+    doc["spec_version"], doc["id"].startswith("playbook--")
+    ('cacao-2.0', True)
+    check_step_graph(doc)  # [] when sound; CacaoValidator(schema_docs).problems(doc) too
 
 Mapping (CACAO 2.0 §3-4):
 

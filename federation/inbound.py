@@ -1,7 +1,7 @@
 """The checks every inbound message passes before a node stores it (DESIGN §4).
 
-    >>> # verified = check_inbound(data, subject, roster, schemas, received_at=t, policy=p)
-    >>> # verified.digest, verified.document["origin"]
+    verified = check_inbound(data, subject, roster, schemas, received_at=t, policy=p)
+    verified.digest, verified.document["origin"]
 
 Order matters: size, envelope shape, subject, **signature before parsing**, then origin =
 signer = subject token, clock skew, schema. Each failure raises ``RejectedMessage`` with a stable

@@ -1,9 +1,9 @@
 """Contingency playbooks: the model, the YAML reader that names file and line, and matching.
 
-    >>> # schemas = node.schemas.default_schemas()
-    >>> # pb = parse_playbook_yaml(text, "playbooks/red-line-crossing.yaml", schemas=schemas)
-    >>> # [p.id for p in matching_playbooks([pb], incident_doc, local_id="gb", is_local=True)]
-    >>> # ['red-line-crossing']
+    schemas = node.schemas.default_schemas()
+    pb = parse_playbook_yaml(text, "playbooks/red-line-crossing.yaml", schemas=schemas)
+    [p.id for p in matching_playbooks([pb], incident_doc, local_id="gb", is_local=True)]
+    ['red-line-crossing']
 
 A playbook (DESIGN §5) is a trigger (``federation.triggers``) and ordered steps. Steps move
 forward only — on success to ``on_success`` (default the next step; an escalation defaults to

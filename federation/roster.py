@@ -1,7 +1,7 @@
 """The federation roster, Beacon's trust root, and the TUF rules for rotating it.
 
-    >>> # genesis = Roster.verify_genesis(envelope, now=now)
-    >>> # v2 = genesis.verify_successor(envelope_v2, now=now)
+    genesis = Roster.verify_genesis(envelope, now=now)
+    v2 = genesis.verify_successor(envelope_v2, now=now)
 
 A roster lists every member (id, jurisdiction, role, Ed25519 signing keys and X25519 encryption
 keys with validity windows, log origin) and a council ``{keyids, threshold}``. Following TUF root

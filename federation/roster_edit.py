@@ -1,9 +1,9 @@
 """Proposals for the next roster version: pure edits of a roster document.
 
-    >>> # doc = successor(current.to_dict(), now=now, valid_for=timedelta(days=365))
-    >>> # doc = add_member(doc, entry)
-    >>> # doc = revoke_key(doc, keyid, at=now)
-    >>> # doc = set_threshold(doc, 3)
+    doc = successor(current.to_dict(), now=now, valid_for=timedelta(days=365))
+    doc = add_member(doc, entry)
+    doc = revoke_key(doc, keyid, at=now)
+    doc = set_threshold(doc, 3)
 
 Each edit returns a new document and raises ``RosterError`` with what to do when the change
 makes no sense (an unknown key, a duplicate member, a threshold above the council's size). The

@@ -1,6 +1,6 @@
 """What entering, ticking, leaving and closing each kind of step does (used by ``runs``).
 
-    >>> # d = Draft(run, now, ctx); advance(d, 0); transition = d.finish()
+    d = Draft(run, now, ctx); advance(d, 0); transition = d.finish()
 
 A ``Draft`` collects the changes one transition makes — step states, history, effects — and
 ``finish`` freezes them into a new ``PlaybookRun``, raising the token and re-arming the current

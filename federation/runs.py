@@ -1,10 +1,10 @@
 """The playbook run state machine: pure transitions that take ``now`` and return effects.
 
-    >>> # ctx = RunContext(local_id="gb", members=("gb", "fr", "de"))
-    >>> # t = start_run(playbook, incident_doc, now=now, ctx=ctx)
-    >>> # store(t.run); execute(t.effects)        # e.g. SendEscalation, ArmTimer(token=1)
-    >>> # t = on_deadline(t.run, token=1, now=later, ctx=ctx)   # the timer fired: next tier
-    >>> # t = on_ack(t.run, escalation_id=..., by="fr", now=later, ctx=ctx)
+    ctx = RunContext(local_id="gb", members=("gb", "fr", "de"))
+    t = start_run(playbook, incident_doc, now=now, ctx=ctx)
+    store(t.run); execute(t.effects)        # e.g. SendEscalation, ArmTimer(token=1)
+    t = on_deadline(t.run, token=1, now=later, ctx=ctx)   # the timer fired: next tier
+    t = on_ack(t.run, escalation_id=..., by="fr", now=later, ctx=ctx)
 
 Every input is a function ``(run, ..., now, ctx) -> Transition``. A transition that moves the
 run raises its ``token`` and re-arms the current step's timer with the new token, so a timer

@@ -4,10 +4,13 @@
     (False, True)
     >>> may_export("CLEAR"), may_export("AMBER")
     (True, False)
-    >>> # recipients = recipients_for(incident_doc, roster, "gb")        # origin side
-    >>> # sealed_doc = seal(inner_envelope, recipients, origin="gb", issued_at_text=t)
-    >>> # verified = unseal_incident(sealed_doc, "fr", fr_key, roster, schemas,
-    >>> #                            received_at=t, policy=policy)      # recipient side
+
+Sealing and opening (keys and roster from ``beacon init``)::
+
+    recipients = recipients_for(incident_doc, roster, "gb")        # origin side
+    sealed_doc = seal(inner_envelope, recipients, origin="gb", issued_at_text=t)
+    verified = unseal_incident(sealed_doc, "fr", fr_key, roster, schemas,
+                               received_at=t, policy=policy)      # recipient side
 
 CLEAR and GREEN go to every member (only CLEAR may leave the federation); AMBER goes to members
 and is never exported; AMBER+STRICT travels only inside a ``sealed`` message that the named

@@ -1,7 +1,7 @@
 """Reading the AI Incident Database CSV files, with a line number on every problem.
 
-    >>> # corpus = read_corpus(Path("../shared/data/aiid/incidents.csv"))
-    >>> # corpus.records, corpus.problems          # broken rows are reported, never filed
+    corpus = read_corpus(Path("../shared/data/aiid/incidents.csv"))
+    corpus.records, corpus.problems          # broken rows are reported, never filed
 
 Used by ``beacon import aiid`` (``node.importer``) and the demo's seeding. The csv module reads
 the files in strict mode (descriptions hold newlines and quotes); classification files beside

@@ -1,6 +1,6 @@
 """The node's HTTP API (JSON, ``Authorization: Bearer <token>``).
 
-    >>> # app.add_routes(routes)
+    app.add_routes(routes)
 
 | endpoint | roles |
 |---|---|

@@ -1,7 +1,7 @@
 """Wire a node together and run it.
 
-    >>> # app = init_app(NodeConfig.load(Path("gb/node.toml")))
-    >>> # web.run_app(app, host=..., port=...)
+    app = init_app(NodeConfig.load(Path("gb/node.toml")))
+    web.run_app(app, host=..., port=...)
 
 The store, the keys and the roster are opened in a ``cleanup_ctx`` together with the NATS bus,
 so that a failing start-up closes what it opened, and SIGTERM drains NATS before the store closes.

@@ -1,9 +1,9 @@
 """The operators' audit trail: every state-changing action, who took it, when, and its outcome.
 
-    >>> # web.Application(middlewares=[audit_middleware, error_middleware, auth_middleware])
-    >>> # app.add_routes(routes)                 # GET /api/v1/audit (auditor, operator)
-    >>> # record(store, via="cli", method="CLI", path="users add", status=0, target=token_id,
-    >>> #        at=now, label="root")
+    web.Application(middlewares=[audit_middleware, error_middleware, auth_middleware])
+    app.add_routes(routes)                 # GET /api/v1/audit (auditor, operator)
+    record(store, via="cli", method="CLI", path="users add", status=0, target=token_id,
+           at=now, label="root")
 
 Every request with a method other than GET, HEAD or OPTIONS that reaches a route is recorded
 with its outcome, whether it succeeded or was refused (401, 403, 400 …): a refused attempt is as

@@ -1,7 +1,7 @@
 """API tokens: ``bkn_<token id>_<secret>``, stored only as Argon2id hashes, and the roles.
 
-    >>> # token = issue_token(store, "operator", label="gb duty officer", now=now)
-    >>> # principal = tokens.authenticate(token)   # Principal(token_id=..., role="operator")
+    token = issue_token(store, "operator", label="gb duty officer", now=now)
+    principal = tokens.authenticate(token)   # Principal(token_id=..., role="operator")
 
 Argon2id is deliberately slow (tens of milliseconds), so a verified token is remembered in memory
 by its SHA-256 for the life of the process; a revoked token is refused at once because every

@@ -1,6 +1,6 @@
 """The node's NATS side: connection, outbox publisher, durable pull consumer, heartbeats.
 
-    >>> # bus = Bus(ctx); await bus.start(); ...; await bus.stop()
+    bus = Bus(ctx); await bus.start(); ...; await bus.stop()
 
 Delivery guarantees, end to end:
 

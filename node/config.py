@@ -1,6 +1,6 @@
 """A node's TOML configuration.
 
-    >>> # cfg = NodeConfig.load(Path("gb/node.toml")); cfg.node_id
+    cfg = NodeConfig.load(Path("gb/node.toml")); cfg.node_id
     'gb'
 
 Example file (``beacon init`` writes one)::

@@ -1,7 +1,7 @@
 """Everything a running node holds, in one place that adapters share.
 
-    >>> # ctx = NodeContext.open(config)   # keys, roster, store, schemas
-    >>> # ctx.close()
+    ctx = NodeContext.open(config)   # keys, roster, store, schemas
+    ctx.close()
 """
 
 from __future__ import annotations

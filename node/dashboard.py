@@ -1,6 +1,6 @@
 """The statistics dashboard of the node's web UI: one page, two scripts, one stylesheet.
 
-    >>> # app.add_routes(dashboard.routes)     # GET /dashboard, GET /dashboard/{asset}
+    app.add_routes(dashboard.routes)     # GET /dashboard, GET /dashboard/{asset}
 
 ``/dashboard`` is a page of the web console (``node/web.py``): it needs a signed-in console
 session (without one it redirects to ``/login?next=/dashboard``), wears the console's top bar

@@ -1,6 +1,6 @@
 """``beacon demo``: a whole local federation on loopback, one OS process per node.
 
-    >>> # asyncio.run(run_demo(Path("demo-data"), members=["gb", "fr", "jp"], base_port=8400))
+    asyncio.run(run_demo(Path("demo-data"), members=["gb", "fr", "jp"], base_port=8400))
 
 It starts a JetStream nats-server with one least-privilege NATS user per node, creates keys and a
 genesis roster signed by the founding members, starts every member plus the international body

@@ -1,6 +1,6 @@
 """``beacon demo --seed aiid``: fill a fresh demo with the AI Incident Database at start-up.
 
-    >>> # task = asyncio.create_task(seed_demo(doc, data, "aiid"))   # after the nodes are up
+    task = asyncio.create_task(seed_demo(doc, data, "aiid"))   # after the nodes are up
 
 The corpus is filed through the member nodes exactly as ``beacon import aiid --nodes`` does
 (``node.importer``; idempotent, so a restarted demo files nothing twice). Once the international

@@ -1,7 +1,7 @@
 """Playbook runs at this node: match what arrives, apply run transitions, execute their effects.
 
-    >>> # inside the transaction that stores a message (ingest.project):
-    >>> # engine.on_message(ctx, tx, "incident", doc, digest, local=True)
+    inside the transaction that stores a message (ingest.project):
+    engine.on_message(ctx, tx, "incident", doc, digest, local=True)
 
 Every reaction happens in the transaction that stored its cause: a run started by an incident,
 the escalation it signs, the timer deadline it records — all commit together or not at all.

@@ -1,7 +1,7 @@
 """Live updates for the web console: ``GET /api/v1/events`` (Server-Sent Events).
 
-    >>> # hub = EventHub(ctx, bus); app[HUB] = hub   # events.setup(app) does this
-    >>> # curl -N -H 'Authorization: Bearer …' http://127.0.0.1:8401/api/v1/events
+    hub = EventHub(ctx, bus); app[HUB] = hub   # events.setup(app) does this
+    curl -N -H 'Authorization: Bearer …' http://127.0.0.1:8401/api/v1/events
 
 One background task per node watches the store (a handful of indexed ``MAX``/``COUNT`` reads
 every ``POLL_SECONDS``, and only while someone is listening) and fans out what changed to every

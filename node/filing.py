@@ -1,6 +1,6 @@
 """File one signed version of an incident at its origin, routed by its TLP 2.0 label.
 
-    >>> # digest = file_incident(ctx, incident_doc)      # raises TLPError (→ HTTP 400)
+    digest = file_incident(ctx, incident_doc)      # raises TLPError (→ HTTP 400)
 
 | TLP | what leaves this node |
 |---|---|

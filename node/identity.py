@@ -1,7 +1,7 @@
 """Key and roster files of a node: create them once, load them at start.
 
-    >>> # key = load_signing_key(Path("gb/signing.key"))
-    >>> # roster, envelope = load_roster(Path("roster.json"), now=now)
+    key = load_signing_key(Path("gb/signing.key"))
+    roster, envelope = load_roster(Path("roster.json"), now=now)
 
 Secret key files hold one base64 line and are created with mode 0600; their contents never reach
 a log or a repr.

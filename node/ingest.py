@@ -1,6 +1,6 @@
 """Apply verified messages to the store's projections: one place for local and inbound ones.
 
-    >>> # stored = ingest_batch(ctx, accepted, refused)   # one transaction for a fetched batch
+    stored = ingest_batch(ctx, accepted, refused)   # one transaction for a fetched batch
 
 Inbound messages arrive here only after ``federation.inbound.check_inbound`` has passed them;
 refused ones go to the quarantine in the same transaction, so a batch is acknowledged to NATS only

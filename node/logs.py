@@ -1,7 +1,7 @@
 """Structured JSON logs, one object per line, on stderr.
 
-    >>> # configure_logging(node_id="gb")
-    >>> # log.info("stored", extra={"digest": d})   # digest is the correlation id
+    configure_logging(node_id="gb")
+    log.info("stored", extra={"digest": d})   # digest is the correlation id
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one place where errors become HTTP responses, and where requests are authenticated.
 
-    >>> # web.Application(middlewares=[error_middleware, auth_middleware])
+    web.Application(middlewares=[error_middleware, auth_middleware])
 
 Every error response is JSON: ``{"errors": [{"path": ..., "message": ...}, ...]}``. A bad
 request is a 4xx naming each problem; an unexpected failure is logged with its traceback and

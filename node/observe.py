@@ -1,7 +1,7 @@
 """Observability endpoints: ``GET /healthz`` and ``GET /metrics`` (Prometheus), no auth.
 
-    >>> # app.add_routes(routes)
-    >>> # curl -s http://127.0.0.1:8401/healthz   # {"status": "ok", "nats": "connected", ...}
+    app.add_routes(routes)
+    curl -s http://127.0.0.1:8401/healthz   # {"status": "ok", "nats": "connected", ...}
 
 Counters and histograms (messages in, out, quarantined by reason; verification and end-to-end
 latency) are updated where things happen (``node.bus``, ``node.ingest``). The gauges that

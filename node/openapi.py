@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the node's HTTP API, served at ``GET /api/v1/openapi.json``.
 
-    >>> # doc = build_document(app)          # walks app.router; one operation per route
-    >>> # undocumented(app)                   # routes with no entry in api_spec/web_spec: []
+    doc = build_document(app)          # walks app.router; one operation per route
+    undocumented(app)                   # routes with no entry in api_spec/web_spec: []
 
 The document is built from what is registered on the running app (``app.router``) and described
 in ``node.api_spec`` (the JSON API) and ``node.web_spec`` (console pages, assets), so it cannot

@@ -1,6 +1,6 @@
 """Sign a message this node issues, record it and queue it for NATS, in one transaction.
 
-    >>> # digest = sign_and_record(ctx, incident_doc, qualifier="serious-incident")
+    digest = sign_and_record(ctx, incident_doc, qualifier="serious-incident")
 
 This is the only path by which a node says something: the message is validated against its
 schema on the way out, encoded with RFC 8785, wrapped in a DSSE envelope, stored verbatim,

@@ -1,7 +1,7 @@
 """Read the shared playbooks from a folder, and export them to OASIS CACAO 2.0.
 
-    >>> # playbooks = load_playbooks(Path("playbooks"))          # raises PlaybookError
-    >>> # problems = validate_folder(Path("playbooks"))           # every problem of every file
+    playbooks = load_playbooks(Path("playbooks"))          # raises PlaybookError
+    problems = validate_folder(Path("playbooks"))           # every problem of every file
 
 ``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``) points a node at another folder.
 """

@@ -1,7 +1,7 @@
 """Create a node's files: keys, NATS identity, config, and the roster entry that lists it.
 
-    >>> # files = provision_node(Path("demo/gb"), "gb", role="member", ...)
-    >>> # envelope = sign_genesis(entries, council=[...], keys=[...], now=now)
+    files = provision_node(Path("demo/gb"), "gb", role="member", ...)
+    envelope = sign_genesis(entries, council=[...], keys=[...], now=now)
 
 Used by ``beacon init`` for one node and by ``beacon demo`` for a whole local federation.
 """

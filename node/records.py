@@ -1,7 +1,7 @@
 """Reads and writes of the store's tables, one function per thing a node records or asks.
 
-    >>> # with store.transaction() as tx:
-    >>> #     new = insert_envelope(tx, digest, "incident", "gb", subject, data, at, local=True)
+    with store.transaction() as tx:
+        new = insert_envelope(tx, digest, "incident", "gb", subject, data, at, local=True)
 
 Writers take the open transaction (``tx``) so that callers decide what commits together: a
 filed report, its log leaf and its outbox row commit at once; a consumer batch commits at once.

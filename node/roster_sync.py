@@ -1,8 +1,8 @@
 """Roster versions after genesis: accept them under the TUF rules, share them through the
 JetStream KV bucket ``roster`` (one key per version, ``v<N>``), and keep the chain in the store.
 
-    >>> # roster_sync.publish(ctx, js, envelope)      # operator: POST /api/v1/roster
-    >>> # await roster_sync.follow(ctx, js)           # every node: picks up v<N+1> as it appears
+    roster_sync.publish(ctx, js, envelope)      # operator: POST /api/v1/roster
+    await roster_sync.follow(ctx, js)           # every node: picks up v<N+1> as it appears
 
 ``kv.create("v<N>")`` succeeds only if no version N exists yet: the bucket's compare-and-swap makes
 two competing version-N proposals impossible, and the first one signed by a threshold wins. Each

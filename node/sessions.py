@@ -1,8 +1,8 @@
 """Browser sessions for the web console: server-side, in the node's SQLite store.
 
-    >>> # secret = SessionStore(ctx.store).create(principal.token_id, now=ctx.now())
-    >>> # response.set_cookie(**session_cookie(request, secret))
-    >>> # who = await session_principal(request)   # None, or the token's Principal
+    secret = SessionStore(ctx.store).create(principal.token_id, now=ctx.now())
+    response.set_cookie(**session_cookie(request, secret))
+    who = await session_principal(request)   # None, or the token's Principal
 
 Design (docs/decisions.md, "Web console"):
 

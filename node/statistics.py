@@ -1,9 +1,9 @@
 """Global incident statistics at a node: the ``stat_records`` projection, summaries, snapshots.
 
-    >>> # inside the transaction that stores a message (ingest.project):
-    >>> # statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
-    >>> # records = load_records(ctx.store)                # one StatRecord per incident id
-    >>> # digest = publish_snapshot(ctx, force=True)       # at the international body
+    inside the transaction that stores a message (ingest.project):
+    statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
+    records = load_records(ctx.store)                # one StatRecord per incident id
+    digest = publish_snapshot(ctx, force=True)       # at the international body
 
 **Projection.** ``stat_records`` holds one row per incident id with what ``StatRecord`` needs,
 from full ``incident`` reports and from the ``stub`` messages that stand in for RED and

@@ -1,8 +1,8 @@
 """The node's SQLite store (WAL): verbatim signed envelopes, projections, outbox, quarantine.
 
-    >>> # store = Store.open(Path("gb/beacon.sqlite3"))
-    >>> # with store.transaction() as tx: ...
-    >>> # store.close()
+    store = Store.open(Path("gb/beacon.sqlite3"))
+    with store.transaction() as tx: ...
+    store.close()
 
 Every signed envelope is kept byte for byte as it was signed or received; every other table is a
 projection of them, except the outbox (what still has to reach NATS), the quarantine (what was

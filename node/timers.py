@@ -1,7 +1,7 @@
 """Wake-ups for playbook deadlines: APScheduler follows the store, never the other way round.
 
-    >>> # timers = RunTimers(ctx); timers.start()      # re-arms every running run's timer
-    >>> # ctx.timer_sync = timers.sync                  # after each commit, follow changed runs
+    timers = RunTimers(ctx); timers.start()      # re-arms every running run's timer
+    ctx.timer_sync = timers.sync                  # after each commit, follow changed runs
 
 The database holds every deadline and token (``runs.timer_at``, ``runs.token``). A job id is
 ``run:<id>:step:<n>``, added with ``replace_existing=True``, ``misfire_grace_time=None`` (run

@@ -1,8 +1,8 @@
 """This node's transparency log over the store: checkpoints, proofs and their publication.
 
-    >>> # log = TransparencyLog(ctx)
-    >>> # log.publish_checkpoint()                # signs and queues a checkpoint if the log grew
-    >>> # log.inclusion_proof(digest, size)       # {"leaf_index", "tree_size", "path"}
+    log = TransparencyLog(ctx)
+    log.publish_checkpoint()                # signs and queues a checkpoint if the log grew
+    log.inclusion_proof(digest, size)       # {"leaf_index", "tree_size", "path"}
 
 The leaves live in the ``log_leaves`` table (one per envelope this node signs, appended in the same
 transaction as the envelope); the Merkle math is ``federation.merkle``. Each checkpoint is a C2SP

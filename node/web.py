@@ -1,6 +1,6 @@
 """The web console: sign-in and sign-out, the console's pages, and its static assets.
 
-    >>> # web.setup(app)   # in init_app, after app[NODE] and app[BUS] are set
+    web.setup(app)   # in init_app, after app[NODE] and app[BUS] are set
 
 | route | who |
 |---|---|

@@ -1,6 +1,6 @@
 """HTML of the web console: the sign-in page and the page shell the console's scripts fill in.
 
-    >>> # html = shell(page, who=principal, node=ctx, csrf=session.csrf, params={"id": "gb-…"})
+    html = shell(page, who=principal, node=ctx, csrf=session.csrf, params={"id": "gb-…"})
 
 Every page is server-rendered down to its ``<h1>``, navigation and status bar, so it is usable
 and announced correctly before any script runs; ``/console/js/main.js`` then loads the page's

@@ -1,7 +1,7 @@
 """Witnessing peers' logs: verify each checkpoint against the last one seen, cosign it, and turn
 an inconsistency into a signed verification-failure incident.
 
-    >>> # called by ingest.project inside the transaction that stores the checkpoint message
+    called by ingest.project inside the transaction that stores the checkpoint message
 
 A peer's checkpoint message carries its C2SP note and an RFC 9162 consistency proof from the
 peer's previous checkpoint. This node accepts it when the note verifies with the peer's roster key
