@@ -20,7 +20,8 @@ from federation.envelope import Envelope, payload_type
 from federation.inbound import check_inbound
 from federation.messages import incident_from_report
 from node.context import NodeContext
-from node.ingest import Accepted, ingest_batch
+from node.flow import Accepted
+from node.ingest import ingest_batch
 from node.playbook_files import load_playbooks
 from node.provision import (
     genesis_document,

@@ -77,3 +77,23 @@ def incident_from_report(report: Mapping[str, Any], *, origin: str, now: datetim
     doc.update(type="incident", origin=origin, issued_at=format_time(now),
                id=incident_id or new_incident_id(origin), revision=revision)
     return doc
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A message a node is about to say: its body, unsigned, and how it travels.
+
+    Reactions return drafts instead of sending them; the node's pipeline signs, stores, logs
+    and publishes each one, in the transaction of the message that caused it.
+
+        >>> Draft({"type": "ack", "origin": "fr"}, qualifier="gb").message_type
+        'ack'
+    """
+
+    doc: Mapping[str, Any]
+    qualifier: str = ""  # the subject's last token(s): beacon.v1.<type>.<origin>.<qualifier>
+    publish: bool = True  # False keeps it at this node (TLP:RED never leaves its origin)
+
+    @property
+    def message_type(self) -> str:
+        return str(self.doc["type"])

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from federation.errors import Problem, SchemaError
 from federation.run_model import PlaybookRun, run_view
-from node import outgoing
+from node import flow
 from node.api import int_param
 from node.appkeys import NODE
 from node.errors import Conflict, NotFound
@@ -105,7 +105,7 @@ async def _answer(request: web.Request, message_type: str) -> web.Response:
         doc["reason"] = reason[:2000]
     elif isinstance(body.get("note"), str):
         doc["note"] = body["note"][:2000]
-    digest = outgoing.sign_and_record(ctx, doc, qualifier=row["origin"])
+    digest = flow.sign_and_record(ctx, doc, qualifier=row["origin"])
     return web.json_response({"escalation_id": escalation_id, "digest": digest,
                               "status": "acked" if message_type == "ack" else "declined"},
                              status=201)
@@ -149,7 +149,7 @@ async def declare(request: web.Request) -> web.Response:
            "emergency_id": em["id"], "run_id": run_id, "incident_id": em["incident_id"],
            "statement": statement if isinstance(statement, str) and statement.strip() else
            f"{ctx.node_id} co-signs the federation-wide emergency {em['id']}"}
-    digest = outgoing.sign_and_record(ctx, doc)
+    digest = flow.sign_and_record(ctx, doc)
     return web.json_response({"emergency_id": em["id"], "digest": digest}, status=201)
 
 

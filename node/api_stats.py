@@ -37,7 +37,7 @@ from aiohttp import web
 from federation.errors import Error, Problem, SchemaError
 from federation.stats import group_counts, to_csv_rows
 from federation.timeutil import parse_time
-from node import statistics
+from node import snapshots, statistics
 from node.appkeys import NODE
 from node.context import NodeContext
 from node.errors import Conflict, NotFound
@@ -113,7 +113,7 @@ async def post_snapshot(request: web.Request) -> web.Response:
     if ctx.config.role != statistics.INTERNATIONAL_BODY:
         raise Conflict(f"{ctx.node_id} is a {ctx.config.role}; only the international body "
                        "signs statistics snapshots")
-    digest = statistics.publish_snapshot(ctx, force=True)
+    digest = snapshots.publish_snapshot(ctx, force=True)
     row = statistics.latest_snapshot_row(ctx.store, ctx.node_id)
     assert row is not None and digest is not None  # noqa: S101 - just signed and stored
     return web.json_response(statistics.snapshot_view(ctx, row), status=201)
@@ -129,7 +129,7 @@ async def snapshot_loop(ctx: NodeContext) -> None:
     interval = snapshot_interval(ctx)
     while True:
         try:
-            statistics.publish_snapshot(ctx)
+            snapshots.publish_snapshot(ctx)
         except Error:
             log.exception("could not publish a statistics snapshot")
         except Exception:  # keep trying later: the figures are safe in the store

@@ -4,7 +4,7 @@
 
 Delivery guarantees, end to end:
 
-* **Out.** ``outgoing.sign_and_record`` commits a message and its outbox row together. The
+* **Out.** ``flow.issue`` commits a message and its outbox row together. The
   publisher sends pending rows with ``Nats-Msg-Id`` = digest, waits for JetStream's PubAck and only
   then marks them sent. A crash between PubAck and the mark re-sends; JetStream's duplicate window
   drops the copy, and receivers are idempotent on the digest beyond it.
@@ -37,7 +37,8 @@ from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject, stream
 from federation.timeutil import parse_time
 from node import records, roster_sync
 from node.context import NodeContext
-from node.ingest import Accepted, Refused, ingest_batch
+from node.flow import Accepted
+from node.ingest import Refused, ingest_batch
 
 log = logging.getLogger("beacon.bus")
 

@@ -38,9 +38,9 @@ from federation.effects import (
     SendResolution,
 )
 from federation.errors import Error
+from federation.messages import Draft
 from federation.run_model import PlaybookRun, Transition
 from federation.timeutil import format_time
-from node import outgoing
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.runs")
@@ -73,53 +73,61 @@ def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
 
 
 def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
-          t: Transition) -> Transition:
-    """Save the transition's run and execute its effects, all inside ``tx``."""
+          t: Transition) -> list[Draft]:
+    """Save the transition's run and carry out its effects inside ``tx``; return the messages
+    they cause (the pipeline signs and stores them in the same transaction)."""
     save_run(ctx, tx, t.run, None if before is None else before.token)
+    drafts: list[Draft] = []
     for effect in t.effects:
-        _execute(ctx, tx, t.run, effect)
-    return t
+        drafts += _execute(ctx, tx, t.run, effect)
+    return drafts
 
 
 # -- reacting to messages ---------------------------------------------------------------------
 def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
                doc: dict[str, Any], digest: str, *, local: bool,
-               previous: Mapping[str, Any] | None = None) -> None:
+               previous: Mapping[str, Any] | None = None) -> list[Draft]:
+    """React to one newly stored message; return the messages the reaction causes."""
     handler = _HANDLERS.get(message_type)
-    if handler is not None:
-        handler(ctx, tx, doc, digest, local, previous)
+    if handler is None:
+        return []
+    return handler(ctx, tx, doc, digest, local, previous)
 
 
 def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                 local: bool, previous: Mapping[str, Any] | None) -> None:
+                 local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     now, rc = ctx.now(), ctx.run_context()
     existing = [load_run(tx, r["id"]) for r in tx.execute(
         "SELECT id FROM runs WHERE incident_id = ?", (doc["id"],))]
     live = [r for r in existing if r is not None]
     if previous is not None and int(previous.get("revision", 0)) >= int(doc["revision"]):
-        return  # an older revision arriving late changes nothing
+        return []  # an older revision arriving late changes nothing
+    drafts: list[Draft] = []
     for run in live:
         if doc.get("status") == "resolved":
-            apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc, by=doc["origin"]))
+            drafts += apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc,
+                                                           by=doc["origin"]))
         elif run.state == "running":
-            apply(ctx, tx, run, runs.on_incident_revised(run, doc, now=now, ctx=rc))
+            drafts += apply(ctx, tx, run, runs.on_incident_revised(run, doc, now=now, ctx=rc))
     if doc.get("status") == "resolved":
-        return
-    _start_matching(ctx, tx, doc, previous, [r.playbook_id for r in live])
+        return drafts
+    return drafts + _start_matching(ctx, tx, doc, previous, [r.playbook_id for r in live])
 
 
 def _start_matching(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any],
-                    previous: Mapping[str, Any] | None, existing: list[str]) -> None:
+                    previous: Mapping[str, Any] | None, existing: list[str]) -> list[Draft]:
     now, rc = ctx.now(), ctx.run_context()
+    drafts: list[Draft] = []
     for playbook in runs.playbooks_to_start(ctx.playbooks, previous, doc, existing=existing,
                                             local_id=ctx.node_id,
                                             is_local=doc["origin"] == ctx.node_id):
         t = runs.start_run(playbook, doc, now=now, ctx=rc)
         if load_run(tx, t.run.id) is not None:
             continue  # started before (a redelivery): one run per playbook and incident
-        apply(ctx, tx, None, t)
+        drafts += apply(ctx, tx, None, t)
         log.info("started playbook %s for %s", playbook.id, t.run.incident_id,
                  extra={"run_id": t.run.id, "incident_id": t.run.incident_id})
+    return drafts
 
 
 def _run_of(tx: sqlite3.Connection, ref_id: str) -> PlaybookRun | None:
@@ -128,18 +136,19 @@ def _run_of(tx: sqlite3.Connection, ref_id: str) -> PlaybookRun | None:
 
 
 def _on_escalation(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                   local: bool, previous: Mapping[str, Any] | None) -> None:
+                   local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     if ctx.node_id not in doc["to"]:
-        return
+        return []
     tx.execute("INSERT INTO escalations(id, origin, incident_id, run_id, tier, deadline, status, "
                "document, received_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) "
                "ON CONFLICT(id) DO NOTHING",
                (doc["id"], doc["origin"], doc["incident_id"], doc["run_id"], doc["tier"],
                 doc["deadline"], json.dumps(doc), ctx.stamp()))
+    return []
 
 
 def _answer(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-            status: str) -> None:
+            status: str) -> list[Draft]:
     """Record an ack or decline: in the answering node's inbox, and in the asking run."""
     ref = doc.get("escalation_id") or doc.get("emergency_id") or ""
     if doc["origin"] == ctx.node_id:
@@ -148,40 +157,41 @@ def _answer(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], diges
                    (status, ctx.stamp(), doc.get("responder") or doc["origin"], digest, ref))
     run = _run_of(tx, ref)
     if run is None:
-        return
+        return []
     now, rc = ctx.now(), ctx.run_context()
     if status == "acked":
         t = runs.on_ack(run, by=doc["origin"], now=now, ctx=rc, escalation_id=ref)
     else:
         t = runs.on_decline(run, ref_id=ref, by=doc["origin"], now=now, ctx=rc,
                             reason=doc.get("reason", ""))
-    apply(ctx, tx, run, t)
+    return apply(ctx, tx, run, t)
 
 
 def _on_ack(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-            local: bool, previous: Mapping[str, Any] | None) -> None:
-    _answer(ctx, tx, doc, digest, "acked")
+            local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
+    return _answer(ctx, tx, doc, digest, "acked")
 
 
 def _on_decline(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                local: bool, previous: Mapping[str, Any] | None) -> None:
-    _answer(ctx, tx, doc, digest, "declined")
+                local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
+    return _answer(ctx, tx, doc, digest, "declined")
 
 
 def _on_declaration(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                    local: bool, previous: Mapping[str, Any] | None) -> None:
+                    local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     tx.execute("INSERT INTO declarations(emergency_id, origin, digest, statement, issued_at) "
                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                (doc["emergency_id"], doc["origin"], digest, doc["statement"], doc["issued_at"]))
     run = _run_of(tx, doc["emergency_id"])
-    if run is not None:
-        apply(ctx, tx, run, runs.on_declaration(run, emergency_id=doc["emergency_id"],
-                                                by=doc["origin"], now=ctx.now(),
-                                                ctx=ctx.run_context()))
+    if run is None:
+        return []
+    return apply(ctx, tx, run, runs.on_declaration(run, emergency_id=doc["emergency_id"],
+                                                   by=doc["origin"], now=ctx.now(),
+                                                   ctx=ctx.run_context()))
 
 
 def _on_emergency(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                  local: bool, previous: Mapping[str, Any] | None) -> None:
+                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     tx.execute("INSERT INTO emergencies(id, origin, incident_id, run_id, state, document, "
                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                "state = excluded.state, document = excluded.document, "
@@ -190,20 +200,22 @@ def _on_emergency(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
                 json.dumps(doc), ctx.stamp()))
     existing = [r["playbook_id"] for r in tx.execute(
         "SELECT playbook_id FROM runs WHERE incident_id = ?", (doc["incident_id"],))]
-    _start_matching(ctx, tx, doc, None, existing)
+    return _start_matching(ctx, tx, doc, None, existing)
 
 
 def _on_resolution(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                   local: bool, previous: Mapping[str, Any] | None) -> None:
+                   local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     tx.execute("UPDATE escalations SET status = 'closed' WHERE incident_id = ? AND "
                "status = 'open'", (doc["incident_id"],))
+    return []
 
 
 def _on_advisory(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                 local: bool, previous: Mapping[str, Any] | None) -> None:
+                 local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     tx.execute("INSERT INTO advisories(id, origin, incident_id, document, received_at) "
                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                (doc["id"], doc["origin"], doc["incident_id"], json.dumps(doc), ctx.stamp()))
+    return []
 
 
 _HANDLERS = {
@@ -214,17 +226,14 @@ _HANDLERS = {
 
 
 # -- timers -----------------------------------------------------------------------------------
-def on_deadline(ctx: NodeContext, run_id: str, token: int) -> str:
-    """A timer fired: apply it (or record it as stale) in one transaction; return the outcome."""
-    with ctx.transaction() as tx:
-        run = load_run(tx, run_id)
-        if run is None:
-            return "missing"
-        t = runs.on_deadline(run, token=token, now=ctx.now(), ctx=ctx.run_context())
-        apply(ctx, tx, run, t)
-    log.info("deadline of run %s (token %d): %s", run_id, token, t.outcome,
-             extra={"run_id": run_id})
-    return t.outcome
+def on_deadline(ctx: NodeContext, tx: sqlite3.Connection, run_id: str,
+                token: int) -> tuple[str, list[Draft]]:
+    """A timer fired: apply it (or record it as stale); return the outcome and what it causes."""
+    run = load_run(tx, run_id)
+    if run is None:
+        return "missing", []
+    t = runs.on_deadline(run, token=token, now=ctx.now(), ctx=ctx.run_context())
+    return t.outcome, apply(ctx, tx, run, t)
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -247,9 +256,9 @@ def _qualifier(to: tuple[str, ...], tier: int) -> str:
 
 
 def _escalation(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
-                e: SendEscalation | RequestAction) -> None:
+                e: SendEscalation | RequestAction) -> list[Draft]:
     if not e.to:
-        return
+        return []
     digest, incident = _incident_digest(tx, e.incident_id)
     deadline = e.deadline or ctx.now() + timedelta(days=1) * ctx.config.time_scale
     doc = {**_header(ctx, "escalation"), "id": e.escalation_id, "incident_id": e.incident_id,
@@ -264,12 +273,13 @@ def _escalation(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
         doc["acks"] = e.acks
     else:
         doc["request"] = {"action": e.action, "deployments": list(e.deployments)}
-    outgoing.sign_and_record(ctx, doc, qualifier=_qualifier(e.to, e.tier), tx=tx)
+    return [Draft(doc, qualifier=_qualifier(e.to, e.tier))]
 
 
-def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, e: Effect) -> None:
+def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
+             e: Effect) -> list[Draft]:
     if isinstance(e, SendEscalation | RequestAction):
-        _escalation(ctx, tx, run, e)
+        return _escalation(ctx, tx, run, e)
     elif isinstance(e, Notify | RecordIncident):
         message = e.message if isinstance(e, Notify) else f"recorded {e.incident_id}"
         due = format_time(e.due) if isinstance(e, Notify) and e.due else None
@@ -277,34 +287,35 @@ def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, e: Effe
                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (run.id, e.step_id, e.role or "operator", e.kind, message, due, ctx.stamp()))
     elif isinstance(e, ProposeEmergency):
-        _emergency(ctx, tx, run, e.emergency_id, "pending", e.threshold, e.members,
+        return _emergency(ctx, tx, run, e.emergency_id, "pending", e.threshold, e.members,
                    deadline=format_time(e.deadline))
     elif isinstance(e, DeclareEmergency):
-        _emergency(ctx, tx, run, e.emergency_id, "active", e.threshold, e.members,
+        return _emergency(ctx, tx, run, e.emergency_id, "active", e.threshold, e.members,
                    declarations=e.declarations)
     elif isinstance(e, EndEmergency):
         row = tx.execute("SELECT document FROM emergencies WHERE id = ?",
                          (e.emergency_id,)).fetchone()
         old = json.loads(row["document"]) if row else {"threshold": {"k": 1, "n": 1}}
-        _emergency(ctx, tx, run, e.emergency_id, "none", old["threshold"]["k"],
+        return _emergency(ctx, tx, run, e.emergency_id, "none", old["threshold"]["k"],
                    tuple(old.get("members", ())), summary=e.reason)
     elif isinstance(e, PublishAdvisory):
         doc = {**_header(ctx, "advisory"), "id": f"{run.id}.{e.step_id}-{e.sequence}",
                "incident_id": e.incident_id, "run_id": run.id, "report": e.report,
                "sequence": e.sequence, "tier": e.tier, "to": list(e.to), "tlp": e.tlp or "AMBER",
                "title": e.title or run.playbook.title}
-        outgoing.sign_and_record(ctx, doc, tx=tx)
+        return [Draft(doc)]
     elif isinstance(e, SendResolution):
         doc = {**_header(ctx, "resolution"), "incident_id": e.incident_id, "run_id": run.id,
                "outcome": e.outcome, "escalation_ids": list(e.escalation_ids), "to": list(e.to)}
-        outgoing.sign_and_record(ctx, doc, tx=tx)
+        return [Draft(doc)]
     elif isinstance(e, ArmTimer | CancelTimer):
         ctx.dirty_runs.add(run.id)
+    return []
 
 
 def _emergency(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, emergency_id: str,
                state: str, k: int, members: tuple[str, ...], *, deadline: str | None = None,
-               declarations: tuple[str, ...] = (), summary: str = "") -> None:
+               declarations: tuple[str, ...] = (), summary: str = "") -> list[Draft]:
     _, incident = _incident_digest(tx, run.incident_id)
     doc: dict[str, Any] = {**_header(ctx, "emergency"), "id": emergency_id,
                            "incident_id": run.incident_id, "run_id": run.id, "state": state,
@@ -325,4 +336,4 @@ def _emergency(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, emerg
         doc.update(severity=incident["severity"], red_lines=incident.get("red_lines", []))
     if summary:
         doc["summary"] = summary[:2000]
-    outgoing.sign_and_record(ctx, doc, tx=tx)
+    return [Draft(doc)]

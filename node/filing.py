@@ -21,7 +21,7 @@ from typing import Any
 from federation.envelope import Envelope
 from federation.tlp import distribution, make_stub, recipients_for, seal
 from node.context import NodeContext
-from node.outgoing import sign_and_record
+from node.flow import sign_and_record
 
 
 def check_routable(ctx: NodeContext, doc: Mapping[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Global incident statistics at a node: the ``stat_records`` projection, summaries, snapshots.
 
-    inside the transaction that stores a message (ingest.project):
+    inside the transaction that stores a message (node.flow):
     statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
     records = load_records(ctx.store)                # one StatRecord per incident id
     digest = publish_snapshot(ctx, force=True)       # at the international body
@@ -32,7 +32,7 @@ from typing import Any
 
 from federation.canonical import decode
 from federation.envelope import Envelope
-from federation.errors import Error, SignatureError
+from federation.errors import SignatureError
 from federation.severity import Severity
 from federation.stats import StatRecord, iso_week, red_line_crossings
 from federation.stats_summary import (
@@ -43,12 +43,10 @@ from federation.stats_summary import (
     ack_times,
     escalation_states,
     escalation_summary,
-    same_figures,
     snapshot_body,
     tripwire_counts,
 )
 from federation.timeutil import parse_time
-from node import outgoing
 from node.context import NodeContext
 from node.store import Store
 
@@ -187,30 +185,6 @@ def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row 
                        "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
                        "ORDER BY s.issued_at DESC LIMIT 1", (origin, origin))
     return rows[0] if rows else None
-
-
-def publish_snapshot(ctx: NodeContext, *, force: bool = False) -> str | None:
-    """Sign and publish a ``stats`` snapshot; without ``force`` only if the figures changed.
-
-    Raises:
-        Error: this node is not the international body.
-
-    Returns:
-        The snapshot's digest, or None if nothing changed since the last one.
-    """
-    if ctx.config.role != INTERNATIONAL_BODY:
-        raise Error(f"{ctx.node_id} is a {ctx.config.role}; only the international body "
-                    "publishes statistics snapshots")
-    body = build_snapshot(ctx)
-    if not force:
-        last = latest_snapshot_row(ctx.store, ctx.node_id)
-        previous = None if last is None else decode(Envelope.from_json(last["envelope"]).payload)
-        if same_figures(previous, body):
-            return None
-    digest = outgoing.sign_and_record(ctx, body)
-    log.info("published a statistics snapshot of %d incidents", body["total"],
-             extra={"digest": digest})
-    return digest
 
 
 def snapshot_view(ctx: NodeContext, row: sqlite3.Row) -> dict[str, Any]:

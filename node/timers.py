@@ -6,7 +6,7 @@
 The database holds every deadline and token (``runs.timer_at``, ``runs.token``). A job id is
 ``run:<id>:step:<n>``, added with ``replace_existing=True``, ``misfire_grace_time=None`` (run
 however late: a node that was down past a deadline fires it on start-up) and ``coalesce=True``.
-A job carries the run's token; ``engine.on_deadline`` treats an older token as stale, so a
+A job carries the run's token; ``node.flow.on_deadline`` treats an older token as stale, so a
 duplicate or late firing is a recorded no-op and a deadline fires exactly once.
 """
 
@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from federation.run_model import PlaybookRun
 from federation.timeutil import parse_time
-from node import engine
+from node import flow
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.timers")
@@ -63,6 +63,6 @@ class RunTimers:
 
     async def _fire(self, run_id: str, token: int) -> None:
         try:
-            engine.on_deadline(self.ctx, run_id, token)
+            flow.on_deadline(self.ctx, run_id, token)
         except Exception:  # a failed firing must not kill the scheduler; the store is intact
             log.exception("deadline of run %s failed; it will be retried at start-up", run_id)

@@ -21,7 +21,7 @@ from typing import Any, overload
 from federation.checkpoint import Checkpoint, add_cosignatures, parse_note, sign_checkpoint
 from federation.keys import b64
 from federation.merkle import MerkleTree, ProofError
-from node import outgoing
+from node import flow
 from node.context import NodeContext
 from node.errors import NotFound
 from node.store import Store
@@ -94,7 +94,7 @@ class TransparencyLog:
                "previous": previous, "consistency": [b64(h) for h in proof]}
         at = ctx.stamp()
         with ctx.transaction() as tx:
-            digest = outgoing.sign_and_record(ctx, doc, tx=tx)
+            digest = flow.sign_and_record(ctx, doc, tx=tx)
             tx.execute("INSERT INTO checkpoints(origin, size, root, note, digest, issued_at, "
                        "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'own')",
                        (ctx.node_id, size, root, note, digest, doc["issued_at"], at))

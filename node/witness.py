@@ -1,7 +1,7 @@
 """Witnessing peers' logs: verify each checkpoint against the last one seen, cosign it, and turn
 an inconsistency into a signed verification-failure incident.
 
-    called by ingest.project inside the transaction that stores the checkpoint message
+    drafts = on_checkpoint(ctx, tx, doc, digest, received_at)   # node.flow signs them
 
 A peer's checkpoint message carries its C2SP note and an RFC 9162 consistency proof from the
 peer's previous checkpoint. This node accepts it when the note verifies with the peer's roster key
@@ -23,8 +23,7 @@ from federation.checkpoint import Checkpoint, NoteError, cosign, open_note
 from federation.errors import Error, SignatureError
 from federation.keys import PublicKey, b64, unb64
 from federation.merkle import ProofError, verify_consistency
-from federation.messages import incident_from_report
-from node import outgoing
+from federation.messages import Draft, incident_from_report
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.witness")
@@ -38,7 +37,8 @@ def _log_keys(ctx: NodeContext, origin: str, name: str) -> list[tuple[str, Publi
 
 
 def on_checkpoint(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
-                  received_at: str) -> None:
+                  received_at: str) -> list[Draft]:
+    """Witness a peer's checkpoint; return the cosignature, or the equivocation incident."""
     origin, name = doc["origin"], doc["log_origin"]
     try:
         cp = open_note(doc["note"], _log_keys(ctx, origin, name)).checkpoint
@@ -47,22 +47,23 @@ def on_checkpoint(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
     except (NoteError, SignatureError) as e:
         _record(tx, doc, digest, received_at, "unverified", f"note rejected: {e}")
         log.warning("checkpoint of %s rejected: %s", origin, e, extra={"digest": digest})
-        return
+        return []
     same = tx.execute("SELECT root, note FROM checkpoints WHERE origin = ? AND size = ?",
                       (origin, cp.size)).fetchone()
     if same is not None:
         if bytes(same["root"]) != cp.root_hash:
-            _equivocation(ctx, tx, origin, cp.size, same["note"], doc["note"],
-                          "two checkpoints of the same size with different roots")
-        return
+            return _equivocation(ctx, tx, origin, cp.size, same["note"], doc["note"],
+                                 "two checkpoints of the same size with different roots")
+        return []
     status, detail = _check_history(tx, doc, cp)
     if status == "inconsistent":
         last = _last(tx, origin)
-        _equivocation(ctx, tx, origin, cp.size, last["note"] if last else "", doc["note"], detail)
-        return
+        return _equivocation(ctx, tx, origin, cp.size, last["note"] if last else "",
+                             doc["note"], detail)
     _record(tx, doc, digest, received_at, status, detail)
     if status in ("consistent", "first-seen"):
-        _cosign(ctx, tx, cp, origin)
+        return [_cosignature(ctx, tx, cp, origin)]
+    return []
 
 
 def _last(tx: sqlite3.Connection, origin: str) -> sqlite3.Row | None:
@@ -102,15 +103,15 @@ def _record(tx: sqlite3.Connection, doc: dict[str, Any], digest: str, at: str, s
                 status, detail))
 
 
-def _cosign(ctx: NodeContext, tx: sqlite3.Connection, cp: Checkpoint, origin: str) -> None:
+def _cosignature(ctx: NodeContext, tx: sqlite3.Connection, cp: Checkpoint, origin: str) -> Draft:
     me = f"beacon/{ctx.node_id}"
     sig = cosign(cp, me, ctx.signing_key, int(ctx.now().timestamp()))
     line = sig.line().rstrip("\n")
     doc = {"type": "cosignature", "origin": ctx.node_id, "issued_at": ctx.now_text(),
            "log_origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash),
            "line": line}
-    outgoing.sign_and_record(ctx, doc, tx=tx)
     _store_cosignature(tx, origin, cp.size, ctx.node_id, line, ctx.stamp())
+    return Draft(doc)
 
 
 def _store_cosignature(tx: sqlite3.Connection, origin: str, size: int, witness: str, line: str,
@@ -142,13 +143,13 @@ def on_cosignature(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any]
 
 
 def _equivocation(ctx: NodeContext, tx: sqlite3.Connection, origin: str, size: int,
-                  note_a: str, note_b: str, why: str) -> None:
+                  note_a: str, note_b: str, why: str) -> list[Draft]:
     """Store the evidence and file a signed verification-failure incident (once per origin
     and size at this node)."""
     seen = tx.execute("SELECT 1 FROM equivocations WHERE origin = ? AND size = ?",
                       (origin, size)).fetchone()
     if seen is not None:
-        return
+        return []
     evidence = {"origin": origin, "size": size, "why": why, "checkpoint_a": note_a,
                 "checkpoint_b": note_b}
     report = {
@@ -166,9 +167,9 @@ def _equivocation(ctx: NodeContext, tx: sqlite3.Connection, origin: str, size: i
         "classifications": {"beacon": ["verification-failure", "equivocation"]},
     }
     doc = incident_from_report(report, origin=ctx.node_id, now=ctx.now())
-    outgoing.sign_and_record(ctx, doc, qualifier=doc["severity"], tx=tx)
     tx.execute("INSERT INTO equivocations(origin, size, evidence, detected_at, incident_id) "
                "VALUES (?, ?, ?, ?, ?)", (origin, size, json.dumps(evidence), ctx.stamp(),
                                           doc["id"]))
     log.error("equivocation by %s at size %d: %s", origin, size, why,
               extra={"incident_id": doc["id"]})
+    return [Draft(doc, qualifier=doc["severity"])]

@@ -17,7 +17,8 @@ from federation.inbound import Verified, check_inbound
 from federation.messages import incident_from_report
 from node.config import NodeConfig
 from node.context import NodeContext
-from node.ingest import Accepted, ingest_batch
+from node.flow import Accepted
+from node.ingest import ingest_batch
 from node.provision import (
     genesis_document,
     member_entry,
