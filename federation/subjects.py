@@ -13,14 +13,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from federation.errors import RejectedMessage
+from federation.message_types import KINDS
 
 PREFIX = "beacon.v1"
 STREAM = "BEACON"
 # Message types that travel on JetStream (durable). Heartbeats use core NATS and are not here.
-DURABLE_TYPES = (
-    "incident", "stub", "escalation", "ack", "decline", "resolution", "declaration",
-    "emergency", "checkpoint", "cosignature", "roster", "stats", "sealed", "advisory",
-)
+DURABLE_TYPES = tuple(k.name for k in KINDS.values() if k.durable)
 HEARTBEAT = "heartbeat"
 
 
