@@ -49,6 +49,8 @@ class NodeContext:
     nats_state: str = "connecting"
     started_at: datetime = field(default_factory=utcnow)
     playbooks: list[Playbook] = field(default_factory=list)
+    # The node's only source of "now": tests pass a clock they drive (deadlines, skew, expiry).
+    clock: Callable[[], datetime] = utcnow
     # Runs whose timers must be brought in line with the store after the current commit.
     dirty_runs: set[str] = field(default_factory=set)
     timer_sync: Callable[[set[str]], None] | None = None
@@ -86,9 +88,8 @@ class NodeContext:
         return InboundPolicy(max_bytes=self.config.max_message_bytes,
                              max_skew=timedelta(seconds=self.config.max_skew_seconds))
 
-    @staticmethod
-    def now() -> datetime:
-        return utcnow()
+    def now(self) -> datetime:
+        return self.clock()
 
     def now_text(self) -> str:
         """Second precision, as signed messages carry it."""
@@ -99,11 +100,11 @@ class NodeContext:
         return self.now().isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     @classmethod
-    def open(cls, config: NodeConfig) -> NodeContext:
+    def open(cls, config: NodeConfig, *, clock: Callable[[], datetime] = utcnow) -> NodeContext:
         signing_key = load_signing_key(config.signing_key_file)
         enc = (load_encryption_key(config.encryption_key_file)
                if config.encryption_key_file else None)
-        roster, envelope = load_roster(config.roster_file, now=utcnow())
+        roster, envelope = load_roster(config.roster_file, now=clock())
         own = {k.keyid for k in roster.any_signing_keys(config.node_id)}
         if not own:
             raise KeyFileError(f"node {config.node_id!r} is not a member of roster "
@@ -115,7 +116,7 @@ class NodeContext:
         return cls(config=config, store=store, schemas=default_schemas(),
                    signing_key=signing_key, encryption_key=enc, roster=roster,
                    roster_envelope=envelope, genesis_envelope=envelope,
-                   tokens=TokenVerifier(store))
+                   tokens=TokenVerifier(store), clock=clock, started_at=clock())
 
     def close(self) -> None:
         self.store.close()
