@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from federation.envelope import Envelope
 from federation.inbound import InboundPolicy
@@ -27,6 +28,8 @@ from node.identity import KeyFileError, load_encryption_key, load_roster, load_s
 from node.metrics import Metrics
 from node.schemas import default_schemas
 from node.store import Store
+
+LiveEvent = tuple[str, dict[str, Any]]
 
 
 def utcnow() -> datetime:
@@ -54,6 +57,10 @@ class NodeContext:
     # Runs whose timers must be brought in line with the store after the current commit.
     dirty_runs: set[str] = field(default_factory=set)
     timer_sync: Callable[[set[str]], None] | None = None
+    # What the current transaction changed, as live-update hints (kind, ids); handed to every
+    # listener after the commit, never before, so a console never sees a rolled-back change.
+    pending_events: list[LiveEvent] = field(default_factory=list)
+    commit_listeners: list[Callable[[list[LiveEvent]], None]] = field(default_factory=list)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -67,11 +74,21 @@ class NodeContext:
                 yield tx
         except BaseException:
             self.dirty_runs.clear()
+            self.pending_events.clear()
             raise
+        events, self.pending_events = self.pending_events, []
         if self.dirty_runs:
             changed, self.dirty_runs = self.dirty_runs, set()
+            events += [("run", {"id": run_id}) for run_id in sorted(changed)]
             if self.timer_sync is not None:
                 self.timer_sync(changed)
+        if events:
+            for listener in self.commit_listeners:
+                listener(events)
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        """Note a change for live updates; delivered when the current transaction commits."""
+        self.pending_events.append((kind, data))
 
     def run_context(self) -> RunContext:
         members = tuple(m.id for m in self.roster.members if m.role == "member")

@@ -3,10 +3,11 @@
     hub = EventHub(ctx, bus); app[HUB] = hub   # events.setup(app) does this
     curl -N -H 'Authorization: Bearer …' http://127.0.0.1:8401/api/v1/events
 
-One background task per node watches the store (a handful of indexed ``MAX``/``COUNT`` reads
-every ``POLL_SECONDS``, and only while someone is listening) and fans out what changed to every
-connected client. Watching the store rather than hooking the code that writes it catches every
-writer — the API, the NATS consumer, the playbook timers, the witness — with no coupling.
+Every writer of the store — the API, the NATS consumer, the playbook timers, the witness —
+commits through ``NodeContext.transaction``, and the pipeline notes what each transaction
+changed (``ctx.emit``); after the commit the hub pushes it to every connected client. Nothing
+polls SQLite. Peers and health live in memory and are looked at every ``POLL_SECONDS`` while
+someone listens.
 
 Events are hints, not data: they carry ids and counts, and the console fetches what it shows
 through the JSON API, so access rules live in one place. ``quarantine`` events go only to the
@@ -32,7 +33,7 @@ from node import records
 from node.appkeys import BUS, NODE
 from node.auth import Principal
 from node.bus import Bus
-from node.context import NodeContext
+from node.context import LiveEvent, NodeContext
 from node.middleware import principal
 from node.sessions import current_session
 
@@ -53,7 +54,9 @@ class _Client:
 
 
 class EventHub:
-    """Watches the store for changes and hands them to every subscriber's queue."""
+    """Hands what each commit changed to every subscriber's queue (pushed by the pipeline
+    through ``NodeContext.commit_listeners``), plus peer and health changes, which live in
+    memory, watched every ``POLL_SECONDS`` while someone listens."""
 
     def __init__(self, ctx: NodeContext, bus: Bus) -> None:
         self.ctx = ctx
@@ -61,8 +64,11 @@ class EventHub:
         self.clients: set[_Client] = set()
         self._marks: dict[str, Any] = {}
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        ctx.commit_listeners.append(self.on_commit)
 
     def subscribe(self, role: str) -> _Client:
+        self._loop = asyncio.get_running_loop()
         if not self.clients:
             self._marks = self._watermarks()  # report changes from now on, not history
         client = _Client(role)
@@ -75,6 +81,8 @@ class EventHub:
     def close(self) -> None:
         """End every stream (the server is shutting down)."""
         self._closed = True
+        with contextlib.suppress(ValueError):
+            self.ctx.commit_listeners.remove(self.on_commit)
         for c in list(self.clients):
             with contextlib.suppress(asyncio.QueueFull):
                 c.queue.put_nowait(None)
@@ -91,71 +99,78 @@ class EventHub:
                     c.queue.get_nowait()
                 c.queue.put_nowait(None)
 
+    def on_commit(self, events: list[LiveEvent]) -> None:
+        """Called by ``NodeContext.transaction`` after each commit that changed something."""
+        if not self.clients or self._loop is None:
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:  # a commit in a worker thread: queues are the loop's
+            self._loop.call_soon_threadsafe(self.on_commit, events)
+            return
+        try:
+            for kind, data in _merge(events):
+                self.publish(kind, self._complete(kind, data))
+        except Exception:  # live updates are hints: never fail the writer over one
+            log.exception("could not hand a commit's changes to live clients")
+
+    def _complete(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Fill in what the writer did not know (figures read after the commit)."""
+        store = self.ctx.store
+        if kind == "escalation":
+            return {"open": int(store.scalar(
+                "SELECT COUNT(*) FROM escalations WHERE status = 'open'") or 0)}
+        if kind == "run":
+            rows = store.query("SELECT id, incident_id, state FROM runs WHERE id = ?",
+                               (data["id"],))
+            return dict(rows[0]) if rows else data
+        if kind == "checkpoint" and "status" not in data:
+            status = store.scalar("SELECT status FROM checkpoints WHERE origin = ? AND size = ?",
+                                  (data["origin"], data["size"]))
+            return {**data, "status": status or "own"}
+        return data
+
     async def run(self) -> None:
         while not self._closed:
             if self.clients:
                 try:
                     self.poll()
-                except Exception:  # a failed poll must not end live updates for good
-                    log.exception("could not poll the store for events")
+                except Exception:  # a failed look must not end live updates for good
+                    log.exception("could not check peers and health for events")
             await asyncio.sleep(POLL_SECONDS)
 
-    # -- what changed ---------------------------------------------------------------------------
+    # -- what changed outside the store ---------------------------------------------------------
     def _watermarks(self) -> dict[str, Any]:
-        q = self.ctx.store.scalar
-        return {
-            "revision": q("SELECT COALESCE(MAX(rowid), 0) FROM incident_revisions"),
-            "escalations": tuple(self.ctx.store.query(
-                "SELECT COUNT(*), MAX(received_at), MAX(answered_at), "
-                "SUM(status = 'open') FROM escalations")[0]),
-            "run": q("SELECT COALESCE(MAX(updated_at), '') FROM runs"),
-            "quarantine": q("SELECT COALESCE(MAX(seq), 0) FROM quarantine"),
-            "checkpoint": q("SELECT COALESCE(MAX(received_at), '') FROM checkpoints"),
-            "cosignature": q("SELECT COALESCE(MAX(at), '') FROM cosignatures"),
-            "peers": {p: str(b.get("seen_at")) for p, b in self.bus.peers.items()},
-            "health": self._health(),
-        }
+        return {"peers": {p: str(b.get("seen_at")) for p, b in self.bus.peers.items()},
+                "health": self._health()}
 
     def _health(self) -> dict[str, Any]:
         return {"nats": self.ctx.nats_state, "outbox_depth": records.outbox_depth(self.ctx.store),
                 "roster_version": self.ctx.roster.version}
 
     def poll(self) -> None:
-        """Compare the store with the last watermarks and publish one event per change."""
+        """Publish peer heartbeats and health changes seen since the last look."""
         old, new = self._marks, self._watermarks()
         self._marks = new
-        store = self.ctx.store
-        if new["revision"] != old.get("revision"):
-            for r in store.query("SELECT r.id, r.revision, i.origin, i.severity FROM "
-                                 "incident_revisions r LEFT JOIN incidents i ON i.id = r.id "
-                                 "WHERE r.rowid > ? ORDER BY r.rowid LIMIT 200",
-                                 (old.get("revision", 0),)):
-                self.publish("incident", {"id": r["id"], "revision": r["revision"],
-                                          "origin": r["origin"], "severity": r["severity"]})
-        if new["escalations"] != old.get("escalations"):
-            self.publish("escalation", {"open": int(new["escalations"][3] or 0)})
-        if new["run"] != old.get("run"):
-            for r in store.query("SELECT id, incident_id, state FROM runs WHERE updated_at > ? "
-                                 "ORDER BY updated_at LIMIT 200", (old.get("run", ""),)):
-                self.publish("run", {"id": r["id"], "incident_id": r["incident_id"],
-                                     "state": r["state"]})
-        if new["quarantine"] != old.get("quarantine"):
-            self.publish("quarantine", {"count": int(new["quarantine"])
-                                        - int(old.get("quarantine", 0))})
-        if new["checkpoint"] != old.get("checkpoint") or \
-                new["cosignature"] != old.get("cosignature"):
-            for r in store.query("SELECT origin, MAX(size) AS size, status FROM checkpoints "
-                                 "WHERE received_at > ? GROUP BY origin",
-                                 (old.get("checkpoint", ""),)):
-                self.publish("checkpoint", {"origin": r["origin"], "size": r["size"],
-                                            "status": r["status"]})
-            if new["checkpoint"] == old.get("checkpoint"):
-                self.publish("checkpoint", {"origin": None, "size": None, "status": "cosigned"})
         for peer, seen in new["peers"].items():
             if old.get("peers", {}).get(peer) != seen:
                 self.publish("peer", {"id": peer, "at": seen})
         if new["health"] != old.get("health"):
             self.publish("health", new["health"])
+
+
+def _merge(events: list[LiveEvent]) -> list[LiveEvent]:
+    """One event per thing changed in a commit: counts add up, repeats collapse."""
+    out: dict[str, LiveEvent] = {}
+    for kind, data in events:
+        if kind == "quarantine":
+            prev = out.get("quarantine", (kind, {"count": 0}))[1]["count"]
+            out["quarantine"] = (kind, {"count": prev + int(data.get("count", 1))})
+        else:
+            out[f"{kind}:{json.dumps(data, sort_keys=True)}"] = (kind, data)
+    return list(out.values())
 
 
 HUB = web.AppKey("events", EventHub)

@@ -156,13 +156,19 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             previous = records.current_incident(tx, doc["id"])
             if not records.upsert_incident(tx, doc, dg, received_at):
                 return []  # this revision was stored before
+            ctx.emit("incident", {k: doc[k] for k in ("id", "revision", "origin", "severity")})
             return engine.on_message(ctx, tx, name, doc, dg, local=local, previous=previous)
-        case "escalation" | "ack" | "decline" | "declaration" | "emergency" | "resolution" \
-                | "advisory":
+        case "escalation" | "ack" | "decline" | "resolution":
+            ctx.emit("escalation", {})  # the inbox may have changed
+            return engine.on_message(ctx, tx, name, doc, dg, local=local)
+        case "declaration" | "emergency" | "advisory":
             return engine.on_message(ctx, tx, name, doc, dg, local=local)
         case "checkpoint":
+            ctx.emit("checkpoint", {"origin": doc["origin"], "size": doc["size"]})
             return [] if local else witness.on_checkpoint(ctx, tx, doc, dg, received_at)
         case "cosignature":
+            ctx.emit("checkpoint", {"origin": str(doc["log_origin"]).removeprefix("beacon/"),
+                                    "size": doc["size"], "status": "cosigned"})
             if not local:
                 witness.on_cosignature(ctx, tx, doc, received_at)
             return []
@@ -191,6 +197,7 @@ def _open_sealed(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
     except RejectedMessage as e:
         records.quarantine(tx, received_at, subject, e.reason, e.detail, json.dumps(doc).encode(),
                            dg)
+        ctx.emit("quarantine", {"count": 1})
         ctx.metrics.quarantined.labels(reason=e.reason).inc()
         return []
     data = inner.envelope.to_json()

@@ -59,6 +59,7 @@ def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refus
                 with ctx.transaction() as tx:
                     records.quarantine(tx, a.received_at, a.subject, "processing-error",
                                        repr(e), a.data, a.verified.digest)
+                    ctx.emit("quarantine", {"count": 1})
                 ctx.metrics.quarantined.labels(reason="processing-error").inc()
         with ctx.transaction() as tx:
             _store(ctx, tx, [], refused)
@@ -75,4 +76,6 @@ def _store(ctx: NodeContext, tx: sqlite3.Connection, accepted: list[Accepted],
     new = flow.accept(ctx, tx, accepted)
     for r in refused:
         records.quarantine(tx, r.at, r.subject, r.reason, r.detail, r.data)
+    if refused:
+        ctx.emit("quarantine", {"count": len(refused)})
     return new

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 from typing import Any
 
 import aiohttp
@@ -111,3 +113,32 @@ async def test_health_and_metrics(fed: Federation, http: aiohttp.ClientSession) 
     async with http.get(fed.url("fr", "/metrics")) as r:
         text = await r.text()
     assert "beacon_messages_in_total" in text and "beacon_outbox_depth" in text
+
+
+async def test_live_updates_push_a_peer_report_and_the_escalation_it_brings(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    """The console's event stream at fr carries gb's report and fr's new inbox count, pushed
+    by fr's pipeline after the commit that stored them."""
+    async with http.get(fed.url("fr", "/api/v1/events"),
+                        headers=fed.auth("fr", "viewer")) as stream:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert (await stream.content.readuntil(b"\n\n")).startswith(b"retry:")  # hello
+        filed = await _file(http, fed, "gb", report(title="Live update test",
+                                                    affected_jurisdictions=["fr"]))
+        seen: dict[str, list[dict[str, Any]]] = {}
+
+        async def read_until_both() -> None:
+            while not (any(e.get("id") == filed["id"] for e in seen.get("incident", []))
+                       and seen.get("escalation")):
+                frame = (await stream.content.readuntil(b"\n\n")).decode()
+                fields = dict(line.split(": ", 1) for line in frame.strip().splitlines()
+                              if not line.startswith(":"))
+                if "event" in fields:
+                    seen.setdefault(fields["event"], []).append(json.loads(fields["data"]))
+
+        await asyncio.wait_for(read_until_both(), timeout=15)
+    [event] = [e for e in seen["incident"] if e["id"] == filed["id"]]
+    assert event == {"id": filed["id"], "revision": 1, "origin": "gb",
+                     "severity": "serious-incident"}
+    assert seen["escalation"][-1]["open"] >= 1
