@@ -61,6 +61,8 @@ class Attacker:
         with contextlib.suppress(nats.errors.TimeoutError, nats.js.errors.APIError):
             if op == "purge":
                 await self.kv.purge(key)
+            elif op == "rollup-all":
+                await self.js.publish(f"$KV.roster.{key}", value, headers={"Nats-Rollup": "all"})
             else:
                 await getattr(self.kv, op)(key, value)
 
@@ -234,6 +236,7 @@ async def test_a_node_joining_after_the_attacks_reaches_the_latest_version(
     async with as_jp(fed) as jp:
         for v in range(1, latest + 3):  # junk under every key jp can reach
             await jp.kv.put(f"v{v}.jp", f"junk {v}".encode())
+        await jp.attempt("rollup-all", f"v{latest + 3}.jp")
         for v in range(2, latest + 1):  # and the writes it cannot do any more
             await jp.attempt("put", f"v{v}")
             for n in ("gb", "fr"):
