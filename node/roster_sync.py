@@ -91,14 +91,22 @@ def chain(ctx: NodeContext) -> list[Envelope]:
 
 async def publish(ctx: NodeContext, js: JetStreamContext | None, envelope: Envelope) -> Roster:
     """Check a proposed next version here, refuse it if a different valid one is already out,
-    then put it under this node's own key and accept it."""
-    new = ctx.roster.verify_successor(envelope, ctx.now())
+    then put it under this node's own key and accept it. Raises RosterError (invalid) or
+    Conflict (already superseded, or NATS unreachable)."""
+    current = ctx.roster
+    new = current.verify_successor(envelope, ctx.now())
     if js is None:
         raise Conflict("not connected to NATS; try again when /healthz says connected")
-    kv = await js.key_value(BUCKET)
-    current = ctx.roster
-    out = select_successor(current, await _read_candidates(kv, current), now=ctx.now())
-    if out.envelope is not None and out.envelope.payload != envelope.payload:
+    try:
+        kv = await js.key_value(BUCKET)
+        out = select_successor(current, await _read_candidates(kv, current), now=ctx.now())
+    except (nats.errors.Error, TimeoutError) as e:
+        raise Conflict(f"cannot read the roster bucket ({type(e).__name__}); try again when "
+                       "/healthz says connected") from e
+    if ctx.roster is not current or (out.envelope is not None
+                                     and out.envelope.payload != envelope.payload):
+        if ctx.roster.version == new.version and ctx.roster_envelope.payload == envelope.payload:
+            return new  # the follower took this very version meanwhile
         raise Conflict(f"a different roster v{new.version} was already published; fetch it "
                        f"and propose v{new.version + 1} instead")
     if not await _share(ctx, kv, envelope, new.version):
