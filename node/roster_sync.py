@@ -122,7 +122,7 @@ async def follow(ctx: NodeContext, js: JetStreamContext) -> None:
     the valid one (junk beside it never blocks), share it under this node's key, go on at once;
     poll when there is nothing newer."""
     kv = None
-    refused: set[str] = set()  # blob digests already reported: each is logged once
+    refused: dict[str, str] = {}  # key -> digest of the copy last reported there
     shared = False
     while True:
         try:
@@ -144,13 +144,15 @@ async def follow(ctx: NodeContext, js: JetStreamContext) -> None:
             await asyncio.sleep(POLL_SECONDS)
 
 
-async def _step(ctx: NodeContext, kv: KeyValue, refused: set[str]) -> bool:
-    """Try to move to the next version once; True if this node's roster advanced."""
+async def _step(ctx: NodeContext, kv: KeyValue, refused: dict[str, str]) -> bool:
+    """Try to move to the next version once; True if this node's roster advanced. Each refused
+    copy is logged and counted once (memory stays bounded by the number of keys read, however
+    often a member rewrites its junk)."""
     current = ctx.roster
     out = select_successor(current, await _read_candidates(kv, current), now=ctx.now())
     for r in out.refused:
-        if r.blob_digest not in refused:
-            refused.add(r.blob_digest)
+        if refused.get(r.source) != r.blob_digest:
+            refused[r.source] = r.blob_digest
             ctx.metrics.roster_candidates_refused.inc()
             log.error("roster v%d candidate %s refused: %s", current.version + 1, r.source,
                       r.reason, extra={"digest": r.blob_digest})
@@ -161,6 +163,7 @@ async def _step(ctx: NodeContext, kv: KeyValue, refused: set[str]) -> bool:
     if out.envelope is None or ctx.roster is not current:
         return ctx.roster is not current  # another task (POST /roster) may have advanced it
     accept(ctx, out.envelope)
+    refused.clear()  # the keys of the next version are new ones
     await _share(ctx, kv, out.envelope, current.version + 1)
     return True
 

@@ -113,6 +113,13 @@ async def everyone_at(http: aiohttp.ClientSession, fed: Federation, version: int
         await wait_for(there, within_s=20)
 
 
+async def refused_count(http: aiohttp.ClientSession, fed: Federation, node: str) -> float:
+    async with http.get(fed.url(node, "/metrics")) as r:
+        text = await r.text()
+    return next(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith("beacon_roster_candidates_refused_total"))
+
+
 async def council_update(http: aiohttp.ClientSession, fed: Federation) -> Envelope:
     """The council's next version (gb's current + 1), signed by gb and fr, published at gb."""
     current = (await _roster(http, fed, "gb"))["roster"]
@@ -157,11 +164,16 @@ async def test_a_squatted_next_version_does_not_freeze_the_federation(
     current = (await _roster(http, fed, "gb"))["roster"]
     ptype, body = sign_roster_document(successor(current, now=utcnow()))
     jp_key = load_signing_key(Path(fed.node("jp")["signing_key_file"]))
+    refused_before = await refused_count(http, fed, "gb")
     async with as_jp(fed) as jp:
         # jp's own, well-formed but under-signed v(N+1), and junk for v(N+2).
         await jp.kv.put(f"v{version + 1}.jp", Envelope.sign(ptype, body, [jp_key]).to_json())
         await jp.kv.put(f"v{version + 2}.jp", b"\x00junk")
         await jp.attempt("create", f"v{version + 1}")  # the legacy key (issue 17's squat)
+
+    async def squat_seen() -> bool:
+        return await refused_count(http, fed, "gb") > refused_before
+    await wait_for(squat_seen)
 
     gb = fed.node("gb")
     proposal = tmp_path / "next.json"
