@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 
 from federation.canonical import digest
 from federation.envelope import Envelope
+from federation.errors import RosterError
 from federation.roster import Roster
 from federation.roster_candidates import (
     Candidate,
@@ -162,7 +163,12 @@ async def _step(ctx: NodeContext, kv: KeyValue, refused: dict[str, str]) -> bool
                      len(out.rivals) + 1, current.version + 1, out.source, list(out.rivals))
     if out.envelope is None or ctx.roster is not current:
         return ctx.roster is not current  # another task (POST /roster) may have advanced it
-    accept(ctx, out.envelope)
+    try:
+        accept(ctx, out.envelope)
+    except RosterError as e:  # it expired between the check and now: keep following
+        log.error("roster v%d from %s refused at acceptance: %s", current.version + 1,
+                  out.source, e)
+        return False
     refused.clear()  # the keys of the next version are new ones
     await _share(ctx, kv, out.envelope, current.version + 1)
     return True
