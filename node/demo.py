@@ -29,6 +29,7 @@ import nats
 import nats.js.errors
 
 from federation.subjects import STREAM
+from node import roster_bucket
 from node.auth import ROLES, issue_token
 from node.bus import consumer_config, ensure_stream
 from node.context import utcnow
@@ -172,11 +173,7 @@ async def _setup_jetstream(doc: dict[str, Any]) -> None:
     try:
         js = nc.jetstream()
         await ensure_stream(js)
-        try:
-            await js.key_value("roster")
-        except nats.js.errors.BucketNotFoundError:
-            await js.create_key_value(bucket="roster", history=1,
-                                      description="signed roster versions, one key per version")
+        await roster_bucket.ensure_bucket(js)
         for n in doc["nodes"]:
             durable = f"node-{n['id']}"
             try:

@@ -25,6 +25,9 @@ class Metrics:
                                     ["type"], registry=r)
         self.quarantined = Counter("beacon_messages_quarantined_total",
                                    "Inbound messages refused, by reason", ["reason"], registry=r)
+        self.roster_candidates_refused = Counter(
+            "beacon_roster_candidates_refused_total",
+            "Copies of a next roster version that did not verify (each counted once)", registry=r)
         self.verify_seconds = Histogram(
             "beacon_verify_seconds", "Time to verify one inbound message", registry=r,
             buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05))

@@ -26,6 +26,7 @@ import nkeys
 
 from federation.errors import Error
 from federation.subjects import HEARTBEAT, PREFIX, STREAM
+from node import roster_bucket
 from node.identity import write_secret
 
 
@@ -65,11 +66,11 @@ def node_permissions(node_id: str) -> dict[str, Any]:
             f"{api}.CONSUMER.DURABLE.CREATE.{STREAM}.{durable}",
             f"{api}.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
             f"$JS.ACK.{STREAM}.{durable}.>",
-            # the roster bucket: read any version, create the next (CAS on the key)
-            f"{api}.STREAM.INFO.KV_roster",
-            f"{api}.DIRECT.GET.KV_roster.>",
-            f"{api}.STREAM.MSG.GET.KV_roster",
-            "$KV.roster.>",
+            # the roster bucket: read every copy, write only this node's own (roster_bucket)
+            f"{api}.STREAM.INFO.{roster_bucket.STREAM_NAME}",
+            f"{api}.DIRECT.GET.{roster_bucket.STREAM_NAME}.>",
+            f"{api}.STREAM.MSG.GET.{roster_bucket.STREAM_NAME}",
+            *roster_bucket.member_publish_subjects(node_id),
         ]},
         "subscribe": {"allow": [f"_INBOX_{node_id}.>", f"{PREFIX}.{HEARTBEAT}.*"]},
     }
