@@ -165,3 +165,11 @@ class ArmTimer(Effect):
 class CancelTimer(Effect):
     kind: ClassVar[str] = "cancel-timer"
     job_id: str
+
+
+# The closed set of effects. Transitions carry only these, and the node dispatches over them with
+# ``match`` ending in ``assert_never``: a new effect class that is added here but gets no branch
+# in ``node.engine._execute`` fails ``mypy`` (and one that is not added here cannot be returned).
+AnyEffect = (Notify | RecordIncident | SendEscalation | RequestAction | ProposeEmergency
+             | DeclareEmergency | EndEmergency | PublishAdvisory | SendResolution | ArmTimer
+             | CancelTimer)
