@@ -24,6 +24,12 @@ order. Every effect is safe to execute twice: messages carry stable ids (``escal
 | ``ArmTimer`` | ``add_job(id=job_id, run_date=at, replace_existing=True)``, which later calls |
 | | ``on_deadline(run, token=token)`` |
 | ``CancelTimer`` | removes the job if it exists |
+
+``AnyEffect`` (at the end) is the closed union of these: ``Transition.effects`` holds only its
+members, and ``node.engine._execute`` matches over it ending in ``assert_never``, so ``make lint``
+fails when an effect has no branch (``tests/unit/test_effects.py`` shows mypy failing on a
+dispatch that forgets one). The messages an effect causes are built by the pure builders of
+``federation.run_messages``, which refuse rather than sign a placeholder.
 """
 
 from __future__ import annotations
