@@ -10,7 +10,9 @@ scheduler which runs to follow (``node.timers``), and on start-up it re-arms all
 
 The state machine itself is pure (``federation.runs``); this module only loads and saves runs and
 turns effects into signed messages and local records. Messages carry stable ids, so executing an
-effect twice is harmless.
+effect twice is harmless. Every message body comes from a builder in ``federation.run_messages``;
+when one refuses (the incident is not held here, the emergency was never recorded), that effect
+is skipped and the operator told — a placeholder is never signed.
 """
 
 from __future__ import annotations
