@@ -60,3 +60,24 @@ class RosterError(Error):
 
 class ThresholdError(RosterError):
     """Too few distinct trusted keys signed."""
+
+
+class MessageError(Error):
+    """A wire message cannot be built from what the caller holds: the builder refuses rather
+    than sign a placeholder. ``message_type`` names the message, ``reason`` what is missing."""
+
+    def __init__(self, message_type: str, reason: str) -> None:
+        self.message_type = message_type
+        self.reason = reason
+        super().__init__(f"cannot build the {message_type} message: {reason}")
+
+
+class UnknownReferenceError(MessageError):
+    """The message would be about something (an incident, an emergency) the caller does not
+    hold, so a field it must sign (a digest, a threshold) has no true value."""
+
+    def __init__(self, message_type: str, kind: str, ref_id: str, need: str) -> None:
+        self.kind = kind
+        self.ref_id = ref_id
+        super().__init__(message_type, f"this node holds no {kind} {ref_id!r}, so it has no "
+                                       f"{need} to sign; receive or record the {kind} first")

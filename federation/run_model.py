@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from federation.effects import Effect
+from federation.effects import AnyEffect
 from federation.errors import Error
 from federation.playbook import Playbook, Step
 from federation.timeutil import format_time, parse_time
@@ -224,7 +224,7 @@ class Transition:
     """The result of one input: the new run, what the node must do, and what happened."""
 
     run: PlaybookRun
-    effects: tuple[Effect, ...] = field(default=())
+    effects: tuple[AnyEffect, ...] = field(default=())
     outcome: str = APPLIED
 
     @property

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from federation.effects import (
+    AnyEffect,
     ArmTimer,
     CancelTimer,
     DeclareEmergency,
-    Effect,
     EndEmergency,
     Notify,
     ProposeEmergency,
@@ -58,7 +58,7 @@ class Draft:
         self.run, self.now, self.ctx = run, now, ctx
         self.steps = list(run.steps)
         self.history = list(run.history)
-        self.effects: list[Effect] = []
+        self.effects: list[AnyEffect] = []
         self.step_index, self.state, self.tier, self.facts = (
             run.step_index, run.state, run.tier, run.facts)
         self.closed_at, self.close_reason = run.closed_at, run.close_reason

@@ -22,8 +22,8 @@ every recipient acked or declined) or every recipient has declined; **closed** o
 resolved it (a ``resolution`` naming it, or resolving its incident later); otherwise **open**
 until its deadline and **overdue** after, waiting on the recipients that have not answered.
 
-``snapshot_body`` puts the counts together as the ``stats`` message (``schemas/stats.v1.json``)
-that the international body signs and publishes to every member.
+``federation.stats_snapshot`` puts the counts together as the ``stats`` message
+(``schemas/stats.v1.json``) that the international body signs and publishes to every member.
 """
 
 from __future__ import annotations
@@ -34,12 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from federation.stats import StatRecord, ack_time_summary, group_counts, red_line_crossings
+from federation.stats import ack_time_summary
 from federation.timeutil import format_time, parse_time
-
-# Fields that change on every snapshot although the figures did not.
-VOLATILE_FIELDS = frozenset({"issued_at", "generated_at"})
-TOP = 20
 
 
 @dataclass(frozen=True)
@@ -184,40 +180,3 @@ def tripwire_counts(tripwires: Iterable[Sequence[str]]) -> dict[str, int]:
     """How many reports name each tripwire id, most first."""
     counts = Counter(t for ids in tripwires for t in dict.fromkeys(ids))
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def snapshot_body(records: Sequence[StatRecord], *, origin: str, now: datetime,
-                  ack: list[dict[str, Any]], escalations: Mapping[str, Any],
-                  tripwires: Mapping[str, int], top: int = TOP) -> dict[str, Any]:
-    """The ``stats`` message the international body signs (``schemas/stats.v1.json``).
-
-    Args:
-        records: one per incident id, full reports and stubs.
-        origin: the international body's member id.
-        now: when the figures are counted (``issued_at`` and ``generated_at``).
-        ack: ``ack_times`` of the escalations seen.
-        escalations: ``escalation_summary`` (only its counts are published).
-        tripwires: ``tripwire_counts`` of the full reports.
-        top: how many developer and tripwire groups to list.
-    """
-    stamp = format_time(now)
-    counts = {dim: group_counts(records, [dim])["groups"]
-              for dim in ("year", "origin", "severity", "harm_type", "red_line")}
-    counts["year_severity"] = group_counts(records, ["year", "severity"])["groups"]
-    counts["developer"] = top_groups(group_counts(records, ["developer"]), top)
-    return {
-        "type": "stats", "origin": origin, "issued_at": stamp, "generated_at": stamp,
-        "total": len(records), "stubs": sum(1 for r in records if r.is_stub),
-        "counts": counts, "top": top, "red_lines": red_line_crossings(records),
-        "tripwires": dict(list(tripwires.items())[:top]), "ack_times": ack,
-        "escalations": {k: int(escalations.get(k, 0))
-                        for k in ("seen", "answered", "closed", "open", "overdue")},
-    }
-
-
-def same_figures(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
-    """True if two snapshot bodies differ at most in their timestamps."""
-    if a is None:
-        return False
-    return ({k: v for k, v in a.items() if k not in VOLATILE_FIELDS}
-            == {k: v for k, v in b.items() if k not in VOLATILE_FIELDS})

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from federation.answers import Ack, Decline, build_ack, build_declaration, build_decline
 from federation.errors import Problem, SchemaError
 from federation.run_model import PlaybookRun, run_view
 from node import flow
@@ -94,17 +95,21 @@ async def _answer(request: web.Request, message_type: str) -> web.Response:
     if row["status"] != "open":
         raise Conflict(f"escalation {escalation_id} is already {row['status']}"
                        + (f" by {row['answered_by']}" if row["answered_by"] else ""))
-    doc: dict[str, Any] = {"type": message_type, "origin": ctx.node_id,
-                           "issued_at": ctx.now_text(), "escalation_id": escalation_id,
-                           "incident_id": row["incident_id"], "run_id": row["run_id"],
-                           "responder": who.label[:200]}
+    origin, at, responder = ctx.node_id, ctx.now(), who.label[:200]
+    answer: Ack | Decline
     if message_type == "decline":
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise SchemaError([Problem("$.reason", "say why you decline (a non-empty string)")])
-        doc["reason"] = reason[:2000]
-    elif isinstance(body.get("note"), str):
-        doc["note"] = body["note"][:2000]
+        answer = build_decline(origin=origin, issued_at=at, escalation_id=escalation_id,
+                               incident_id=row["incident_id"], run_id=row["run_id"],
+                               responder=responder, reason=reason)
+    else:
+        note = body.get("note")
+        answer = build_ack(origin=origin, issued_at=at, escalation_id=escalation_id,
+                           incident_id=row["incident_id"], run_id=row["run_id"],
+                           responder=responder, note=note if isinstance(note, str) else None)
+    doc = answer.to_dict()
     digest = flow.sign_and_record(ctx, doc, qualifier=row["origin"])
     return web.json_response({"escalation_id": escalation_id, "digest": digest,
                               "status": "acked" if message_type == "ack" else "declined"},
@@ -145,11 +150,11 @@ async def declare(request: web.Request) -> web.Response:
     if done:
         raise Conflict(f"{ctx.node_id} has already declared emergency {em['id']}")
     statement = body.get("statement") if isinstance(body, dict) else None
-    doc = {"type": "declaration", "origin": ctx.node_id, "issued_at": ctx.now_text(),
-           "emergency_id": em["id"], "run_id": run_id, "incident_id": em["incident_id"],
-           "statement": statement if isinstance(statement, str) and statement.strip() else
-           f"{ctx.node_id} co-signs the federation-wide emergency {em['id']}"}
-    digest = flow.sign_and_record(ctx, doc)
+    declaration = build_declaration(
+        origin=ctx.node_id, issued_at=ctx.now(), emergency_id=em["id"], run_id=run_id,
+        incident_id=em["incident_id"],
+        statement=statement if isinstance(statement, str) else None)
+    digest = flow.sign_and_record(ctx, declaration.to_dict())
     return web.json_response({"emergency_id": em["id"], "digest": digest}, status=201)
 
 

@@ -10,7 +10,9 @@ scheduler which runs to follow (``node.timers``), and on start-up it re-arms all
 
 The state machine itself is pure (``federation.runs``); this module only loads and saves runs and
 turns effects into signed messages and local records. Messages carry stable ids, so executing an
-effect twice is harmless.
+effect twice is harmless. Every message body comes from a builder in ``federation.run_messages``;
+when one refuses (the incident is not held here, the emergency was never recorded), that effect
+is skipped and the operator told — a placeholder is never signed.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, assert_never
 
 from federation import runs
 from federation.effects import (
+    AnyEffect,
     ArmTimer,
     CancelTimer,
     DeclareEmergency,
-    Effect,
     EndEmergency,
     Notify,
     ProposeEmergency,
@@ -37,10 +39,21 @@ from federation.effects import (
     SendEscalation,
     SendResolution,
 )
-from federation.errors import Error
+from federation.errors import Error, MessageError
 from federation.messages import Draft
+from federation.run_messages import (
+    ActionRequest,
+    DeclarationRef,
+    IncidentRef,
+    PlaybookRef,
+    Threshold,
+    build_advisory,
+    build_emergency,
+    build_escalation,
+    build_resolution,
+)
 from federation.run_model import PlaybookRun, Transition
-from federation.timeutil import format_time
+from federation.timeutil import format_time, parse_time
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.runs")
@@ -79,8 +92,22 @@ def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
     save_run(ctx, tx, t.run, None if before is None else before.token)
     drafts: list[Draft] = []
     for effect in t.effects:
-        drafts += _execute(ctx, tx, t.run, effect)
+        try:
+            drafts += _execute(ctx, tx, t.run, effect)
+        except MessageError as e:
+            _refused(ctx, tx, t.run, effect, e)
     return drafts
+
+
+def _refused(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, effect: AnyEffect,
+             error: MessageError) -> None:
+    """A message the run asked for cannot be built truthfully (e.g. the incident is not held
+    here, so there is no digest to sign): skip that one effect, keep the run, and tell the
+    operator, who can obtain what is missing. Never sign a placeholder."""
+    log.warning("run %s: %s skipped: %s", run.id, effect.kind, error,
+                extra={"run_id": run.id, "incident_id": run.incident_id})
+    step = str(effect.to_dict().get("step_id", ""))
+    _notify(ctx, tx, run, step, "operator", "message-refused", f"{effect.kind}: {error}", None)
 
 
 # -- reacting to messages ---------------------------------------------------------------------
@@ -237,16 +264,15 @@ def on_deadline(ctx: NodeContext, tx: sqlite3.Connection, run_id: str,
 
 
 # -- effects ----------------------------------------------------------------------------------
-def _incident_digest(tx: sqlite3.Connection, incident_id: str) -> tuple[str, dict[str, Any]]:
+def _incident_ref(tx: sqlite3.Connection, incident_id: str) -> IncidentRef | None:
+    """The signed incident this node holds, or None: a message about it must not be built."""
     row = tx.execute("SELECT digest, document FROM incidents WHERE id = ?",
                      (incident_id,)).fetchone()
     if row is None:
-        return "0" * 64, {}
-    return row["digest"], json.loads(row["document"])
-
-
-def _header(ctx: NodeContext, message_type: str) -> dict[str, Any]:
-    return {"type": message_type, "origin": ctx.node_id, "issued_at": ctx.now_text()}
+        return None
+    doc = json.loads(row["document"])
+    return IncidentRef(incident_id, row["digest"], doc.get("severity"),
+                       tuple(doc.get("red_lines", ())))
 
 
 def _qualifier(to: tuple[str, ...], tier: int) -> str:
@@ -258,82 +284,107 @@ def _qualifier(to: tuple[str, ...], tier: int) -> str:
 def _escalation(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
                 e: SendEscalation | RequestAction) -> list[Draft]:
     if not e.to:
-        return []
-    digest, incident = _incident_digest(tx, e.incident_id)
+        return []  # nobody in this tier (e.g. no affected peer): nothing to send
+    acks, request = ((e.acks, None) if isinstance(e, SendEscalation)
+                     else (None, ActionRequest(e.action, e.deployments)))
+    # A request-action step may set no deadline; the message needs one: a day, as policy.
     deadline = e.deadline or ctx.now() + timedelta(days=1) * ctx.config.time_scale
-    doc = {**_header(ctx, "escalation"), "id": e.escalation_id, "incident_id": e.incident_id,
-           "incident_revision": e.incident_revision, "incident_digest": digest,
-           "run_id": run.id, "step_id": e.step_id,
-           "playbook": {"id": run.playbook_id, "version": run.playbook_version},
-           "tier": e.tier, "to": list(e.to), "deadline": format_time(deadline),
-           "reason": e.reason or run.playbook.title}
-    if incident.get("severity"):
-        doc.update(severity=incident["severity"], red_lines=incident.get("red_lines", []))
-    if isinstance(e, SendEscalation):
-        doc["acks"] = e.acks
-    else:
-        doc["request"] = {"action": e.action, "deployments": list(e.deployments)}
-    return [Draft(doc, qualifier=_qualifier(e.to, e.tier))]
+    esc = build_escalation(
+        origin=ctx.node_id, issued_at=ctx.now(), escalation_id=e.escalation_id,
+        incident_id=e.incident_id, incident=_incident_ref(tx, e.incident_id), run_id=run.id,
+        playbook=PlaybookRef(run.playbook_id, run.playbook_version), tier=e.tier, to=e.to,
+        deadline=deadline, reason=e.reason or run.playbook.title,
+        incident_revision=e.incident_revision, step_id=e.step_id, acks=acks, request=request)
+    return [Draft(esc.to_dict(), qualifier=_qualifier(e.to, e.tier))]
+
+
+def _notify(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, step_id: str,
+            role: str, kind: str, message: str, due: datetime | None) -> None:
+    tx.execute("INSERT INTO notifications(run_id, step_id, role, kind, message, due, "
+               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (run.id, step_id, role or "operator", kind, message,
+                format_time(due) if due else None, ctx.stamp()))
 
 
 def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
-             e: Effect) -> list[Draft]:
-    if isinstance(e, SendEscalation | RequestAction):
-        return _escalation(ctx, tx, run, e)
-    elif isinstance(e, Notify | RecordIncident):
-        message = e.message if isinstance(e, Notify) else f"recorded {e.incident_id}"
-        due = format_time(e.due) if isinstance(e, Notify) and e.due else None
-        tx.execute("INSERT INTO notifications(run_id, step_id, role, kind, message, due, "
-                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (run.id, e.step_id, e.role or "operator", e.kind, message, due, ctx.stamp()))
-    elif isinstance(e, ProposeEmergency):
-        return _emergency(ctx, tx, run, e.emergency_id, "pending", e.threshold, e.members,
-                   deadline=format_time(e.deadline))
-    elif isinstance(e, DeclareEmergency):
-        return _emergency(ctx, tx, run, e.emergency_id, "active", e.threshold, e.members,
-                   declarations=e.declarations)
-    elif isinstance(e, EndEmergency):
-        row = tx.execute("SELECT document FROM emergencies WHERE id = ?",
-                         (e.emergency_id,)).fetchone()
-        old = json.loads(row["document"]) if row else {"threshold": {"k": 1, "n": 1}}
-        return _emergency(ctx, tx, run, e.emergency_id, "none", old["threshold"]["k"],
-                   tuple(old.get("members", ())), summary=e.reason)
-    elif isinstance(e, PublishAdvisory):
-        doc = {**_header(ctx, "advisory"), "id": f"{run.id}.{e.step_id}-{e.sequence}",
-               "incident_id": e.incident_id, "run_id": run.id, "report": e.report,
-               "sequence": e.sequence, "tier": e.tier, "to": list(e.to), "tlp": e.tlp or "AMBER",
-               "title": e.title or run.playbook.title}
-        return [Draft(doc)]
-    elif isinstance(e, SendResolution):
-        doc = {**_header(ctx, "resolution"), "incident_id": e.incident_id, "run_id": run.id,
-               "outcome": e.outcome, "escalation_ids": list(e.escalation_ids), "to": list(e.to)}
-        return [Draft(doc)]
-    elif isinstance(e, ArmTimer | CancelTimer):
-        ctx.dirty_runs.add(run.id)
+             effect: AnyEffect) -> list[Draft]:
+    """Carry out one effect; return the messages it causes.
+
+    Exhaustive over ``AnyEffect``: an effect type without a branch here reaches
+    ``assert_never`` with a type that is not ``Never``, and ``make lint`` (mypy) fails.
+
+    Raises:
+        MessageError: a builder refused the message (``apply`` records and skips it).
+    """
+    match effect:
+        case SendEscalation() | RequestAction():
+            return _escalation(ctx, tx, run, effect)
+        case Notify():
+            _notify(ctx, tx, run, effect.step_id, effect.role, effect.kind, effect.message,
+                    effect.due)
+        case RecordIncident():
+            _notify(ctx, tx, run, effect.step_id, effect.role, effect.kind,
+                    f"recorded {effect.incident_id}", None)
+        case ProposeEmergency() | DeclareEmergency() | EndEmergency():
+            return _emergency(ctx, tx, run, effect)
+        case PublishAdvisory():
+            adv = build_advisory(
+                origin=ctx.node_id, issued_at=ctx.now(), run_id=run.id, step_id=effect.step_id,
+                sequence=effect.sequence, incident_id=effect.incident_id, report=effect.report,
+                tier=effect.tier, to=effect.to, tlp=effect.tlp or "AMBER",
+                title=effect.title or run.playbook.title)
+            return [Draft(adv.to_dict())]
+        case SendResolution():
+            res = build_resolution(
+                origin=ctx.node_id, issued_at=ctx.now(), incident_id=effect.incident_id,
+                run_id=run.id, outcome=effect.outcome, escalation_ids=effect.escalation_ids,
+                to=effect.to)
+            return [Draft(res.to_dict())]
+        case ArmTimer() | CancelTimer():
+            ctx.dirty_runs.add(run.id)
+        case _:
+            assert_never(effect)
     return []
 
 
-def _emergency(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, emergency_id: str,
-               state: str, k: int, members: tuple[str, ...], *, deadline: str | None = None,
-               declarations: tuple[str, ...] = (), summary: str = "") -> list[Draft]:
-    _, incident = _incident_digest(tx, run.incident_id)
-    doc: dict[str, Any] = {**_header(ctx, "emergency"), "id": emergency_id,
-                           "incident_id": run.incident_id, "run_id": run.id, "state": state,
-                           "threshold": {"k": k, "n": max(len(members), k)},
-                           "members": list(members)}
-    if deadline:
-        doc["deadline"] = deadline
-    if state == "active":
-        rows = {r["origin"]: r for r in tx.execute(
-            "SELECT origin, digest, issued_at FROM declarations WHERE emergency_id = ?",
-            (emergency_id,))}
-        doc["declarations"] = [{"origin": m, **({"digest": rows[m]["digest"],
-                                                 "issued_at": rows[m]["issued_at"]}
-                                                if m in rows else {})}
-                               for m in declarations]
-        doc["declared_at"] = ctx.now_text()
-    if incident.get("severity"):
-        doc.update(severity=incident["severity"], red_lines=incident.get("red_lines", []))
-    if summary:
-        doc["summary"] = summary[:2000]
-    return [Draft(doc)]
+def _declaration_refs(tx: sqlite3.Connection, e: DeclareEmergency) -> tuple[DeclarationRef, ...]:
+    """The declarations that met the quorum, with digest and time where this node holds them."""
+    rows = {r["origin"]: r for r in tx.execute(
+        "SELECT origin, digest, issued_at FROM declarations WHERE emergency_id = ?",
+        (e.emergency_id,))}
+    return tuple(DeclarationRef(m, rows[m]["digest"], parse_time(rows[m]["issued_at"]))
+                 if m in rows else DeclarationRef(m) for m in e.declarations)
+
+
+def _recorded_quorum(tx: sqlite3.Connection,
+                     emergency_id: str) -> tuple[Threshold | None, tuple[str, ...]]:
+    """The threshold and members of an emergency this node recorded; (None, ()) if never."""
+    row = tx.execute("SELECT document FROM emergencies WHERE id = ?", (emergency_id,)).fetchone()
+    if row is None:
+        return None, ()
+    old = json.loads(row["document"])
+    return Threshold(old["threshold"]["k"], old["threshold"]["n"]), tuple(old.get("members", ()))
+
+
+def _emergency(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
+               e: ProposeEmergency | DeclareEmergency | EndEmergency) -> list[Draft]:
+    deadline = declared_at = None
+    declarations: tuple[DeclarationRef, ...] = ()
+    threshold: Threshold | None
+    summary = ""
+    match e:
+        case ProposeEmergency():
+            state, threshold, members = "pending", Threshold(e.threshold, len(e.members)), e.members
+            deadline = e.deadline
+        case DeclareEmergency():
+            state, threshold, members = "active", Threshold(e.threshold, len(e.members)), e.members
+            declarations, declared_at = _declaration_refs(tx, e), ctx.now()
+        case EndEmergency():
+            state, summary = "none", e.reason
+            threshold, members = _recorded_quorum(tx, e.emergency_id)
+    em = build_emergency(
+        origin=ctx.node_id, issued_at=ctx.now(), emergency_id=e.emergency_id,
+        incident_id=run.incident_id, incident=_incident_ref(tx, run.incident_id), run_id=run.id,
+        state=state, threshold=threshold, members=members, deadline=deadline,
+        declarations=declarations, declared_at=declared_at, summary=summary)
+    return [Draft(em.to_dict())]

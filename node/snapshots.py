@@ -13,7 +13,7 @@ import logging
 from federation.canonical import decode
 from federation.envelope import Envelope
 from federation.errors import Error
-from federation.stats_summary import same_figures
+from federation.stats_snapshot import same_figures
 from node import flow
 from node.context import NodeContext
 from node.statistics import INTERNATIONAL_BODY, build_snapshot, latest_snapshot_row
@@ -33,13 +33,14 @@ def publish_snapshot(ctx: NodeContext, *, force: bool = False) -> str | None:
     if ctx.config.role != INTERNATIONAL_BODY:
         raise Error(f"{ctx.node_id} is a {ctx.config.role}; only the international body "
                     "publishes statistics snapshots")
-    body = build_snapshot(ctx)
+    snapshot = build_snapshot(ctx)
+    body = snapshot.to_dict()
     if not force:
         last = latest_snapshot_row(ctx.store, ctx.node_id)
         previous = None if last is None else decode(Envelope.from_json(last["envelope"]).payload)
         if same_figures(previous, body):
             return None
     digest = flow.sign_and_record(ctx, body)
-    log.info("published a statistics snapshot of %d incidents", body["total"],
+    log.info("published a statistics snapshot of %d incidents", snapshot.total,
              extra={"digest": digest})
     return digest

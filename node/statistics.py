@@ -35,6 +35,7 @@ from federation.envelope import Envelope
 from federation.errors import SignatureError
 from federation.severity import Severity
 from federation.stats import StatRecord, iso_week, red_line_crossings
+from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -43,7 +44,6 @@ from federation.stats_summary import (
     ack_times,
     escalation_states,
     escalation_summary,
-    snapshot_body,
     tripwire_counts,
 )
 from federation.timeutil import parse_time
@@ -173,10 +173,11 @@ def summary(ctx: NodeContext, since: date | None = None,
 
 
 # -- snapshots --------------------------------------------------------------------------------
-def build_snapshot(ctx: NodeContext) -> dict[str, Any]:
+def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
     ack, escalations = escalation_figures(ctx)
-    return snapshot_body(load_records(ctx.store), origin=ctx.node_id, now=ctx.now(), ack=ack,
-                         escalations=escalations, tripwires=tripwires(ctx.store))
+    return build_stats_snapshot(load_records(ctx.store), origin=ctx.node_id,
+                                issued_at=ctx.now(), ack=ack, escalations=escalations,
+                                tripwires=tripwires(ctx.store))
 
 
 def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:

@@ -20,6 +20,7 @@ from typing import Any, overload
 
 from federation.checkpoint import Checkpoint, add_cosignatures, parse_note, sign_checkpoint
 from federation.keys import b64
+from federation.log_messages import TreeHead, build_checkpoint, log_name
 from federation.merkle import MerkleTree, ProofError
 from node import flow
 from node.context import NodeContext
@@ -66,7 +67,7 @@ class StoredLeaves(Sequence[bytes]):
 class TransparencyLog:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
-        self.name = f"beacon/{ctx.node_id}"
+        self.name = log_name(ctx.node_id)
         self.tree = MerkleTree(StoredLeaves(ctx.store))
 
     def latest(self, origin: str | None = None) -> dict[str, Any] | None:
@@ -86,13 +87,14 @@ class TransparencyLog:
         if last is not None and last["size"] == size:
             return last
         root = self.tree.root(size)
-        note = sign_checkpoint(Checkpoint(self.name, size, root), self.name, ctx.signing_key)
-        previous = None if last is None else {"size": last["size"], "root": b64(last["root"])}
+        head = Checkpoint(self.name, size, root)
+        note = sign_checkpoint(head, self.name, ctx.signing_key)
+        previous = None if last is None else TreeHead(last["size"], bytes(last["root"]))
         proof = [] if last is None else self.tree.consistency_proof(last["size"], size)
-        doc = {"type": "checkpoint", "origin": ctx.node_id, "issued_at": ctx.now_text(),
-               "log_origin": self.name, "size": size, "root": b64(root), "note": note,
-               "previous": previous, "consistency": [b64(h) for h in proof]}
-        at = ctx.stamp()
+        msg = build_checkpoint(origin=ctx.node_id, issued_at=ctx.now(),
+                               checkpoint=head, note=note,
+                               previous=previous, consistency=proof)
+        doc, at = msg.to_dict(), ctx.stamp()
         with ctx.transaction() as tx:
             digest = flow.sign_and_record(ctx, doc, tx=tx)
             tx.execute("INSERT INTO checkpoints(origin, size, root, note, digest, issued_at, "

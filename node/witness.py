@@ -22,8 +22,14 @@ from typing import Any
 from federation.checkpoint import Checkpoint, NoteError, cosign, open_note
 from federation.errors import Error, SignatureError
 from federation.keys import PublicKey, b64, unb64
+from federation.log_messages import (
+    Equivocation,
+    build_cosignature,
+    equivocation_incident,
+    log_name,
+)
 from federation.merkle import ProofError, verify_consistency
-from federation.messages import Draft, incident_from_report
+from federation.messages import Draft
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.witness")
@@ -104,14 +110,11 @@ def _record(tx: sqlite3.Connection, doc: dict[str, Any], digest: str, at: str, s
 
 
 def _cosignature(ctx: NodeContext, tx: sqlite3.Connection, cp: Checkpoint, origin: str) -> Draft:
-    me = f"beacon/{ctx.node_id}"
-    sig = cosign(cp, me, ctx.signing_key, int(ctx.now().timestamp()))
-    line = sig.line().rstrip("\n")
-    doc = {"type": "cosignature", "origin": ctx.node_id, "issued_at": ctx.now_text(),
-           "log_origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash),
-           "line": line}
-    _store_cosignature(tx, origin, cp.size, ctx.node_id, line, ctx.stamp())
-    return Draft(doc)
+    sig = cosign(cp, log_name(ctx.node_id), ctx.signing_key, int(ctx.now().timestamp()))
+    msg = build_cosignature(origin=ctx.node_id, issued_at=ctx.now(), checkpoint=cp,
+                            line=sig.line())
+    _store_cosignature(tx, origin, cp.size, ctx.node_id, msg.line, ctx.stamp())
+    return Draft(msg.to_dict())
 
 
 def _store_cosignature(tx: sqlite3.Connection, origin: str, size: int, witness: str, line: str,
@@ -150,26 +153,11 @@ def _equivocation(ctx: NodeContext, tx: sqlite3.Connection, origin: str, size: i
                       (origin, size)).fetchone()
     if seen is not None:
         return []
-    evidence = {"origin": origin, "size": size, "why": why, "checkpoint_a": note_a,
-                "checkpoint_b": note_b}
-    report = {
-        "title": f"Verification failure: the transparency log of {origin} equivocated",
-        "description": (f"Node {ctx.node_id}, witnessing {origin}'s log, received two "
-                        f"checkpoints that cannot both be true ({why}). Both are signed with "
-                        f"{origin}'s roster key. Evidence:\n{json.dumps(evidence, indent=1)}"),
-        "severity": "serious-incident", "harm_types": ["public-interest"],
-        "ai_system": {"name": "Beacon federation transparency log",
-                      "role": f"{origin}'s node signed inconsistent views of its own log."},
-        "submitter": {"organisation": f"Beacon node {ctx.node_id} (automatic witness)"},
-        "supporting_materials": [{"description": f"checkpoint notes of {origin} at size {size}"}],
-        "affected_jurisdictions": [origin] if origin != ctx.node_id else [],
-        "tlp": "GREEN", "red_lines": [],
-        "classifications": {"beacon": ["verification-failure", "equivocation"]},
-    }
-    doc = incident_from_report(report, origin=ctx.node_id, now=ctx.now())
+    evidence = Equivocation(origin, size, why, note_a, note_b)
+    incident = equivocation_incident(evidence, witness=ctx.node_id, issued_at=ctx.now())
     tx.execute("INSERT INTO equivocations(origin, size, evidence, detected_at, incident_id) "
-               "VALUES (?, ?, ?, ?, ?)", (origin, size, json.dumps(evidence), ctx.stamp(),
-                                          doc["id"]))
+               "VALUES (?, ?, ?, ?, ?)",
+               (origin, size, json.dumps(evidence.to_dict()), ctx.stamp(), incident.id))
     log.error("equivocation by %s at size %d: %s", origin, size, why,
-              extra={"incident_id": doc["id"]})
-    return [Draft(doc, qualifier=doc["severity"])]
+              extra={"incident_id": incident.id})
+    return [Draft(incident.to_dict(), qualifier=incident.severity.value)]

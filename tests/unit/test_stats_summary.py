@@ -1,4 +1,5 @@
-"""Escalation response figures and the statistics snapshot (federation/stats_summary.py)."""
+"""Escalation response figures (federation/stats_summary.py) and the statistics snapshot they
+make (federation/stats_snapshot.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from federation.errors import SchemaError
 from federation.schema import SchemaSet
 from federation.stats import StatRecord
+from federation.stats_snapshot import build_stats_snapshot, same_figures
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -18,8 +20,6 @@ from federation.stats_summary import (
     ack_times,
     escalation_states,
     escalation_summary,
-    same_figures,
-    snapshot_body,
     top_groups,
     tripwire_counts,
 )
@@ -147,6 +147,11 @@ def stub(origin: str = "gb") -> StatRecord:
     return StatRecord.from_document({"type": "stub", "origin": origin, "severity": "disaster",
                                      "harm_types": ["physical"], "red_lines": ["deception"],
                                      "week": "2025-W10", "tlp": "RED"})
+
+
+def snapshot_body(records: list[StatRecord], *, origin: str, now: datetime,
+                  **figures: Any) -> dict[str, Any]:
+    return build_stats_snapshot(records, origin=origin, issued_at=now, **figures).to_dict()
 
 
 def test_snapshot_body_is_a_valid_stats_message(schemas: SchemaSet) -> None:

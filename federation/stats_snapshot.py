@@ -1,0 +1,88 @@
+"""The international body's signed statistics snapshot (``schemas/stats.v1.json``) as a model.
+
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
+    >>> snap = build_stats_snapshot([], origin="int", issued_at=t, ack=[], escalations={},
+    ...                             tripwires={})
+    >>> snap.to_dict()["total"], snap.to_dict()["generated_at"]
+    (0, '2026-01-05T09:00:00Z')
+
+The figures come from ``federation.stats`` and ``federation.stats_summary``; the builder puts
+them together, and ``same_figures`` tells whether a new snapshot says anything new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from federation.stats import StatRecord, group_counts, red_line_crossings
+from federation.stats_summary import top_groups
+from federation.timeutil import parse_time
+from federation.wire import WireMessage, require
+
+# Fields that change on every snapshot although the figures did not.
+VOLATILE_FIELDS = frozenset({"issued_at", "generated_at"})
+TOP = 20
+ESCALATION_FIGURES = ("seen", "answered", "closed", "open", "overdue")
+
+
+@dataclass(frozen=True)
+class StatsSnapshot(WireMessage):
+    TYPE = "stats"
+    generated_at: datetime
+    total: int
+    stubs: int
+    counts: Mapping[str, Any]
+    red_lines: Mapping[str, int]
+    ack_times: tuple[Mapping[str, Any], ...]
+    escalations: Mapping[str, int]
+    top: int | None = None
+    tripwires: Mapping[str, int] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StatsSnapshot:
+        return cls(d["origin"], parse_time(d["issued_at"]), parse_time(d["generated_at"]),
+                   int(d["total"]), int(d["stubs"]), d["counts"], d["red_lines"],
+                   tuple(d["ack_times"]), d["escalations"], top=d.get("top"),
+                   tripwires=d.get("tripwires"), extra=cls.unknown(d))
+
+
+def build_stats_snapshot(records: Sequence[StatRecord], *, origin: str, issued_at: datetime,
+                         ack: list[dict[str, Any]], escalations: Mapping[str, Any],
+                         tripwires: Mapping[str, int], top: int = TOP) -> StatsSnapshot:
+    """The ``stats`` message the international body signs.
+
+    Args:
+        records: one per incident id, full reports and stubs.
+        origin: the international body's member id.
+        issued_at: when the figures are counted (``issued_at`` and ``generated_at``).
+        ack: ``ack_times`` of the escalations seen.
+        escalations: ``escalation_summary`` (only its counts are published).
+        tripwires: ``tripwire_counts`` of the full reports.
+        top: how many developer and tripwire groups to list.
+
+    Raises:
+        MessageError: ``top`` outside 1-100, or a negative escalation count.
+    """
+    require("stats", 1 <= top <= 100, f"top {top} is not between 1 and 100")
+    figures = {k: int(escalations.get(k, 0)) for k in ESCALATION_FIGURES}
+    require("stats", min(figures.values()) >= 0, f"negative escalation counts: {figures}")
+    counts = {dim: group_counts(records, [dim])["groups"]
+              for dim in ("year", "origin", "severity", "harm_type", "red_line")}
+    counts["year_severity"] = group_counts(records, ["year", "severity"])["groups"]
+    counts["developer"] = top_groups(group_counts(records, ["developer"]), top)
+    return StatsSnapshot(origin, issued_at, issued_at, len(records),
+                         sum(1 for r in records if r.is_stub), counts,
+                         red_line_crossings(records), tuple(ack), figures, top=top,
+                         tripwires=dict(list(tripwires.items())[:top]))
+
+
+def same_figures(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
+    """True if two snapshot bodies differ at most in their timestamps."""
+    if a is None:
+        return False
+    return ({k: v for k, v in a.items() if k not in VOLATILE_FIELDS}
+            == {k: v for k, v in b.items() if k not in VOLATILE_FIELDS})
