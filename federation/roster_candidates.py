@@ -105,3 +105,36 @@ def select_successor(current: Roster, candidates: Iterable[Candidate], *,
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+def equivocation_report(version: int, chosen: str, rivals: tuple[str, ...], *,
+                        reporter: str) -> tuple[str, dict[str, object]]:
+    """The verification-failure report a node files when the council signed two different
+    roster versions N: a stable incident id (one report per node and fork, however often the
+    follower sees it) and the report body (TLP:GREEN, so that every member learns of it).
+
+        >>> rid, body = equivocation_report(3, "a" * 64, ("b" * 64,), reporter="fr")
+        >>> rid.startswith("fr-"), body["severity"]
+        (True, 'serious-incident')
+    """
+    digests = sorted((chosen, *rivals))
+    fork = hashlib.sha256(f"roster-equivocation:v{version}:{','.join(digests)}".encode())
+    report: dict[str, object] = {
+        "title": f"Verification failure: the council signed {len(digests)} different roster "
+                 f"v{version} documents",
+        "description": (f"Node {reporter} found {len(digests)} roster v{version} documents, each "
+                        f"signed by a threshold of the council, with payload digests "
+                        f"{', '.join(digests)}. It follows the lowest digest ({chosen}), as every "
+                        "honest node does, but a council that signs two versions can show "
+                        "different members different trust roots. Ask every council member "
+                        "which one they signed, and publish a version N+1 that all accept."),
+        "severity": "serious-incident", "harm_types": ["public-interest"],
+        "ai_system": {"name": "Beacon federation roster (trust root)",
+                      "role": "The council's keys signed conflicting roster versions."},
+        "submitter": {"organisation": f"Beacon node {reporter} (roster follower)"},
+        "supporting_materials": [{"description": f"roster v{version} payload digest {d}"}
+                                 for d in digests],
+        "affected_jurisdictions": [], "tlp": "GREEN", "red_lines": [],
+        "classifications": {"beacon": ["verification-failure", "roster-equivocation"]},
+    }
+    return f"{reporter}-{fork.hexdigest()[:16]}", report

@@ -28,14 +28,16 @@ from nats.js.kv import KeyValue
 from federation.canonical import digest
 from federation.envelope import Envelope
 from federation.errors import RosterError
+from federation.messages import Draft, incident_from_report
 from federation.roster import Roster
 from federation.roster_candidates import (
     Candidate,
     candidate_keys,
+    equivocation_report,
     member_key,
     select_successor,
 )
-from node import records
+from node import flow, records
 from node.context import NodeContext
 from node.errors import Conflict
 from node.roster_bucket import BUCKET
@@ -157,10 +159,8 @@ async def _step(ctx: NodeContext, kv: KeyValue, refused: dict[str, str]) -> bool
             ctx.metrics.roster_candidates_refused.inc()
             log.error("roster v%d candidate %s refused: %s", current.version + 1, r.source,
                       r.reason, extra={"digest": r.blob_digest})
-    if out.rivals:
-        log.critical("EQUIVOCATION: the council signed %d different roster v%d documents; "
-                     "took %s (lowest digest), rivals %s. Raise it with every council member.",
-                     len(out.rivals) + 1, current.version + 1, out.source, list(out.rivals))
+    if out.rivals and out.envelope is not None:
+        report_equivocation(ctx, current.version + 1, digest(out.envelope.payload), out.rivals)
     if out.envelope is None or ctx.roster is not current:
         return ctx.roster is not current  # another task (POST /roster) may have advanced it
     try:
@@ -172,6 +172,22 @@ async def _step(ctx: NodeContext, kv: KeyValue, refused: dict[str, str]) -> bool
     refused.clear()  # the keys of the next version are new ones
     await _share(ctx, kv, out.envelope, current.version + 1)
     return True
+
+
+def report_equivocation(ctx: NodeContext, version: int, chosen: str,
+                        rivals: tuple[str, ...]) -> None:
+    """File (once per fork) a signed verification-failure incident that every member receives:
+    a council that signs two version Ns can show different members different trust roots."""
+    incident_id, report = equivocation_report(version, chosen, rivals, reporter=ctx.node_id)
+    with ctx.transaction() as tx:
+        if records.current_incident(tx, incident_id) is not None:
+            return
+        doc = incident_from_report(report, origin=ctx.node_id, now=ctx.now(),
+                                   incident_id=incident_id)
+        flow.issue(ctx, [Draft(doc, qualifier=str(doc["severity"]))], tx=tx)
+    log.critical("EQUIVOCATION: the council signed %d different roster v%d documents; "
+                 "following %s (lowest digest), rivals %s; filed incident %s",
+                 len(rivals) + 1, version, chosen, list(rivals), incident_id)
 
 
 async def _read_candidates(kv: KeyValue, current: Roster) -> list[Candidate]:
