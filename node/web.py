@@ -113,7 +113,9 @@ async def login(request: web.Request) -> web.Response:
         if token:
             throttle.failed(client)
         log.info("console sign-in refused from %s", client)  # never the token
-        message = str(e) if not token or isinstance(e, TokenExpiredError) else (
+        message = str(e) if not token else (
+            f"This token expired at {e.expired_at}. Ask a node operator for a new token."
+        ) if isinstance(e, TokenExpiredError) else (
             "That token was not accepted: it is unknown, revoked or mistyped. Tokens look "
             "like bkn_<id>_<secret>.")
         return _html(web_pages.login(ctx=ctx, next_path=next_path, error=message), status=401)
