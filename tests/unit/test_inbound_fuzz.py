@@ -31,6 +31,7 @@ from federation.schema import SchemaSet
 from node.schemas import default_schemas
 from tests.unit.conftest import NOW
 from tests.unit.factories import incident_document, make_roster, member_key
+from tests.unit.hostile import hostile_bodies, json_values, paths, replaced
 
 REASONS = frozenset({
     "oversize", "malformed-envelope", "bad-subject", "bad-payload-type", "subject-mismatch",
@@ -48,15 +49,6 @@ DOC = incident_document("gb", NOW)
 SUBJECT = "beacon.v1.incident.gb.serious-incident"
 GOOD = Envelope.sign(payload_type("incident"), encode(DOC), [GB])
 
-json_scalars = (st.none() | st.booleans() | st.integers() | st.text(max_size=40)
-                | st.floats(allow_nan=True, allow_infinity=True))
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                 max_size=4),
-    max_leaves=12)
-
-
 def check(data: bytes, subject: str = SUBJECT, *, at: datetime = NOW) -> Verified | str:
     """The verified message, or the reason it was refused; any other exception propagates."""
     try:
@@ -72,31 +64,7 @@ def signed(body: bytes) -> bytes:
     return Envelope.sign(payload_type("incident"), body, [GB]).to_json()
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path into ``value`` (object keys and array indexes), nested ones included."""
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-BODY_PATHS = _paths(DOC)
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any, *, delete: bool) -> Any:
-    doc = json.loads(json.dumps(doc))
-    parent = doc
-    for step in path[:-1]:
-        parent = parent[step]
-    if delete:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return doc
+BODY_PATHS = paths(DOC)
 
 
 def test_the_unmutated_message_verifies() -> None:
@@ -141,7 +109,7 @@ def test_each_signature_field_mutated(name: str, value: Any, copies: int) -> Non
 @given(st.sampled_from(BODY_PATHS), json_values, st.booleans())
 def test_each_body_field_mutated_and_resigned(path: tuple[Any, ...], value: Any,
                                               delete: bool) -> None:
-    doc = _replace(DOC, path, value, delete=delete)
+    doc = replaced(DOC, path, value, delete=delete)
     result = check(signed(json.dumps(doc, allow_nan=True).encode()))
     assert isinstance(result, Verified) or result in {
         "malformed-payload", "schema", "origin-mismatch", "type-mismatch", "clock-skew"}
@@ -169,26 +137,7 @@ def test_issued_at_against_receipt_time(offset: int) -> None:
     assert (isinstance(result, Verified) if within else result == "clock-skew")
 
 
-def _body(text: str) -> bytes:
-    """The good body with ``"title":"…"`` replaced by ``text`` (a raw JSON fragment)."""
-    good = encode(DOC)
-    start = good.index(b'"title":')
-    end = good.index(b',"tlp"') if b',"tlp"' in good else good.index(b"}", start)
-    return good[:start] + text.encode("utf-8", "surrogatepass") + good[end:]
-
-
-HOSTILE_BODIES = {
-    "deep array": _body('"title":' + "[" * 5000 + "]" * 5000),
-    "deep object": _body('"title":' + '{"a":' * 1500 + "1" + "}" * 1500),
-    "deep unclosed": b"[" * 100_000,
-    "invalid UTF-8": encode(DOC).replace(b"Chatbot", b"Chat\xff\xfebot"),
-    "NaN": _body('"title":NaN'),
-    "Infinity": _body('"title":-Infinity'),
-    "duplicate key": _body('"title":"first","title":"second"'),
-    "big integer": _body('"title":' + "9" * 5000),
-    "beyond 2**53": _body('"title":9007199254740993'),
-    "lone surrogate": _body('"title":"\\ud800 report"'),
-}
+HOSTILE_BODIES = hostile_bodies(encode(DOC))
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
@@ -206,7 +155,8 @@ def test_hostile_envelopes_are_malformed(name: str) -> None:
 
 
 def test_a_huge_message_is_oversize() -> None:
-    assert check(signed(_body('"title":"' + "x" * 300_000 + '"'))) == "oversize"
+    huge = encode({**DOC, "title": "x" * 300_000})
+    assert check(signed(huge)) == "oversize"
 
 
 def test_a_payload_of_another_type_is_a_subject_mismatch() -> None:
