@@ -117,15 +117,22 @@ def hostile_messages(key: SigningKey) -> list[tuple[str, bytes]]:
 
 
 def oracle(roster: Roster, messages: list[tuple[str, bytes]]) -> Counter[str]:
-    """The reasons the pure checks give for the messages they refuse (received now)."""
+    """The reasons the pure checks give for the messages they refuse (received now), plus
+    ``conflicting-revision`` for a verified incident whose (id, revision) an earlier one with
+    other bytes already took (the ids are new to the federation)."""
     reasons: Counter[str] = Counter()
     schemas = default_schemas()
+    first: dict[tuple[str, int], str] = {}
     for subject, data in messages:
         try:
-            check_inbound(data, subject, roster, schemas, received_at=datetime.now(UTC),
-                          policy=InboundPolicy())
+            v = check_inbound(data, subject, roster, schemas, received_at=datetime.now(UTC),
+                              policy=InboundPolicy())
         except RejectedMessage as e:
             reasons[e.reason] += 1
+            continue
+        key = (v.document["id"], v.document["revision"])
+        if first.setdefault(key, v.digest) != v.digest:
+            reasons["conflicting-revision"] += 1
     return reasons
 
 
@@ -185,7 +192,7 @@ async def test_hostile_messages_are_quarantined_with_the_oracles_reasons(
         assert health["status"] == "ok", health
 
 
-async def test_replays_and_a_rollback_change_nothing(
+async def test_replays_change_nothing_and_a_rewritten_revision_is_quarantined(
         fed: Federation, http: aiohttp.ClientSession) -> None:
     key = load_signing_key(Path(fed.node("gb")["signing_key_file"]))
     first = incident(title="Rollback probe, revision 1")
@@ -194,15 +201,16 @@ async def test_replays_and_a_rollback_change_nothing(
     older = {**first, "title": "Rollback probe, revision 1 re-signed later"}
     v1, v2 = signed(encode(first), key), signed(encode(second), key)
     before = {n: await counts(http, fed, n) for n in RECEIVERS}
-    # Replays of each revision; then revision 1 again, byte for byte and re-signed with a new
-    # digest: the current version must stay revision 2.
+    # Replays of each revision; then revision 1 again, byte for byte (a replay: ignored) and
+    # re-signed with other content (a second revision 1: quarantined). Revision 2 stays current.
     await publish_as(fed, "gb", [(SUBJECT, v1), (SUBJECT, v2), (SUBJECT, v2), (SUBJECT, v1),
                                  (SUBJECT, signed(encode(older), key)), (SUBJECT, v1)])
     await file_sentinel(fed, http, key)
     for node in RECEIVERS:
         current = await get(http, fed, node, f"/api/v1/incidents/{first['id']}")
         assert (current["revision"], current["title"]) == (2, second["title"]), current
-        assert await counts(http, fed, node) == before[node]  # not errors: nothing quarantined
+        grew = await counts(http, fed, node) - before[node]
+        assert grew == Counter({"conflicting-revision": 1}), f"{node}: {grew}"
 
 
 async def _peer_heartbeat(http: aiohttp.ClientSession, fed: Federation, node: str,
