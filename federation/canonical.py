@@ -12,11 +12,11 @@ dedup key and the Merkle leaf (DESIGN §4).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import rfc8785
 
+from federation import strictjson
 from federation.errors import Problem, SchemaError
 
 
@@ -34,8 +34,7 @@ def digest(body: bytes) -> str:
 
 
 def decode(body: bytes) -> Any:
-    """Parse a message body; only call this on bytes whose signature has already verified."""
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError([Problem("$", f"payload is not JSON: {e}")]) from e
+    """Parse a message body; only call this on bytes whose signature has already verified.
+
+    Strictly (``strictjson``): a body that JCS could not have produced is refused."""
+    return strictjson.loads(body, "payload")

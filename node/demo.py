@@ -107,7 +107,10 @@ def _issue_tokens(db_path: Path, node_id: str) -> dict[str, str]:
     store = Store.open(db_path)
     try:
         now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {role: issue_token(store, role, label=f"demo {role} at {node_id}", now=now)
+        # Never expiring, explicitly: a demo data directory is reused run after run (its
+        # tokens are kept in demo.json), and the demo listens on loopback only.
+        return {role: issue_token(store, role, label=f"demo {role} at {node_id}", now=now,
+                                  expires=None)
                 for role in ROLES}
     finally:
         store.close()

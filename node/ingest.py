@@ -31,6 +31,37 @@ class Refused:
     at: str
 
 
+def _split_conflicts(ctx: NodeContext, accepted: list[Accepted]
+                     ) -> tuple[list[Accepted], list[Refused]]:
+    """Set apart incidents that reuse a stored (id, revision) with other content.
+
+    A revision number names one signed version: a second, different one from the same origin is
+    an equivocation (or a broken sender), never an update, so it is quarantined as
+    ``conflicting-revision`` with both digests, not silently dropped. The same bytes again are a
+    replay (a duplicate, counted as such); an older revision arriving late is kept as history.
+    """
+    keep: list[Accepted] = []
+    conflicting: list[Refused] = []
+    first: dict[tuple[str, int], str] = {}  # earlier in this batch
+    for a in accepted:
+        v = a.verified
+        if v.message_type != "incident":
+            keep.append(a)
+            continue
+        key = (str(v.document["id"]), int(v.document["revision"]))
+        other = first.get(key) or records.revision_digest(ctx.store, *key)
+        if other is not None and other != v.digest:
+            conflicting.append(Refused(
+                a.subject, a.data, "conflicting-revision",
+                f"incident {key[0]} revision {key[1]} is already stored as {other[:16]}…; "
+                f"{v.origin} signed another version {v.digest[:16]}… under the same number",
+                a.received_at))
+            continue
+        first.setdefault(key, v.digest)
+        keep.append(a)
+    return keep, conflicting
+
+
 def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refused]) -> int:
     """Store a batch in one transaction; return how many messages were new.
 
@@ -39,6 +70,8 @@ def ingest_batch(ctx: NodeContext, accepted: list[Accepted], refused: list[Refus
     one that fails is quarantined as ``processing-error``: one bad message must not block the
     stream behind it, and every message still ends up either stored or quarantined.
     """
+    accepted, conflicting = _split_conflicts(ctx, accepted)
+    refused = [*refused, *conflicting]
     try:
         with ctx.transaction() as tx:
             new = _store(ctx, tx, accepted, refused)

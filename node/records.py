@@ -123,6 +123,13 @@ def upsert_incident(tx: sqlite3.Connection, doc: Mapping[str, Any], digest: str,
     return True
 
 
+def revision_digest(store: Store, incident_id: str, revision: int) -> str | None:
+    """The digest of the stored version ``revision`` of an incident, if there is one."""
+    rows = store.query("SELECT digest FROM incident_revisions WHERE id = ? AND revision = ?",
+                       (incident_id, revision))
+    return str(rows[0]["digest"]) if rows else None
+
+
 def current_incident(tx: sqlite3.Connection, incident_id: str) -> dict[str, Any] | None:
     """The newest stored revision of an incident, as its document."""
     row = tx.execute("SELECT document FROM incidents WHERE id = ?", (incident_id,)).fetchone()

@@ -18,7 +18,9 @@ Design (docs/decisions.md, "Web console"):
   token, in the ``X-CSRF-Token`` header (the console's fetch calls) or a ``csrf`` form field (the
   sign-out form). The token is an HMAC of the cookie secret, so it needs no storage and changes
   with the session. Bearer-token calls carry no cookie and need none.
-- Sessions end after ``IDLE`` without a request or ``LIFETIME`` after sign-in, whichever is first.
+- Sessions end after ``IDLE`` without a request or ``LIFETIME`` after sign-in, whichever is first,
+  and at once when the token is revoked or expires. The cookie outlives the session, so the
+  sign-in page can tell the browser user *why* it ended (``SessionStore.why_ended``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from aiohttp import web
 
 from federation.timeutil import format_time
 from node.appkeys import NODE
-from node.auth import ForbiddenError, Principal
+from node.auth import ForbiddenError, Principal, is_expired
 from node.store import Store
 
 COOKIE_PREFIX = "beacon_session_"
@@ -47,6 +49,19 @@ IDLE = timedelta(hours=4)
 TOUCH_EVERY = timedelta(minutes=1)  # write seen_at at most this often per session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+# Why a session that the browser still holds a cookie for has ended (see ``why_ended``).
+ENDED_REVOKED = "revoked"
+ENDED_TOKEN_EXPIRED = "token-expired"  # noqa: S105 - a reason code, not a secret
+ENDED_LIFETIME = "expired"
+ENDED_IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class Ended:
+    reason: str  # one of ENDED_*
+    at: str  # when: the revocation, the token's expiry, the session's end
 
 
 @dataclass(frozen=True)
@@ -81,30 +96,51 @@ class SessionStore:
                        (_hash(secret), token_id, stamp, stamp, format_time(now + LIFETIME)))
         return secret
 
-    def lookup(self, secret: str, *, now: datetime, touch: bool = True) -> Session | None:
-        """The live session for a cookie secret, or None (unknown, expired, token revoked).
-
-        ``touch=False`` checks without counting as activity (a live stream's keep-alive)."""
+    def _row(self, secret: str) -> Any:
         if not secret or len(secret) > 100:
             return None
-        id_hash = _hash(secret)
         rows = self._store.query(
-            "SELECT s.token_id, s.seen_at, s.expires_at, t.role, t.label, t.revoked_at "
+            "SELECT s.token_id, s.seen_at, s.expires_at, t.role, t.label, t.revoked_at, "
+            "t.expires_at AS token_expires_at "
             "FROM web_sessions s JOIN tokens t ON t.token_id = s.token_id "
-            "WHERE s.id_hash = ?", (id_hash,))
-        if not rows:
+            "WHERE s.id_hash = ?", (_hash(secret),))
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _ended(row: Any, now: datetime) -> Ended | None:
+        """Why the session in ``row`` is over at ``now``, or None while it is live; the
+        token's fate first (it ends every session of that token), then the session's own."""
+        if row["revoked_at"] is not None:
+            return Ended(ENDED_REVOKED, row["revoked_at"])
+        if is_expired(row["token_expires_at"], now):
+            return Ended(ENDED_TOKEN_EXPIRED, row["token_expires_at"])
+        if row["expires_at"] <= format_time(now):
+            return Ended(ENDED_LIFETIME, row["expires_at"])
+        idle_end = datetime.fromisoformat(row["seen_at"].replace("Z", "+00:00")) + IDLE
+        if idle_end < now:
+            return Ended(ENDED_IDLE, format_time(idle_end))
+        return None
+
+    def lookup(self, secret: str, *, now: datetime, touch: bool = True) -> Session | None:
+        """The live session for a cookie secret, or None (unknown, ended, token revoked or
+        expired).
+
+        ``touch=False`` checks without counting as activity (a live stream's keep-alive)."""
+        row = self._row(secret)
+        if row is None or self._ended(row, now) is not None:
             return None
-        row = rows[0]
         stamp = format_time(now)
-        if (row["revoked_at"] is not None or row["expires_at"] <= stamp
-                or row["seen_at"] < format_time(now - IDLE)):
-            return None
         if touch and row["seen_at"] < format_time(now - TOUCH_EVERY):
             with self._store.transaction() as tx:
                 tx.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?",
-                           (stamp, id_hash))
+                           (stamp, _hash(secret)))
         return Session(Principal(row["token_id"], row["role"], row["label"]),
                        csrf_token(secret), row["expires_at"])
+
+    def why_ended(self, secret: str, *, now: datetime) -> Ended | None:
+        """Why the session of this cookie is over, or None (live, signed out, or unknown)."""
+        row = self._row(secret)
+        return None if row is None else self._ended(row, now)
 
     def delete(self, secret: str) -> None:
         with self._store.transaction() as tx:

@@ -268,6 +268,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX web_sessions_token ON web_sessions(token_id)
     """,
+    # API tokens expire (node/auth.py); NULL is "never", so tokens issued before this
+    # migration keep working exactly as they did until an operator replaces them
+    """
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT
+    """,
 ]
 
 

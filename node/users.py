@@ -2,6 +2,8 @@
 
     $ beacon users add --config gb/node.toml --role responder --label "duty officer A"
     bkn_3f2a9c01d4e5_...          (printed once: only its Argon2id hash is kept)
+    $ beacon users add --config gb/node.toml --role auditor --expires 30d
+    $ beacon users add --config gb/node.toml --role operator --expires never
     $ beacon users list --config gb/node.toml
     $ beacon users revoke --config gb/node.toml 3f2a9c01d4e5
 
@@ -9,6 +11,10 @@ The commands open the node's SQLite store directly. That is safe while the node 
 is in WAL mode with a busy timeout, and the node checks a token's row on every request, so a
 revoked token is refused at once. Each creation and revocation is recorded in the audit trail
 (``via = 'cli'``) with the operating-system user who ran the command.
+
+Tokens expire a year after creation unless ``--expires`` says otherwise: a duration (``30d``,
+``12h``, ``P90D``), an RFC 3339 time or date (``2027-06-30``, ``2027-06-30T12:00:00Z``), or
+``never`` — which must be written out, so a token that lives forever is a decision someone made.
 """
 
 from __future__ import annotations
@@ -17,15 +23,42 @@ import argparse
 import getpass
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from federation.errors import Error
+from federation.durations import parse_duration
+from federation.errors import Error, SchemaError
+from federation.timeutil import format_time, parse_time
 from node.audit_trail import record
-from node.auth import ROLES, issue_token, revoke_token
+from node.auth import ROLES, is_expired, issue_token, revoke_token
 from node.config import NodeConfig
 from node.context import utcnow
 from node.store import Store
+
+DEFAULT_EXPIRES = "365d"
+
+
+def expiry(text: str, now: datetime) -> str | None:
+    """The ``expires_at`` that ``--expires TEXT`` means at ``now``; None for ``never``.
+
+    Raises:
+        Error: not a duration, a date or ``never``, or a time that has already passed.
+    """
+    text = text.strip()
+    if text.lower() == "never":
+        return None
+    try:
+        at = now + parse_duration(text)
+    except ValueError:
+        try:
+            at = parse_time(text + "T00:00:00Z" if len(text) == 10 else text, "--expires")
+        except SchemaError:
+            raise Error(f"--expires {text!r} is not a duration (30d, 12h), an RFC 3339 date "
+                        f"or time (2027-06-30, 2027-06-30T12:00:00Z), or 'never'") from None
+    if at <= now:
+        raise Error(f"--expires {text!r} is in the past ({format_time(at)}); give a later time")
+    return format_time(at)
 
 
 def add_parser(sub: Any) -> None:
@@ -37,6 +70,9 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--role", choices=ROLES, required=True)
     a.add_argument("--label", default=None,
                    help="who holds it, e.g. 'duty officer A' (default: the role)")
+    a.add_argument("--expires", default=DEFAULT_EXPIRES, metavar="WHEN",
+                   help="a duration (30d, 12h), an RFC 3339 date or time, or 'never' "
+                        f"(default: {DEFAULT_EXPIRES}, a year)")
     lst = us.add_parser("list", help="list tokens (ids, roles, labels; never secrets)")
     lst.add_argument("--config", type=Path, required=True, help="the node's TOML config")
     lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -46,7 +82,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _now() -> str:
-    return utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(utcnow())
 
 
 def _os_user() -> str:
@@ -56,24 +92,30 @@ def _os_user() -> str:
         return "unknown"
 
 
-def add(store: Store, role: str, label: str | None) -> str:
+def add(store: Store, role: str, label: str | None, expires: str = DEFAULT_EXPIRES) -> str:
     """Create a token, record who created it, and return the token (the only copy)."""
     label = (label or role).strip()
     if not label or len(label) > 200:
         raise Error("--label must be 1-200 characters")
-    now = _now()
-    token = issue_token(store, role, label=label, now=now)
+    at = utcnow()
+    now = format_time(at)
+    token = issue_token(store, role, label=label, now=now, expires=expiry(expires, at))
     token_id = token.split("_", 2)[1]
-    record(store, at=now, via="cli", method="CLI", path=f"users add --role {role}", status=0,
-           label=_os_user(), target=token_id)
+    record(store, at=now, via="cli", method="CLI",
+           path=f"users add --role {role} --expires {expires}", status=0, label=_os_user(),
+           target=token_id)
     return token
 
 
-def list_tokens(store: Store) -> list[dict[str, Any]]:
-    rows = store.query("SELECT token_id, role, label, created_at, revoked_at FROM tokens "
-                       "ORDER BY created_at, token_id")
+def list_tokens(store: Store, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every token (never its hash); ``expires`` None means never, ``expired`` is as of ``now``."""
+    now = now or utcnow()
+    rows = store.query("SELECT token_id, role, label, created_at, revoked_at, expires_at "
+                       "FROM tokens ORDER BY created_at, token_id")
     return [{"id": r["token_id"], "role": r["role"], "label": r["label"],
-             "created": r["created_at"], "revoked": r["revoked_at"]} for r in rows]
+             "created": r["created_at"], "revoked": r["revoked_at"],
+             "expires": r["expires_at"], "expired": is_expired(r["expires_at"], now)}
+            for r in rows]
 
 
 def revoke(store: Store, token_id: str) -> None:
@@ -91,8 +133,10 @@ def revoke(store: Store, token_id: str) -> None:
 
 
 def _table(tokens: list[dict[str, Any]]) -> str:
-    head = ("ID", "ROLE", "CREATED", "REVOKED", "LABEL")
-    rows = [(t["id"], t["role"], t["created"], t["revoked"] or "-", t["label"]) for t in tokens]
+    head = ("ID", "ROLE", "CREATED", "EXPIRES", "REVOKED", "LABEL")
+    rows = [(t["id"], t["role"], t["created"],
+             (t["expires"] or "never") + (" (expired)" if t["expired"] else ""),
+             t["revoked"] or "-", t["label"]) for t in tokens]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head) - 1)]
     lines = ["  ".join([*(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)),
                         str(r[-1])]) for r in [head, *rows]]
@@ -104,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     store = Store.open(config.db_path)
     try:
         if args.users_command == "add":
-            token = add(store, args.role, args.label)
+            token = add(store, args.role, args.label, args.expires)
             print(token)
             print("store it now: only its hash is kept, it cannot be shown again",
                   file=sys.stderr)

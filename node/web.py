@@ -29,7 +29,7 @@ from aiohttp import web
 from federation.errors import Error
 from node import events, web_pages
 from node.appkeys import NODE
-from node.auth import Principal
+from node.auth import Principal, TokenExpiredError
 from node.errors import NotFound
 from node.middleware import PRINCIPAL
 from node.sessions import (
@@ -75,7 +75,16 @@ def _safe_next(path: str | None) -> str:
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
-    return _html(web_pages.login(ctx=ctx, next_path=_safe_next(request.query.get("next"))))
+    # The browser still sends the cookie of a session that ended: say why it ended (revoked,
+    # expired, idle) rather than leave the user at a bare sign-in form. Then forget the cookie.
+    secret = request.cookies.get(cookie_name(request), "")
+    ended = SessionStore(ctx.store).why_ended(secret, now=ctx.now()) if secret else None
+    notice = web_pages.ended_notice(ended) if ended else None
+    response = _html(web_pages.login(ctx=ctx, next_path=_safe_next(request.query.get("next")),
+                                     notice=notice))
+    if ended:
+        clear_session_cookie(request, response)
+    return response
 
 
 @routes.post("/login")
@@ -105,6 +114,8 @@ async def login(request: web.Request) -> web.Response:
             throttle.failed(client)
         log.info("console sign-in refused from %s", client)  # never the token
         message = str(e) if not token else (
+            f"This token expired at {e.expired_at}. Ask a node operator for a new token."
+        ) if isinstance(e, TokenExpiredError) else (
             "That token was not accepted: it is unknown, revoked or mistyped. Tokens look "
             "like bkn_<id>_<secret>.")
         return _html(web_pages.login(ctx=ctx, next_path=next_path, error=message), status=401)

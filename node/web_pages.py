@@ -18,6 +18,15 @@ from typing import Any
 
 from node.auth import Principal
 from node.context import NodeContext
+from node.sessions import (
+    ENDED_IDLE,
+    ENDED_LIFETIME,
+    ENDED_REVOKED,
+    ENDED_TOKEN_EXPIRED,
+    IDLE,
+    LIFETIME,
+    Ended,
+)
 
 ASSETS = "/console"
 
@@ -148,8 +157,28 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
 """
 
 
-def login(*, ctx: NodeContext, error: str | None = None, next_path: str = "/") -> str:
-    """The sign-in form: one field, ``token``; works without JavaScript."""
+_ENDED = {
+    ENDED_REVOKED: "You were signed out: a node operator revoked your API token at {at}. Ask an "
+                   "operator for a new token.",
+    ENDED_TOKEN_EXPIRED: "You were signed out: your API token expired at {at}. Ask a node "
+                         "operator for a new token.",
+    ENDED_LIFETIME: "Your session ended at {at}: a session lasts at most "
+                    f"{LIFETIME.total_seconds() / 3600:g} hours. Sign in again with your token.",
+    ENDED_IDLE: f"You were signed out at {{at}} after {IDLE.total_seconds() / 3600:g} hours "
+                "without activity. Sign in again with your token.",
+}
+
+
+def ended_notice(ended: Ended) -> str:
+    """What the sign-in page tells a browser user whose session ended, and what to do next."""
+    text = _ENDED.get(ended.reason, "Your session ended at {at}. Sign in again.")
+    return text.format(at=ended.at)
+
+
+def login(*, ctx: NodeContext, error: str | None = None, next_path: str = "/",
+          notice: str | None = None) -> str:
+    """The sign-in form: one field, ``token``; works without JavaScript. ``notice`` says why
+    the previous session ended."""
     err_id = ' aria-describedby="token-help token-error" aria-invalid="true"' if error \
         else ' aria-describedby="token-help"'
     err = (f'<p class="field-error" id="token-error"><span aria-hidden="true">⚠ </span>'
@@ -160,7 +189,7 @@ def login(*, ctx: NodeContext, error: str | None = None, next_path: str = "/") -
     <span class="node-id">{escape(ctx.node_id)}</span></div>
   <h1>Sign in to the {escape(ctx.node_id)} node</h1>
   <p class="muted">Incident console of the {escape(_jurisdiction(ctx))} authority.</p>
-  <form method="post" action="/login" class="form" novalidate>
+  {_ended(notice)}<form method="post" action="/login" class="form" novalidate>
     <input type="hidden" name="next" value="{escape(next_path)}">
     <div class="field{' has-error' if error else ''}">
       <label for="token">API token</label>
@@ -176,6 +205,13 @@ def login(*, ctx: NodeContext, error: str | None = None, next_path: str = "/") -
 </body>
 </html>
 """
+
+
+def _ended(notice: str | None) -> str:
+    if not notice:
+        return ""
+    return (f'<div class="notice notice-warn" role="status" id="session-ended"><p>'
+            f'{escape(notice)}</p></div>\n  ')
 
 
 def _jurisdiction(ctx: NodeContext) -> str:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from federation.timeutil import parse_time
+from node.auth import issue_token
+from node.config import NodeConfig
+from node.store import Store
 from tests.integration.conftest import Federation, report
 from tests.integration.world import call
 
@@ -44,7 +50,8 @@ def test_add_use_list_and_revoke_a_token(fed: Federation) -> None:
 
     entry = listed(fed)[token_id]
     assert entry == {"id": token_id, "role": "responder", "label": "duty officer A",
-                     "created": entry["created"], "revoked": None}
+                     "created": entry["created"], "revoked": None,
+                     "expires": entry["expires"], "expired": False}
     table = beacon(fed, "list")
     assert table.returncode == 0 and token_id in table.stdout and "duty officer A" in table.stdout
     for text in (table.stdout, beacon(fed, "list", "--json").stdout):
@@ -76,5 +83,43 @@ def test_token_changes_are_in_the_audit_trail(fed: Federation) -> None:
     items = call(fed, "gb", "GET", "/api/v1/audit", "auditor").json()["items"]
     mine = [i for i in items if i["target"] == token_id]
     assert [(i["via"], i["method"], i["path"]) for i in mine] == [
-        ("cli", "CLI", "users revoke"), ("cli", "CLI", "users add --role viewer")]
+        ("cli", "CLI", "users revoke"), ("cli", "CLI", "users add --role viewer --expires 365d")]
     assert all(i["who"]["label"] and i["who"]["token_id"] is None for i in mine)
+
+
+def _expires_in(fed: Federation, token_id: str) -> timedelta:
+    return parse_time(listed(fed)[token_id]["expires"]) - datetime.now(UTC)
+
+
+def test_tokens_expire_in_a_year_unless_told_otherwise(fed: Federation) -> None:
+    ids = {}
+    for when in ("default", "30d", "never"):
+        extra = () if when == "default" else ("--expires", when)
+        added = beacon(fed, "add", "--role", "viewer", "--label", f"expires {when}", *extra)
+        assert added.returncode == 0, added.stderr
+        ids[when] = added.stdout.strip().split("_")[1]
+    assert timedelta(days=364) < _expires_in(fed, ids["default"]) <= timedelta(days=365)
+    assert timedelta(days=29) < _expires_in(fed, ids["30d"]) <= timedelta(days=30)
+    assert listed(fed)[ids["never"]]["expires"] is None
+    table = beacon(fed, "list").stdout
+    assert "EXPIRES" in table.splitlines()[0]
+    assert next(line for line in table.splitlines() if ids["never"] in line).split()[3] == "never"
+    past = beacon(fed, "add", "--role", "viewer", "--expires", "2020-01-01")
+    assert past.returncode == 2 and "in the past" in past.stderr
+
+
+def test_an_expired_token_gets_a_401_that_says_when_and_what_to_do(fed: Federation) -> None:
+    # Written straight into the running node's store, as `beacon users add` does, but with an
+    # expiry already past: the CLI refuses to issue one, and a test must not sleep.
+    store = Store.open(NodeConfig.load(Path(fed.node("gb")["config"])).db_path)
+    try:
+        token = issue_token(store, "auditor", label="expired", now="2026-01-01T00:00:00Z",
+                            expires="2026-02-01T00:00:00Z")
+    finally:
+        store.close()
+    r = requests.get(fed.url("gb", "/api/v1/incidents"), headers=bearer(token), timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    message = r.json()["errors"][0]["message"]
+    assert "expired at 2026-02-01T00:00:00Z" in message
+    assert "ask a node operator for a new one" in message
+    assert listed(fed)[token.split("_")[1]]["expired"] is True

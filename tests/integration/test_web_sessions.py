@@ -38,7 +38,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _token_id(store: Store, role: str = "responder") -> str:
-    token = issue_token(store, role, label="duty responder", now="2026-11-20T08:00:00Z")
+    token = issue_token(store, role, label="duty responder", now="2026-11-20T08:00:00Z",
+                        expires=None)
     return token.split("_")[1]
 
 
