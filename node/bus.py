@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -29,13 +28,14 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 
 from federation.errors import RejectedMessage
 from federation.inbound import check_inbound
 from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject, stream_subjects
 from federation.timeutil import parse_time
-from node import records, roster_sync
+from node import heartbeats, records, roster_sync
 from node.context import NodeContext
 from node.ingest import Accepted, Refused, ingest_batch
 
@@ -74,21 +74,18 @@ class Bus:
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.peers: dict[str, dict[str, Any]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name="bus")]
+        """Connect in the background, then run the loops, each under ``ctx.supervisor``."""
+        self.ctx.supervisor.spawn("nats-connect", self._connect_and_spawn, once=True)
 
     async def stop(self) -> None:
+        """Close NATS whatever state the loops are in (the caller stops the supervisor first)."""
         self._stopping.set()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
         if self.nc is not None and not self.nc.is_closed:
             # Everything that matters is committed (outbox rows, stored batches); an ack lost
             # here only means a redelivery, which the digest makes harmless. So close, with a
@@ -98,12 +95,19 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self.nc.close()
 
-    async def _run(self) -> None:
-        await self._connect()
-        assert self.js is not None  # noqa: S101 - _connect returned
-        loops = [self._publisher(), self._consumer(), self._heartbeat(),
-                 roster_sync.follow(self.ctx, self.js)]
-        await asyncio.gather(*loops)
+    async def _connect_and_spawn(self) -> None:
+        if self.nc is None:
+            await self._connect()
+        if self.nc is None or self.js is None:
+            return  # stopping
+        if self._heartbeat_sub is None:
+            self._heartbeat_sub = await self.nc.subscribe(f"{PREFIX}.{HEARTBEAT}.*",
+                                                          cb=self._on_heartbeat)
+        js, sup = self.js, self.ctx.supervisor
+        sup.spawn("outbox-publisher", self._publisher)
+        sup.spawn("consumer", self._consumer)
+        sup.spawn("heartbeat", self._heartbeat)
+        sup.spawn("roster-follow", lambda: roster_sync.follow(self.ctx, js))
 
     async def _connect(self) -> None:
         cfg = self.ctx.config
@@ -207,6 +211,13 @@ class Bus:
             except (TimeoutError, nats.errors.Error) as e:
                 log.warning("cannot bind consumer %s yet (%s); retrying", cfg.durable_name, e)
                 await asyncio.sleep(1.0)
+        try:
+            await self._fetch_forever(psub)
+        finally:  # a restart subscribes again: do not leave this one behind
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def _fetch_forever(self, psub: JetStreamContext.PullSubscription) -> None:
         while True:
             try:
                 msgs = await psub.fetch(batch=FETCH_BATCH, timeout=1.0)
@@ -271,25 +282,27 @@ class Bus:
 
     # -- heartbeats (core NATS) --------------------------------------------------------------
     async def _heartbeat(self) -> None:
-        assert self.nc is not None  # noqa: S101 - _connect returned
-        nc = self.nc
-        await nc.subscribe(f"{PREFIX}.{HEARTBEAT}.*", cb=self._on_heartbeat)
+        assert self.nc is not None  # noqa: S101 - spawned after _connect
+        nc, ctx = self.nc, self.ctx
         while True:
             if nc.is_connected:
-                beat = {"origin": self.ctx.node_id, "at": self.ctx.stamp(),
-                        "roster_version": self.ctx.roster.version,
-                        "outbox": records.outbox_depth(self.ctx.store)}
+                beat = heartbeats.own_heartbeat(
+                    ctx.node_id, at=ctx.stamp(), roster_version=ctx.roster.version,
+                    outbox=records.outbox_depth(ctx.store))
                 with contextlib.suppress(nats.errors.Error):
-                    await nc.publish(f"{PREFIX}.{HEARTBEAT}.{self.ctx.node_id}",
-                                     json.dumps(beat).encode())
+                    await nc.publish(heartbeats.subject(ctx.node_id), heartbeats.encode(beat))
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _on_heartbeat(self, m: Msg) -> None:
+        ctx = self.ctx
+        if m.subject == heartbeats.subject(ctx.node_id):
+            return  # our own, coming back
+        members = {p.id for p in ctx.roster.members}
         try:
-            origin = parse_subject(m.subject).origin
-            beat = json.loads(m.data)
-        except (RejectedMessage, ValueError):
+            beat = heartbeats.check_heartbeat(m.subject, m.data, members=members,
+                                              local=ctx.node_id, max_roster=ctx.roster.version)
+        except heartbeats.BadHeartbeat as e:
+            ctx.metrics.heartbeats_refused.labels(reason=e.reason).inc()
+            log.debug("heartbeat on %s dropped: %s", m.subject, e)
             return
-        if isinstance(beat, dict) and origin != self.ctx.node_id:
-            beat["seen_at"] = self.ctx.stamp()
-            self.peers[origin] = beat
+        self.peers[beat["origin"]] = heartbeats.shown(beat, ctx.stamp())

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from federation.envelope import Envelope
 from federation.inbound import InboundPolicy
@@ -27,6 +28,7 @@ from node.identity import KeyFileError, load_encryption_key, load_roster, load_s
 from node.metrics import Metrics
 from node.schemas import default_schemas
 from node.store import Store
+from node.supervisor import Supervisor
 
 
 def utcnow() -> datetime:
@@ -52,6 +54,13 @@ class NodeContext:
     # Runs whose timers must be brought in line with the store after the current commit.
     dirty_runs: set[str] = field(default_factory=set)
     timer_sync: Callable[[set[str]], None] | None = None
+    # Deadlines whose firing failed and is being retried (node.timers), by run id.
+    late_clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every long-running task of the node runs under this (see node.supervisor).
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(self.metrics.task_restarts)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
