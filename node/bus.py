@@ -29,43 +29,22 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 
 from federation.errors import RejectedMessage
 from federation.inbound import check_inbound
-from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject, stream_subjects
+from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject
 from federation.timeutil import parse_time
 from node import heartbeats, records, roster_sync
 from node.context import NodeContext
 from node.ingest import Accepted, Refused, ingest_batch
+from node.stream_setup import consumer_config
 
 log = logging.getLogger("beacon.bus")
 
 FETCH_BATCH = 256
 PUBLISH_BATCH = 256
 HEARTBEAT_SECONDS = 2.0
-
-
-def stream_config() -> api.StreamConfig:
-    return api.StreamConfig(
-        name=STREAM, subjects=stream_subjects(), storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS, duplicate_window=120.0,
-        max_msg_size=1024 * 1024, num_replicas=1)
-
-
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the federation's stream if it does not exist (needs an administrative user)."""
-    try:
-        await js.stream_info(STREAM)
-    except nats.js.errors.NotFoundError:
-        await js.add_stream(stream_config())
-
-
-def consumer_config(durable: str) -> api.ConsumerConfig:
-    return api.ConsumerConfig(
-        durable_name=durable, name=durable, deliver_policy=api.DeliverPolicy.ALL,
-        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=10.0, max_ack_pending=4096,
-        filter_subject=f"{PREFIX}.>")
 
 
 class Bus:

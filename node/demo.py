@@ -28,9 +28,7 @@ import aiohttp
 import nats
 import nats.js.errors
 
-from federation.subjects import STREAM
 from node.auth import ROLES, issue_token
-from node.bus import consumer_config, ensure_stream
 from node.context import utcnow
 from node.demo_seed import seed_demo
 from node.errors import DemoError
@@ -43,6 +41,7 @@ from node.provision import (
     write_config,
 )
 from node.store import Store
+from node.stream_setup import setup_jetstream
 
 log = logging.getLogger("beacon.demo")
 INTERNATIONAL_BODY = "int"
@@ -166,23 +165,11 @@ async def _wait_healthy(url: str, child: Child, within_s: float) -> None:
 
 
 async def _setup_jetstream(doc: dict[str, Any]) -> None:
-    """As the admin user: create the stream and each node's durable consumer."""
+    """As the admin user: create or reconcile the stream, the bucket and each node's consumer."""
     nc = await nats.connect(doc["nats"]["url"], nkeys_seed=doc["nats"]["admin_credentials"],
                             connect_timeout=5)
     try:
-        js = nc.jetstream()
-        await ensure_stream(js)
-        try:
-            await js.key_value("roster")
-        except nats.js.errors.BucketNotFoundError:
-            await js.create_key_value(bucket="roster", history=1,
-                                      description="signed roster versions, one key per version")
-        for n in doc["nodes"]:
-            durable = f"node-{n['id']}"
-            try:
-                await js.consumer_info(STREAM, durable)
-            except nats.js.errors.NotFoundError:
-                await js.add_consumer(STREAM, consumer_config(durable))
+        await setup_jetstream(nc.jetstream(), [f"node-{n['id']}" for n in doc["nodes"]])
     finally:
         await nc.close()
 
