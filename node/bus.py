@@ -94,7 +94,7 @@ class Bus:
         while not self._stopping.is_set():
             try:
                 self.nc = await nats.connect(
-                    servers=[cfg.nats_url], name=f"beacon-{cfg.node_id}",
+                    servers=cfg.nats_servers, name=f"beacon-{cfg.node_id}",
                     nkeys_seed=str(cfg.nkey_seed_file) if cfg.nkey_seed_file else None,
                     inbox_prefix=cfg.inbox_prefix, connect_timeout=2, drain_timeout=2,
                     allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
