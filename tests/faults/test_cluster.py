@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -21,10 +20,10 @@ import pytest
 from nats.js.api import ClusterInfo
 
 from federation.subjects import STREAM
-from tests.integration.conftest import Federation, report, running_federation, wait_for
+from tests.faults.burst import all_ids, file_burst, stored_once
+from tests.integration.conftest import Federation, running_federation, wait_for
 
 PER_MEMBER = 600
-CONCURRENCY = 8
 FAILOVER_S = 15.0  # leader election plus a client reconnect, with margin for a loaded machine
 NODES = ("gb", "fr", "int")
 
@@ -91,66 +90,13 @@ async def _stream_leader(fed: Federation) -> int:
     return next(i for i, s in enumerate(servers) if s["url"].endswith(f":{port}"))
 
 
-async def _file_burst(http: aiohttp.ClientSession, fed: Federation, node: str,
-                      filed: list[str], halfway: asyncio.Event) -> None:
-    queue = list(range(PER_MEMBER))
-
-    async def worker() -> None:
-        while queue:
-            i = queue.pop()
-            body = report(title=f"{node} burst {i}", severity="hazard")
-            for _attempt in range(20):  # a request may meet the failover: retry it, bounded
-                async with http.post(fed.url(node, "/api/v1/incidents"), json=body,
-                                     headers=fed.auth(node, "operator")) as r:
-                    if r.status == 201:
-                        filed.append((await r.json())["id"])
-                        break
-                await asyncio.sleep(0.2)
-            else:
-                raise AssertionError(f"{node} refused report {i}: {r.status}")
-            if len(filed) >= PER_MEMBER // 2:
-                halfway.set()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-
-
-async def _ids(http: aiohttp.ClientSession, fed: Federation, node: str) -> list[str]:
-    ids: list[str] = []
-    cursor = ""
-    for _ in range(100):  # 500 a page: bounded well above the burst
-        async with http.get(fed.url(node, f"/api/v1/incidents?limit=500{cursor}"),
-                            headers=fed.auth(node, "viewer")) as r:
-            page = await r.json()
-        ids += [i["id"] for i in page["items"]]
-        if not page["next"]:
-            return ids
-        cursor = f"&cursor={page['next']}"
-    raise AssertionError("more pages than a burst can make")
-
-
-async def _metric(http: aiohttp.ClientSession, fed: Federation, node: str,
-                  pattern: str) -> float:
-    async with http.get(fed.url(node, "/metrics")) as r:
-        text = await r.text()
-    m = re.search(rf"^{pattern} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
-async def _stored_once(http: aiohttp.ClientSession, fed: Federation,
-                       node: str) -> tuple[float, float]:
-    """(incident messages stored, messages received again) at ``node``. Redeliveries after a
-    failover are expected; the digest makes them no-ops, and they are counted apart."""
-    received = await _metric(http, fed, node, r'beacon_messages_in_total\{type="incident"\}')
-    again = await _metric(http, fed, node, "beacon_messages_duplicate_total")
-    return received - again, again
-
-
 async def test_sigkill_of_the_stream_leader_mid_burst_loses_and_duplicates_nothing(
         cfed: Federation, http: aiohttp.ClientSession) -> None:
     watch = HealthWatch(http, cfed)
     watching = asyncio.create_task(watch.run())
     filed: dict[str, list[str]] = {"gb": [], "fr": []}
     halfway = {m: asyncio.Event() for m in filed}
-    bursts = [asyncio.create_task(_file_burst(http, cfed, m, filed[m], halfway[m]))
+    bursts = [asyncio.create_task(file_burst(http, cfed, m, PER_MEMBER, filed[m], halfway[m]))
               for m in filed]
     try:
         await asyncio.wait_for(halfway["gb"].wait(), timeout=120)
@@ -163,7 +109,7 @@ async def test_sigkill_of_the_stream_leader_mid_burst_loses_and_duplicates_nothi
         assert len(everything) == 2 * PER_MEMBER
         for node in NODES:
             async def complete(node: str = node) -> bool:
-                return len(await _ids(http, cfed, node)) >= 2 * PER_MEMBER
+                return len(await all_ids(http, cfed, node)) >= 2 * PER_MEMBER
             await wait_for(complete, within_s=120, every_s=1.0)
         await wait_for(lambda: _all_replicas_current(cfed), within_s=60, every_s=0.5)
     finally:
@@ -174,10 +120,10 @@ async def test_sigkill_of_the_stream_leader_mid_burst_loses_and_duplicates_nothi
 
     redelivered = {}
     for node in NODES:
-        ids = await _ids(http, cfed, node)
+        ids = await all_ids(http, cfed, node)
         assert len(ids) == len(set(ids)) == 2 * PER_MEMBER and set(ids) == everything, node
         from_peers = 2 * PER_MEMBER if node == "int" else PER_MEMBER
-        stored, redelivered[node] = await _stored_once(http, cfed, node)
+        stored, redelivered[node] = await stored_once(http, cfed, node)
         assert stored == from_peers, (node, stored, redelivered[node])
     # For docs/reliability-faults.md (pytest -s shows it).
     print(f"longest not-ok /healthz stretch per node (s): {watch.worst}; "
