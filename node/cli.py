@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser(sub)
     from node import audit
     audit.add_parsers(sub)
+    from node import stream_setup
+    stream_setup.add_parser(sub)
     return p
 
 
@@ -187,9 +189,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit.run(args)
 
 
+def cmd_nats_setup(args: argparse.Namespace) -> int:
+    from node import stream_setup
+    return stream_setup.run(args)
+
+
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
             "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
-            "audit": cmd_audit, "verify": cmd_audit}
+            "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

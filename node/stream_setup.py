@@ -2,6 +2,8 @@
 
     >>> # nc = await nats.connect(url, nkeys_seed=admin_nk)
     >>> # await setup_jetstream(nc.jetstream(), durables=["node-gb", "node-fr"], replicas=3)
+    >>> # $ beacon nats-setup --url nats://a:4222,nats://b:4222 --admin-nkey admin.nk \\
+    >>> #       --nodes gb,fr,jp,int --replicas 3          # the same, for a deployment
 
 Nodes hold least-privilege credentials and cannot create or change streams; this setup step runs
 with the admin nkey (``beacon demo`` runs it at every start, before the nodes). It does not stop
@@ -15,9 +17,14 @@ a consumer's deliver policy) are reported with what to do instead of silently ke
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import dataclasses
 import logging
+from pathlib import Path
+from typing import Any
 
+import nats
 import nats.js.errors
 from nats.js import JetStreamContext, api
 
@@ -108,3 +115,28 @@ async def setup_jetstream(js: JetStreamContext, durables: list[str], replicas: i
                                   description="signed roster versions, one key per version")
     for durable in durables:
         await ensure_consumer(js, durable)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("nats-setup", help="as the NATS admin: create or reconcile the stream, "
+                       "the roster bucket and every node's consumer (run it after an upgrade)")
+    p.add_argument("--url", required=True, help="NATS server URL(s), comma-separated")
+    p.add_argument("--admin-nkey", type=Path, required=True, help="the admin user's nkey seed")
+    p.add_argument("--nodes", required=True, help="comma-separated node ids, e.g. gb,fr,int")
+    p.add_argument("--replicas", type=int, choices=[1, 3, 5], default=1,
+                   help="JetStream replicas (3 on a three-server cluster; default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    async def main() -> None:
+        nc = await nats.connect(servers=args.url.split(","), nkeys_seed=str(args.admin_nkey),
+                                connect_timeout=5, allow_reconnect=False)
+        try:
+            await setup_jetstream(nc.jetstream(), [f"node-{n}" for n in args.nodes.split(",")],
+                                  replicas=args.replicas)
+        finally:
+            await nc.close()
+
+    asyncio.run(main())
+    print("JetStream set-up reconciled (stream, roster bucket, consumers)")
+    return 0

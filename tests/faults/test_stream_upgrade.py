@@ -3,8 +3,10 @@ reconciled by the admin set-up step, so the new type is stored instead of retrie
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +26,8 @@ OLD_SUBJECTS = [s for s in stream_subjects() if s not in ("beacon.v1.advisory.>"
 
 
 @pytest.fixture
-async def admin_nc(tmp_path: Path) -> AsyncIterator[Client]:
+async def admin_nc(tmp_path: Path) -> AsyncIterator[tuple[Client, str, Path]]:
+    """An admin connection to a fresh JetStream server, its URL and the admin's nkey file."""
     admin = NkeyUser.create()
     admin.save(tmp_path / "admin.nk")
     port = free_base_port(1)
@@ -43,15 +46,17 @@ async def admin_nc(tmp_path: Path) -> AsyncIterator[Client]:
             except (OSError, nats.errors.Error):
                 return None
         nc = await wait_for(up, within_s=15, every_s=0.1)
-        yield nc
+        yield nc, f"nats://127.0.0.1:{port}", tmp_path / "admin.nk"
         await nc.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
-async def test_setup_reconciles_an_old_stream_and_consumer(admin_nc: Client) -> None:
-    js = admin_nc.jetstream()
+async def test_setup_reconciles_an_old_stream_and_consumer(
+        admin_nc: tuple[Client, str, Path]) -> None:
+    nc, url, admin_nk = admin_nc
+    js = nc.jetstream()
     old = dataclasses.replace(stream_config(), subjects=OLD_SUBJECTS, duplicate_window=30.0)
     await js.add_stream(old)
     await js.add_consumer(STREAM, dataclasses.replace(consumer_config("node-gb"), ack_wait=3.0,
@@ -59,7 +64,11 @@ async def test_setup_reconciles_an_old_stream_and_consumer(admin_nc: Client) -> 
     with pytest.raises(nats.js.errors.NoStreamResponseError):  # the defect: never stored
         await js.publish("beacon.v1.advisory.gb", b"{}", timeout=2)
 
-    await setup_jetstream(js, ["node-gb", "node-fr"])
+    # The set-up step as an operator runs it after an upgrade.
+    done = await asyncio.to_thread(subprocess.run, [  # noqa: S603
+        sys.executable, "-m", "node.cli", "nats-setup", "--url", url, "--admin-nkey",
+        str(admin_nk), "--nodes", "gb,fr"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
     info = await js.stream_info(STREAM)
     assert set(info.config.subjects or []) == set(stream_subjects())
