@@ -13,6 +13,10 @@ Delivery guarantees, end to end:
   transaction, and only then acknowledged. A crash before the commit means redelivery, not loss.
 * **Outages.** The client reconnects forever; a node started while NATS is down keeps trying, and
   its API keeps accepting reports into the outbox meanwhile.
+* **Failures.** The connect step, the publisher, the consumer, the heartbeat and the roster
+  follower each run under ``ctx.supervisor``: one that raises (a store error, a malformed roster
+  value) is logged, counted, shown in ``/healthz`` and restarted; the others go on.
+* **Heartbeats** (core NATS, unsigned) are checked and bounded by ``node.heartbeats``.
 """
 
 from __future__ import annotations
