@@ -3,33 +3,41 @@
     >>> from datetime import datetime, timezone
     >>> beat = build_heartbeat(origin="gb", at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc),
     ...                        roster_version=3, outbox=0)
-    >>> data = beat.encode()
-    >>> parse_heartbeat(data, subject_origin="gb").roster_version
+    >>> check_heartbeat("beacon.v1.heartbeat.gb", beat.encode(), members={"gb", "fr"},
+    ...                 local="fr", max_roster=3).roster_version
     3
-    >>> parse_heartbeat(data, subject_origin="fr")
-    Traceback (most recent call last):
-    ...
-    federation.errors.RejectedMessage: origin-mismatch: heartbeat on the subject of fr ...
 
-A heartbeat is not signed and not stored: it only feeds a peer-status view. So a receiver shows
-only what it checks — the size is bounded, the body is a JSON object with the four fields of the
-right types, and its origin is the subject's origin token (which the NATS server's permissions
-tie to the sender's credentials). Unknown fields survive a round trip like every other model.
+A heartbeat is not signed and not stored: NATS permissions stop a member from publishing under
+another member's subject, but a member (or anyone holding its NATS credentials) can put anything
+in its own. So a peer shows only what it checked — a bounded JSON object with exactly these four
+fields, the origin taken from the subject (and required to match a roster member other than the
+receiver), integers in range, a UTC timestamp — and marks every value as reported by the peer
+(``verified: false``): liveness, not evidence. Anything else is refused with a reason the node
+counts (``beacon_heartbeats_refused_total{reason}``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Set
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from federation.errors import Error, MessageError, RejectedMessage
+from federation.subjects import HEARTBEAT, PREFIX, parse_subject
 from federation.timeutil import format_time, parse_time
 
-MAX_HEARTBEAT_BYTES = 4096
-_INTS = ("roster_version", "outbox")
+MAX_HEARTBEAT_BYTES = 512
+MAX_OUTBOX = 10**9
+FIELDS = frozenset({"origin", "at", "roster_version", "outbox"})
+# RFC 3339 UTC with a Z, as nodes write it (fractions of a second optional).
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+class BadHeartbeat(RejectedMessage):
+    """A heartbeat that is not shown; ``reason`` is the metric label."""
 
 
 @dataclass(frozen=True)
@@ -38,36 +46,22 @@ class Heartbeat:
     at: datetime
     roster_version: int
     outbox: int
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.extra, "origin": self.origin, "at": format_time(self.at),
+        return {"origin": self.origin, "at": format_time(self.at),
                 "roster_version": self.roster_version, "outbox": self.outbox}
 
     def encode(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Heartbeat:
-        """Read a heartbeat body; refuse a field of the wrong type.
+    def shown(self, seen_at: str) -> dict[str, Any]:
+        """What ``/api/v1/peers`` shows: the checked fields, marked unverified, and when this
+        node saw them."""
+        return {**self.to_dict(), "seen_at": seen_at, "verified": False}
 
-        Raises:
-            RejectedMessage: ``bad-heartbeat`` naming the field.
-        """
-        if not isinstance(d.get("origin"), str) or not isinstance(d.get("at"), str):
-            raise RejectedMessage("bad-heartbeat", "origin and at must be strings")
-        for name in _INTS:
-            value = d.get(name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise RejectedMessage("bad-heartbeat", f"{name} must be an integer >= 0, "
-                                                       f"got {value!r}")
-        try:
-            at = parse_time(d["at"], "$.at")
-        except Error as e:
-            raise RejectedMessage("bad-heartbeat", str(e)) from e
-        known = {"origin", "at", *_INTS}
-        return cls(d["origin"], at, d["roster_version"], d["outbox"],
-                   {k: v for k, v in d.items() if k not in known})
+
+def heartbeat_subject(origin: str) -> str:
+    return f"{PREFIX}.{HEARTBEAT}.{origin}"
 
 
 def build_heartbeat(*, origin: str, at: datetime, roster_version: int,
@@ -75,32 +69,46 @@ def build_heartbeat(*, origin: str, at: datetime, roster_version: int,
     """This node's heartbeat.
 
     Raises:
-        MessageError: a negative roster version or outbox depth.
+        MessageError: a roster version below 1 or a negative outbox depth.
     """
-    if roster_version < 0 or outbox < 0:
-        raise MessageError("heartbeat", f"roster version {roster_version} and outbox depth "
-                                        f"{outbox} must be >= 0")
+    if roster_version < 1 or outbox < 0:
+        raise MessageError("heartbeat", f"roster version {roster_version} must be >= 1 and "
+                                        f"outbox depth {outbox} must be >= 0")
     return Heartbeat(origin, at, roster_version, outbox)
 
 
-def parse_heartbeat(data: bytes, *, subject_origin: str,
-                    max_bytes: int = MAX_HEARTBEAT_BYTES) -> Heartbeat:
-    """Check a received heartbeat: bounded size, JSON object, typed fields, origin = subject's.
+def check_heartbeat(subject: str, data: bytes, *, members: Set[str], local: str,
+                    max_roster: int) -> Heartbeat:
+    """The checked heartbeat of a roster member; raises BadHeartbeat saying why not.
+
+    ``max_roster`` bounds ``roster_version``: a peer cannot be more than one version ahead of
+    this node (the next version may be in flight), so a larger number is made up.
 
     Raises:
-        RejectedMessage: ``too-large``, ``bad-heartbeat`` or ``origin-mismatch``.
+        BadHeartbeat: ``too-large``, ``malformed``, ``schema``, ``origin`` or ``range``.
     """
-    if len(data) > max_bytes:
-        raise RejectedMessage("too-large", f"heartbeat of {len(data)} bytes; at most "
-                                           f"{max_bytes}")
+    if len(data) > MAX_HEARTBEAT_BYTES:
+        raise BadHeartbeat("too-large", f"{len(data)} bytes > {MAX_HEARTBEAT_BYTES}")
     try:
-        body = json.loads(data)
-    except ValueError as e:
-        raise RejectedMessage("bad-heartbeat", f"not JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise RejectedMessage("bad-heartbeat", "not a JSON object")
-    beat = Heartbeat.from_dict(body)
-    if beat.origin != subject_origin:
-        raise RejectedMessage("origin-mismatch", f"heartbeat on the subject of {subject_origin} "
-                                                 f"claims origin {beat.origin}")
-    return beat
+        origin = parse_subject(subject).origin
+        beat = json.loads(data)
+    except (RejectedMessage, ValueError) as e:
+        raise BadHeartbeat("malformed", str(e)) from e
+    if not isinstance(beat, dict) or set(beat) != FIELDS:
+        raise BadHeartbeat("schema", f"expected exactly the fields {sorted(FIELDS)}")
+    if origin == local or origin not in members or beat["origin"] != origin:
+        raise BadHeartbeat("origin", f"origin {beat['origin']!r} on subject {subject!r}")
+    if not isinstance(beat["at"], str) or not _STAMP.fullmatch(beat["at"]):
+        raise BadHeartbeat("schema", "at is not an RFC 3339 UTC timestamp")
+    try:
+        at = parse_time(beat["at"], "$.at")
+    except Error as e:
+        raise BadHeartbeat("schema", str(e)) from e
+    _check_int(beat["roster_version"], 1, max_roster + 1, "roster_version")
+    _check_int(beat["outbox"], 0, MAX_OUTBOX, "outbox")
+    return Heartbeat(origin, at, beat["roster_version"], beat["outbox"])
+
+
+def _check_int(value: Any, low: int, high: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadHeartbeat("range", f"{name} {value!r} is not an integer in [{low}, {high}]")

@@ -169,7 +169,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                   status={"enum": ["ok", "degraded"]}, node=STR, role=STR, nats=STR,
                   store={"enum": ["ok", "error"]},
                   scheduler={"enum": ["running", "paused", "stopped", "absent"]},
-                  outbox_depth=INT, roster_version=INT, incidents={"type": ["integer", "null"]}),
+                  outbox_depth=INT, roster_version=INT, incidents={"type": ["integer", "null"]},
+                  tasks={"type": "object", "description": "each background task: state "
+                         "(running, backoff, done, stopped), restarts, last_error, "
+                         "last_error_at", "additionalProperties": obj(
+                             ("state", "restarts"), state=STR, restarts=INT,
+                             last_error=OPT_STR, last_error_at=OPT_STR)},
+                  late_clocks={"type": "array", "description": "deadlines whose firing "
+                               "failed and is being retried", "items": obj(
+                                   ("run_id", "attempts"), run_id=STR, token=INT, attempts=INT,
+                                   late_since=STR, last_error=STR, next_attempt_at=STR)}),
 }
 
 CREATED_INCIDENT = obj(("id", "digest"), id=STR, digest=common("digest"))
@@ -234,7 +243,14 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/peers"): Endpoint(
         "The other members and their last heartbeat", "federation", ANY_ROLE,
         items_of(obj(("id", "role", "jurisdiction", "heartbeat"), id=STR, role=STR,
-                     jurisdiction=STR, heartbeat={"type": ["object", "null"]}))),
+                     jurisdiction=STR, heartbeat={
+                         "type": ["object", "null"], "required": ["origin", "at", "seen_at",
+                                                                  "verified"],
+                         "description": "the peer's last heartbeat: unsigned, so only checked "
+                                        "for shape and range (verified: false)",
+                         "properties": {"origin": STR, "at": STR, "roster_version": INT,
+                                        "outbox": INT, "seen_at": STR,
+                                        "verified": {"type": "boolean"}}}))),
     ("GET", "/api/v1/quarantine"): Endpoint(
         "Inbound messages this node refused, with reason and bytes", "federation",
         ("auditor", "operator"),

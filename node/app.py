@@ -68,23 +68,23 @@ def init_app(config: NodeConfig) -> web.Application:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx, bus = app[NODE], app[BUS]
-    timers = app[TIMERS]
-    ctx.timer_sync = timers.sync
-    timers.start()  # re-arms every running run's timer from the store, overdue ones at once
-    await bus.start()
-    tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints")]
-    if ctx.config.role == "international-body":
-        tasks.append(asyncio.create_task(api_stats.snapshot_loop(ctx), name="stats-snapshots"))
-    log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)
-    yield
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
-    timers.stop()
-    await bus.stop()
-    ctx.close()
+    timers, sup = app[TIMERS], ctx.supervisor
+    # Undone in reverse order, each step however the one before it ended: the loops stop, then
+    # the scheduler, then NATS closes, then the store — always, even if a loop had failed.
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(ctx.close)
+        stack.push_async_callback(bus.stop)
+        stack.callback(timers.stop)
+        stack.push_async_callback(sup.stop)
+        ctx.timer_sync = timers.sync
+        timers.start()  # re-arms every running run's timer from the store, overdue ones at once
+        await bus.start()
+        sup.spawn("checkpoints", lambda: checkpoint_loop(ctx, app[LOG]))
+        if ctx.config.role == "international-body":
+            sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
+        log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,
+                 ctx.roster.version)
+        yield
 
 
 def run(config: NodeConfig) -> None:

@@ -13,13 +13,16 @@ Delivery guarantees, end to end:
   transaction, and only then acknowledged. A crash before the commit means redelivery, not loss.
 * **Outages.** The client reconnects forever; a node started while NATS is down keeps trying, and
   its API keeps accepting reports into the outbox meanwhile.
+* **Failures.** The connect step, the publisher, the consumer, the heartbeat and the roster
+  follower each run under ``ctx.supervisor``: one that raises (a store error, a malformed roster
+  value) is logged, counted, shown in ``/healthz`` and restarted; the others go on.
+* **Heartbeats** (core NATS, unsigned) are checked and bounded by ``federation.heartbeat``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -29,16 +32,19 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext, api
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
 
 from federation.errors import RejectedMessage
+from federation.heartbeat import BadHeartbeat, build_heartbeat, check_heartbeat, heartbeat_subject
 from federation.inbound import check_inbound
-from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject, stream_subjects
+from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject
 from federation.timeutil import parse_time
 from node import records, roster_sync
 from node.context import NodeContext
 from node.flow import Accepted
 from node.ingest import Refused, ingest_batch
+from node.stream_setup import consumer_config
 
 log = logging.getLogger("beacon.bus")
 
@@ -47,49 +53,24 @@ PUBLISH_BATCH = 256
 HEARTBEAT_SECONDS = 2.0
 
 
-def stream_config() -> api.StreamConfig:
-    return api.StreamConfig(
-        name=STREAM, subjects=stream_subjects(), storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS, duplicate_window=120.0,
-        max_msg_size=1024 * 1024, num_replicas=1)
-
-
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the federation's stream if it does not exist (needs an administrative user)."""
-    try:
-        await js.stream_info(STREAM)
-    except nats.js.errors.NotFoundError:
-        await js.add_stream(stream_config())
-
-
-def consumer_config(durable: str) -> api.ConsumerConfig:
-    return api.ConsumerConfig(
-        durable_name=durable, name=durable, deliver_policy=api.DeliverPolicy.ALL,
-        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=10.0, max_ack_pending=4096,
-        filter_subject=f"{PREFIX}.>")
-
-
 class Bus:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.peers: dict[str, dict[str, Any]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name="bus")]
+        """Connect in the background, then run the loops, each under ``ctx.supervisor``."""
+        self.ctx.supervisor.spawn("nats-connect", self._connect_and_spawn, once=True)
 
     async def stop(self) -> None:
+        """Close NATS whatever state the loops are in (the caller stops the supervisor first)."""
         self._stopping.set()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
         if self.nc is not None and not self.nc.is_closed:
             # Everything that matters is committed (outbox rows, stored batches); an ack lost
             # here only means a redelivery, which the digest makes harmless. So close, with a
@@ -99,12 +80,19 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self.nc.close()
 
-    async def _run(self) -> None:
-        await self._connect()
-        assert self.js is not None  # noqa: S101 - _connect returned
-        loops = [self._publisher(), self._consumer(), self._heartbeat(),
-                 roster_sync.follow(self.ctx, self.js)]
-        await asyncio.gather(*loops)
+    async def _connect_and_spawn(self) -> None:
+        if self.nc is None:
+            await self._connect()
+        if self.nc is None or self.js is None:
+            return  # stopping
+        if self._heartbeat_sub is None:
+            self._heartbeat_sub = await self.nc.subscribe(f"{PREFIX}.{HEARTBEAT}.*",
+                                                          cb=self._on_heartbeat)
+        js, sup = self.js, self.ctx.supervisor
+        sup.spawn("outbox-publisher", self._publisher)
+        sup.spawn("consumer", self._consumer)
+        sup.spawn("heartbeat", self._heartbeat)
+        sup.spawn("roster-follow", lambda: roster_sync.follow(self.ctx, js))
 
     async def _connect(self) -> None:
         cfg = self.ctx.config
@@ -112,7 +100,7 @@ class Bus:
         while not self._stopping.is_set():
             try:
                 self.nc = await nats.connect(
-                    servers=[cfg.nats_url], name=f"beacon-{cfg.node_id}",
+                    servers=cfg.nats_servers, name=f"beacon-{cfg.node_id}",
                     nkeys_seed=str(cfg.nkey_seed_file) if cfg.nkey_seed_file else None,
                     inbox_prefix=cfg.inbox_prefix, connect_timeout=2, drain_timeout=2,
                     allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
@@ -208,6 +196,13 @@ class Bus:
             except (TimeoutError, nats.errors.Error) as e:
                 log.warning("cannot bind consumer %s yet (%s); retrying", cfg.durable_name, e)
                 await asyncio.sleep(1.0)
+        try:
+            await self._fetch_forever(psub)
+        finally:  # a restart subscribes again: do not leave this one behind
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def _fetch_forever(self, psub: JetStreamContext.PullSubscription) -> None:
         while True:
             try:
                 msgs = await psub.fetch(batch=FETCH_BATCH, timeout=1.0)
@@ -272,25 +267,27 @@ class Bus:
 
     # -- heartbeats (core NATS) --------------------------------------------------------------
     async def _heartbeat(self) -> None:
-        assert self.nc is not None  # noqa: S101 - _connect returned
-        nc = self.nc
-        await nc.subscribe(f"{PREFIX}.{HEARTBEAT}.*", cb=self._on_heartbeat)
+        assert self.nc is not None  # noqa: S101 - spawned after _connect
+        nc, ctx = self.nc, self.ctx
         while True:
             if nc.is_connected:
-                beat = {"origin": self.ctx.node_id, "at": self.ctx.stamp(),
-                        "roster_version": self.ctx.roster.version,
-                        "outbox": records.outbox_depth(self.ctx.store)}
+                beat = build_heartbeat(origin=ctx.node_id, at=ctx.now(),
+                                       roster_version=ctx.roster.version,
+                                       outbox=records.outbox_depth(ctx.store))
                 with contextlib.suppress(nats.errors.Error):
-                    await nc.publish(f"{PREFIX}.{HEARTBEAT}.{self.ctx.node_id}",
-                                     json.dumps(beat).encode())
+                    await nc.publish(heartbeat_subject(ctx.node_id), beat.encode())
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _on_heartbeat(self, m: Msg) -> None:
+        ctx = self.ctx
+        if m.subject == heartbeat_subject(ctx.node_id):
+            return  # our own, coming back
+        members = {p.id for p in ctx.roster.members}
         try:
-            origin = parse_subject(m.subject).origin
-            beat = json.loads(m.data)
-        except (RejectedMessage, ValueError):
+            beat = check_heartbeat(m.subject, m.data, members=members, local=ctx.node_id,
+                                   max_roster=ctx.roster.version)
+        except BadHeartbeat as e:
+            ctx.metrics.heartbeats_refused.labels(reason=e.reason).inc()
+            log.debug("heartbeat on %s dropped: %s", m.subject, e)
             return
-        if isinstance(beat, dict) and origin != self.ctx.node_id:
-            beat["seen_at"] = self.ctx.stamp()
-            self.peers[origin] = beat
+        self.peers[beat.origin] = beat.shown(ctx.stamp())

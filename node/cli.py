@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "members (../shared/data/aiid/incidents.csv or $BEACON_AIID_CSV)")
     d.add_argument("--time-scale", type=_positive, default=1.0,
                    help="multiply every scheduled duration (0.001 turns an hour into 3.6 s)")
+    d.add_argument("--nats-cluster", type=int, choices=[1, 3, 5], default=1,
+                   help="NATS servers: 1, or a JetStream cluster of 3 or 5 on loopback with "
+                        "streams replicated on 3 or 5 (default: 1)")
 
     i = sub.add_parser("init", help="create keys and a config for one node")
     i.add_argument("--id", required=True, help="member id, e.g. gb")
@@ -92,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser(sub)
     from node import audit
     audit.add_parsers(sub)
+    from node import stream_setup
+    stream_setup.add_parser(sub)
     return p
 
 
@@ -104,7 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await run_demo(args.data.resolve(), args.members, args.port, args.time_scale,
-                              stop, seed=args.seed)
+                              stop, seed=args.seed, nats_cluster=args.nats_cluster)
 
     return asyncio.run(main())
 
@@ -184,9 +189,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit.run(args)
 
 
+def cmd_nats_setup(args: argparse.Namespace) -> int:
+    from node import stream_setup
+    return stream_setup.run(args)
+
+
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
             "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
-            "audit": cmd_audit, "verify": cmd_audit}
+            "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

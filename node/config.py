@@ -81,6 +81,11 @@ class NodeConfig:
         return self.data_dir / "beacon.sqlite3"
 
     @property
+    def nats_servers(self) -> list[str]:
+        """``nats.url`` may list several servers of one cluster, comma-separated."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
     def inbox_prefix(self) -> str:
         # A per-node inbox, so that NATS permissions can keep replies to one node private.
         return f"_INBOX_{self.node_id}"

@@ -28,6 +28,7 @@ from node.identity import KeyFileError, load_encryption_key, load_roster, load_s
 from node.metrics import Metrics
 from node.schemas import default_schemas
 from node.store import Store
+from node.supervisor import Supervisor
 
 LiveEvent = tuple[str, dict[str, Any]]
 
@@ -61,6 +62,13 @@ class NodeContext:
     # listener after the commit, never before, so a console never sees a rolled-back change.
     pending_events: list[LiveEvent] = field(default_factory=list)
     commit_listeners: list[Callable[[list[LiveEvent]], None]] = field(default_factory=list)
+    # Deadlines whose firing failed and is being retried (node.timers), by run id.
+    late_clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every long-running task of the node runs under this (see node.supervisor).
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(self.metrics.task_restarts)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -28,14 +28,11 @@ import aiohttp
 import nats
 import nats.js.errors
 
-from federation.subjects import STREAM
-from node import roster_bucket
 from node.auth import ROLES, issue_token
-from node.bus import consumer_config, ensure_stream
 from node.context import utcnow
 from node.demo_seed import seed_demo
 from node.errors import DemoError
-from node.natsconf import NkeyUser, find_nats_server, server_config
+from node.natsconf import ClusterRoutes, NkeyUser, find_nats_server, server_config
 from node.provision import (
     genesis_document,
     member_entry,
@@ -44,6 +41,7 @@ from node.provision import (
     write_config,
 )
 from node.store import Store
+from node.stream_setup import setup_jetstream
 
 log = logging.getLogger("beacon.demo")
 INTERNATIONAL_BODY = "int"
@@ -63,13 +61,38 @@ def _port_layout(base: int, members: list[str]) -> tuple[int, dict[str, int]]:
     return base, {nid: base + 1 + i for i, nid in enumerate(ids)}
 
 
-def prepare(data: Path, members: list[str], base_port: int, time_scale: float) -> dict[str, Any]:
+def ports_needed(members: list[str], nats_cluster: int) -> int:
+    """How many consecutive ports from ``--port`` the demo uses."""
+    return len(members) + 2 + (2 * nats_cluster - 1 if nats_cluster > 1 else 0)
+
+
+def _nats_servers(data: Path, base: int, members: list[str], nats_cluster: int, admin: str,
+                  nodes: dict[str, str]) -> list[dict[str, Any]]:
+    """Write each server's config: one server on ``base``; or a cluster whose further client
+    ports and route ports follow the nodes' ports (so a one-server layout is unchanged)."""
+    after_nodes = base + len(members) + 2
+    clients = [base] + [after_nodes + i for i in range(nats_cluster - 1)]
+    routes = tuple(after_nodes + nats_cluster - 1 + i for i in range(nats_cluster))
+    servers = []
+    for i, port in enumerate(clients):
+        suffix = "" if i == 0 else f"-{i + 1}"
+        conf = data / f"nats{suffix}.conf"
+        cluster = ClusterRoutes("beacon", routes[i], routes) if nats_cluster > 1 else None
+        conf.write_text(server_config(port=port, store_dir=data / f"jetstream{suffix}",
+                                      admin=admin, nodes=nodes, cluster=cluster),
+                        encoding="utf-8")
+        servers.append({"url": f"nats://127.0.0.1:{port}", "config": str(conf), "pid": 0,
+                        "log": str(data / f"nats{suffix}.log")})
+    return servers
+
+
+def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
+            nats_cluster: int = 1) -> dict[str, Any]:
     """Create or reuse every file of the demo; return the demo.json document (pids are 0)."""
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     previous = _read_json(data / "demo.json")
-    nats_port, ports = _port_layout(base_port, members)
-    nats_url = f"nats://127.0.0.1:{nats_port}"
+    _, ports = _port_layout(base_port, members)
     now = utcnow()
     files = {nid: provision_node(data / nid, nid, role="international-body"
                                  if nid == INTERNATIONAL_BODY else "member") for nid in ports}
@@ -84,10 +107,9 @@ def prepare(data: Path, members: list[str], base_port: int, time_scale: float) -
     admin_file = data / "admin.nk"
     admin = NkeyUser.load(admin_file) if admin_file.exists() else NkeyUser.create()
     admin.save(admin_file)
-    nats_conf = data / "nats.conf"
-    nats_conf.write_text(server_config(
-        port=nats_port, store_dir=data / "jetstream", admin=admin.public,
-        nodes={nid: f.nkey.public for nid, f in files.items()}), encoding="utf-8")
+    servers = _nats_servers(data, base_port, members, nats_cluster, admin.public,
+                            {nid: f.nkey.public for nid, f in files.items()})
+    nats_url = ",".join(s["url"] for s in servers)  # a node knows every server of the cluster
     old_tokens = {n["id"]: n.get("tokens", {}) for n in (previous or {}).get("nodes", [])}
     nodes = []
     for nid, f in files.items():
@@ -99,7 +121,8 @@ def prepare(data: Path, members: list[str], base_port: int, time_scale: float) -
                       "signing_key_file": str(f.signing_key_file),
                       "nats_credentials": str(f.nkey_file), "tokens": tokens})
     return {"nats": {"url": nats_url, "pid": 0, "bin": find_nats_server(),
-                     "config": str(nats_conf), "admin_credentials": str(admin_file)},
+                     "config": servers[0]["config"], "admin_credentials": str(admin_file),
+                     "servers": servers, "replicas": nats_cluster},
             "nodes": nodes, "roster": str(roster_file), "time_scale": time_scale}
 
 
@@ -169,20 +192,25 @@ async def _wait_healthy(url: str, child: Child, within_s: float) -> None:
     raise DemoError(f"node {child.name} not healthy after {within_s}s; see {child.log_path}")
 
 
-async def _setup_jetstream(doc: dict[str, Any]) -> None:
-    """As the admin user: create the stream and each node's durable consumer."""
-    nc = await nats.connect(doc["nats"]["url"], nkeys_seed=doc["nats"]["admin_credentials"],
-                            connect_timeout=5)
+async def _setup_jetstream(doc: dict[str, Any], within_s: float = 60) -> None:
+    """As the admin user: create or reconcile the stream, the bucket and each node's consumer.
+    A fresh cluster answers "JetStream unavailable" until it has elected its meta leader, so
+    this retries (bounded) on errors."""
+    nc = await nats.connect(servers=doc["nats"]["url"].split(","),
+                            nkeys_seed=doc["nats"]["admin_credentials"], connect_timeout=5)
+    deadline = time.monotonic() + within_s
     try:
-        js = nc.jetstream()
-        await ensure_stream(js)
-        await roster_bucket.ensure_bucket(js)
-        for n in doc["nodes"]:
-            durable = f"node-{n['id']}"
+        while True:
             try:
-                await js.consumer_info(STREAM, durable)
-            except nats.js.errors.NotFoundError:
-                await js.add_consumer(STREAM, consumer_config(durable))
+                await setup_jetstream(nc.jetstream(), [f"node-{n['id']}" for n in doc["nodes"]],
+                                      replicas=int(doc["nats"].get("replicas", 1)))
+                return
+            except (TimeoutError, nats.errors.Error) as e:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"JetStream set-up failed ({e!r}); see the nats logs in "
+                                    "the data folder") from e
+                log.info("JetStream not ready yet (%r); retrying", e)
+                await asyncio.sleep(0.5)
     finally:
         await nc.close()
 
@@ -202,27 +230,32 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 
 
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
-                   stop: asyncio.Event, seed: str | None = None) -> int:
+                   stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1) -> int:
     """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
-    ``seed="aiid"`` files the AI Incident Database through the members once they are up."""
-    doc = prepare(data, members, base_port, time_scale)
+    ``seed="aiid"`` files the AI Incident Database through the members once they are up;
+    ``nats_cluster=3`` runs a three-server JetStream cluster with R3 streams instead of one
+    server."""
+    doc = prepare(data, members, base_port, time_scale, nats_cluster)
     children: list[Child] = []
     seeding: asyncio.Task[None] | None = None
     try:
-        nats_port = int(doc["nats"]["url"].rsplit(":", 1)[1])
-        nats_child = _spawn("nats-server", [doc["nats"]["bin"], "-c", doc["nats"]["config"]],
-                            data / "nats.log")
-        children.append(nats_child)
-        doc["nats"]["pid"] = nats_child.proc.pid
-        await _wait_tcp(nats_port, 15)
+        for i, server in enumerate(doc["nats"]["servers"]):
+            child = _spawn(f"nats-server-{i + 1}", [doc["nats"]["bin"], "-c", server["config"]],
+                           Path(server["log"]))
+            children.append(child)
+            server["pid"] = child.proc.pid
+        doc["nats"]["pid"] = children[0].proc.pid
+        for server in doc["nats"]["servers"]:
+            await _wait_tcp(int(server["url"].rsplit(":", 1)[1]), 15)
         await _setup_jetstream(doc)
+        servers = len(children)
         for n in doc["nodes"]:
             child = _spawn(n["id"], [sys.executable, "-m", "node.cli", "run", "--config",
                                      n["config"]], Path(n["config"]).parent / "node.log")
             children.append(child)
             n["pid"] = child.proc.pid
         await asyncio.gather(*(_wait_healthy(n["url"], c, 30)
-                               for n, c in zip(doc["nodes"], children[1:], strict=True)))
+                               for n, c in zip(doc["nodes"], children[servers:], strict=True)))
         write_demo_json(data, doc)
         _print_banner(doc, data)
         if seed:

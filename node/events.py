@@ -148,7 +148,9 @@ class EventHub:
 
     def _health(self) -> dict[str, Any]:
         return {"nats": self.ctx.nats_state, "outbox_depth": records.outbox_depth(self.ctx.store),
-                "roster_version": self.ctx.roster.version}
+                "roster_version": self.ctx.roster.version,
+                "late_clocks": len(self.ctx.late_clocks),
+                "tasks_failing": sorted(self.ctx.supervisor.failing())}
 
     def poll(self) -> None:
         """Publish peer heartbeats and health changes seen since the last look."""
@@ -223,13 +225,11 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    hub = app[HUB]
-    task = asyncio.create_task(hub.run(), name="events")
+    hub, sup = app[HUB], app[NODE].supervisor
+    sup.spawn("events", hub.run)
     yield
     hub.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await sup.cancel("events")
 
 
 async def _on_shutdown(app: web.Application) -> None:

@@ -59,3 +59,16 @@ class Metrics:
                                          "their deadline", registry=r)
         self.scheduler_running = Gauge("beacon_scheduler_running",
                                        "1 while the deadline scheduler runs", registry=r)
+        # Reliability (node.supervisor, node.timers, federation.heartbeat).
+        self.task_restarts = Counter("beacon_task_restarts_total",
+                                     "Background tasks restarted after a failure, by task",
+                                     ["task"], registry=r)
+        self.deadline_retries = Counter("beacon_deadline_retries_total",
+                                        "Deadline firings that failed and were retried",
+                                        registry=r)
+        self.late_clocks = Gauge("beacon_clocks_late",
+                                 "Deadlines whose firing failed and is being retried",
+                                 registry=r)
+        self.heartbeats_refused = Counter("beacon_heartbeats_refused_total",
+                                          "Peer heartbeats dropped, by reason", ["reason"],
+                                          registry=r)

@@ -76,9 +76,27 @@ def node_permissions(node_id: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ClusterRoutes:
+    """One server's place in a loopback JetStream cluster: its route port and every peer's."""
+
+    name: str
+    port: int
+    peers: tuple[int, ...]
+
+    def block(self) -> str:
+        routes = [f"nats-route://127.0.0.1:{p}" for p in self.peers if p != self.port]
+        return "cluster " + json.dumps({"name": self.name, "listen": f"127.0.0.1:{self.port}",
+                                        "routes": routes})
+
+
 def server_config(*, port: int, store_dir: Path, admin: str, nodes: dict[str, str],
-                  monitor_port: int | None = None) -> str:
-    """Render a nats-server config (its format accepts JSON values) for loopback use."""
+                  monitor_port: int | None = None, cluster: ClusterRoutes | None = None) -> str:
+    """Render a nats-server config (its format accepts JSON values) for loopback use.
+
+    With ``cluster``, the server joins a JetStream cluster (R3 streams need three): each server
+    needs a unique ``server_name`` (its client port makes one) and its own ``store_dir``.
+    """
     users = [{"nkey": admin, "permissions": {"publish": ">", "subscribe": ">"}}]
     users += [{"nkey": pub, "permissions": node_permissions(nid)} for nid, pub in nodes.items()]
     lines = [
@@ -90,6 +108,8 @@ def server_config(*, port: int, store_dir: Path, admin: str, nodes: dict[str, st
                                    "max_file_store": 4294967296}),
         "authorization " + json.dumps({"users": users}, indent=2),
     ]
+    if cluster is not None:
+        lines.append(cluster.block())
     if monitor_port:
         lines.append("http: " + json.dumps(f"127.0.0.1:{monitor_port}"))
     return "\n".join(lines) + "\n"

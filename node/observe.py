@@ -12,7 +12,9 @@ one JetStream consumer-info request (which the node's NATS user is allowed: its 
 
 ``/healthz`` answers 200 while the node can serve (store readable, scheduler running) and 503
 otherwise; ``status`` is ``degraded`` when anything is wrong, including a lost NATS connection
-(the node still accepts reports into its outbox then).
+(the node still accepts reports into its outbox then), a background task waiting to be
+restarted (``tasks``: each task's state, restarts and last error) or a late deadline
+(``late_clocks``: firings that failed and are being retried).
 """
 
 from __future__ import annotations
@@ -114,6 +116,10 @@ async def healthz(request: web.Request) -> web.Response:
         log.exception("store health check failed")
         body.update(outbox_depth=-1, incidents=None, store="error")
     body["scheduler"] = scheduler_state(request.app)
+    body["tasks"] = ctx.supervisor.status()
+    body["late_clocks"] = list(ctx.late_clocks.values())
     serving = body["store"] == "ok" and body["scheduler"] == "running"
-    body["status"] = "ok" if serving and ctx.nats_state == "connected" else "degraded"
+    sound = ctx.nats_state == "connected" and not ctx.late_clocks \
+        and not ctx.supervisor.failing()
+    body["status"] = "ok" if serving and sound else "degraded"
     return web.json_response(body, status=200 if serving else 503)

@@ -38,28 +38,30 @@ def member_publish_subjects(node_id: str) -> list[str]:
     return [f"$KV.{BUCKET}.*.{node_id}"]
 
 
-def stream_config() -> api.StreamConfig:
+def stream_config(replicas: int = 1) -> api.StreamConfig:
     """A KV bucket (nats-py opens it with ``js.key_value``) whose stream refuses roll-ups,
     purges and message deletes from anyone but an administrator changing the config."""
     return api.StreamConfig(
         name=STREAM_NAME, subjects=[f"$KV.{BUCKET}.>"],
         description="signed roster versions; each member writes only v<N>.<its id>",
         retention=api.RetentionPolicy.LIMITS, discard=api.DiscardPolicy.NEW,
-        storage=api.StorageType.FILE, num_replicas=1,
+        storage=api.StorageType.FILE, num_replicas=replicas,
         max_msgs_per_subject=1, max_msg_size=MAX_COPY_BYTES,
         allow_direct=True, allow_rollup_hdrs=False, deny_delete=True, deny_purge=True)
 
 
-async def ensure_bucket(js: JetStreamContext) -> None:
+async def ensure_bucket(js: JetStreamContext, *, replicas: int = 1) -> None:
     """As the hub's admin identity: create the bucket, or bring an old one (made by
     ``create_key_value``, roll-ups allowed) to the safe settings."""
     try:
         info = await js.stream_info(STREAM_NAME)
     except nats.js.errors.NotFoundError:
-        await js.add_stream(stream_config())
+        await js.add_stream(stream_config(replicas))
         return
     cfg = info.config
-    if cfg.allow_rollup_hdrs or not cfg.deny_purge or not cfg.deny_delete:
-        log.warning("roster bucket allowed roll-ups or purges; updating its stream config")
+    if cfg.allow_rollup_hdrs or not cfg.deny_purge or not cfg.deny_delete \
+            or cfg.num_replicas != replicas:
+        log.warning("roster bucket allowed roll-ups or purges, or has other replicas; "
+                    "updating its stream config")
         await js.update_stream(replace(cfg, allow_rollup_hdrs=False, deny_purge=True,
-                                       deny_delete=True))
+                                       deny_delete=True, num_replicas=replicas))

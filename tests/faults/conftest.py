@@ -1,3 +1,5 @@
-"""Fault-injection tests reuse the integration fixtures (a real federation on loopback)."""
+"""Fault-injection tests reuse the integration fixtures (real nats-server, real nodes)."""
 
-from tests.integration.conftest import http  # noqa: F401 - a fixture, used by name
+from tests.integration.conftest import http
+
+__all__ = ["http"]

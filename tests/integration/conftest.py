@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from node.demo import ports_needed
+
 MINIMAL_REPORT: dict[str, Any] = {
     "title": "Chatbot gave dangerous medical advice",
     "description": "A patient followed dosage advice produced by the model and was hospitalised.",
@@ -75,11 +77,13 @@ def _popen(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 class Federation:
     """A running ``beacon demo`` and helpers to talk to its nodes."""
 
-    def __init__(self, data: Path, members: list[str], time_scale: float = 1.0) -> None:
+    def __init__(self, data: Path, members: list[str], time_scale: float = 1.0,
+                 nats_cluster: int = 1) -> None:
         self.data = data
         self.members = members
-        self.base = free_base_port(len(members) + 2)
+        self.base = free_base_port(ports_needed(members, nats_cluster))
         self.time_scale = time_scale
+        self.nats_cluster = nats_cluster
         self.proc: subprocess.Popen[bytes] | None = None
         self.doc: dict[str, Any] = {}
         self.extra: list[subprocess.Popen[bytes]] = []
@@ -88,7 +92,8 @@ class Federation:
         self.proc = _popen(
             [sys.executable, "-m", "node.cli", "demo", "--data", str(self.data),
              "--members", ",".join(self.members), "--port", str(self.base),
-             "--time-scale", str(self.time_scale)], self.data / "demo.out")
+             "--time-scale", str(self.time_scale), "--nats-cluster", str(self.nats_cluster)],
+            self.data / "demo.out")
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -132,18 +137,20 @@ class Federation:
         self.extra.append(p)
         return p
 
-    def spawn_nats(self) -> subprocess.Popen[bytes]:
+    def spawn_nats(self, server: int = 0) -> subprocess.Popen[bytes]:
+        """Start NATS server ``server`` (0: the first) again, on its config and store."""
         n = self.doc["nats"]
-        p = _popen([n["bin"], "-c", n["config"]], self.data / "nats.log")
+        conf = n["servers"][server]
+        p = _popen([n["bin"], "-c", conf["config"]], Path(conf["log"]))
         self.extra.append(p)
         return p
 
 
 @contextmanager
-def running_federation(data: Path, members: list[str],
-                       time_scale: float = 1.0) -> Iterator[Federation]:
+def running_federation(data: Path, members: list[str], time_scale: float = 1.0,
+                       nats_cluster: int = 1) -> Iterator[Federation]:
     """A started federation, stopped (every process) when the block ends, however it ends."""
-    f = Federation(data, members, time_scale=time_scale)
+    f = Federation(data, members, time_scale=time_scale, nats_cluster=nats_cluster)
     try:
         f.start()
         yield f

@@ -64,14 +64,16 @@ export async function render(root, ctx) {
     const rows = [self, ...peers.items].map((p) => {
       const isSelf = p.id === ctx.node;
       const beat = p.heartbeat;
+      // Heartbeats are unsigned: the node checked their shape and ranges, not their truth.
+      const reported = beat?.verified === false ? 'reported by the peer in an unsigned heartbeat (checked for shape and range only)' : null;
       const rosterBehind = beat && beat.roster_version !== undefined && beat.roster_version < hz.roster_version;
       return h('tr', { dataset: { peer: p.id } },
         h('th', { scope: 'row' }, h('strong', {}, p.id), isSelf ? h('span', { class: 'small muted' }, ' (this node)') : null,
           h('div', { class: 'small muted' }, p.jurisdiction)),
         h('td', {}, p.role),
         h('td', {}, isSelf ? h('span', { class: 'stat' }, h('span', { class: `dot ${hz.nats === 'connected' ? 'dot-ok' : 'dot-bad'}` }), h('strong', {}, hz.nats)) : beatCell(beat)),
-        h('td', { class: rosterBehind ? 'stat-warn' : null }, beat?.roster_version !== undefined ? `v${beat.roster_version}` : '—', rosterBehind ? ' (behind)' : ''),
-        h('td', {}, beat?.outbox !== undefined ? String(beat.outbox) : '—'),
+        h('td', { class: rosterBehind ? 'stat-warn' : null, title: reported }, beat?.roster_version !== undefined ? `v${beat.roster_version}` : '—', rosterBehind ? ' (behind)' : ''),
+        h('td', { title: reported }, beat?.outbox !== undefined ? String(beat.outbox) : '—'),
         ...witnessCells(checkpoints.get(p.id), isSelf));
     });
     clear(table).append(h('div', { class: 'table-wrap' }, h('table', {},
