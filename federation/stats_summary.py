@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from federation.stats import StatRecord, ack_time_summary, group_counts, red_line_crossings
-from federation.timeutil import format_time, parse_time
+from federation.timeutil import format_instant, format_time, parse_time
 
 # Fields that change on every snapshot although the figures did not.
 VOLATILE_FIELDS = frozenset({"issued_at", "generated_at"})
@@ -200,7 +200,7 @@ def snapshot_body(records: Sequence[StatRecord], *, origin: str, now: datetime,
         tripwires: ``tripwire_counts`` of the full reports.
         top: how many developer and tripwire groups to list.
     """
-    stamp = format_time(now)
+    stamp = format_instant(now)  # two snapshots a moment apart are two messages
     counts = {dim: group_counts(records, [dim])["groups"]
               for dim in ("year", "origin", "severity", "harm_type", "red_line")}
     counts["year_severity"] = group_counts(records, ["year", "severity"])["groups"]

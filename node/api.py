@@ -23,7 +23,7 @@ from federation.envelope import Envelope
 from federation.errors import Problem, RosterError, SchemaError, SignatureError
 from federation.messages import SERVER_FIELDS, incident_from_report
 from federation.severity import Severity
-from federation.timeutil import parse_time
+from federation.timeutil import format_instant, parse_time
 from federation.tlp import TLPError
 from node import filing, records, roster_sync
 from node.appkeys import BUS, NODE
@@ -160,7 +160,7 @@ async def list_incidents(request: web.Request) -> web.Response:
                                    ", ".join(s.value for s in Severity))])
     since = q.get("since") or None
     if since is not None:
-        since = parse_time(since, "$.query.since").strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = format_instant(parse_time(since, "$.query.since"))
     text = q.get("q") or None
     if text is not None and len(text) > 200:
         raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])

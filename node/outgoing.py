@@ -32,6 +32,10 @@ def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str 
                     publish: bool = True, tx: sqlite3.Connection | None = None) -> str:
     """Validate, sign, store, log and enqueue ``doc``; return its digest.
 
+    Idempotent: an identical document is the same message (same body, same digest), so signing
+    it again returns the stored message's digest and records nothing twice (two snapshots of
+    unchanged figures signed within one clock tick are one snapshot, not a 500).
+
     ``publish=False`` keeps the message at this node (TLP:RED never leaves its origin).
     Pass ``tx`` to sign inside a caller's transaction (a reaction to an inbound message commits
     with it, so a crash cannot separate the two).
@@ -61,7 +65,10 @@ def sign_and_record(ctx: NodeContext, doc: Mapping[str, Any], *, qualifier: str 
 def _record(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], dg: str, subject: str,
             data: bytes, at: str, publish: bool) -> None:
     message_type = str(doc["type"])
-    records.insert_envelope(tx, dg, message_type, ctx.node_id, subject, data, at, local=True)
+    if not records.insert_envelope(tx, dg, message_type, ctx.node_id, subject, data, at,
+                                   local=True):
+        log.debug("already signed %s", message_type, extra={"digest": dg})
+        return  # the same message, already stored, logged, projected and queued
     if message_type not in UNLOGGED_TYPES:
         records.append_log_leaf(tx, dg)
     ingest.project(ctx, tx, message_type, doc, dg, at, local=True)
