@@ -15,31 +15,16 @@ from federation.canonical import digest, encode
 from federation.envelope import Envelope, payload_type
 from federation.inbound import Verified, check_inbound
 from federation.messages import incident_from_report
-from node.config import NodeConfig
 from node.context import NodeContext
 from node.ingest import Accepted, ingest_batch
-from node.provision import (
-    genesis_document,
-    member_entry,
-    provision_node,
-    sign_genesis,
-    write_config,
-)
 from tests.integration.conftest import report
+from tests.integration.local_node import open_local_node
 
 
 @pytest.fixture
 def gb(tmp_path: Path) -> Iterator[tuple[NodeContext, Envelope]]:
     now = datetime.now(UTC)
-    files = {n: provision_node(tmp_path / n, n, role="member") for n in ("gb", "fr")}
-    doc = genesis_document([member_entry(f, now=now) for f in files.values()],
-                           council=[f.signing_key.public.keyid for f in files.values()],
-                           threshold=1, now=now)
-    (tmp_path / "roster.json").write_bytes(
-        sign_genesis(doc, [f.signing_key for f in files.values()]).to_json())
-    config: NodeConfig = write_config(files["gb"], roster_file=tmp_path / "roster.json",
-                                      nats_url="nats://127.0.0.1:1", http_port=1)
-    ctx = NodeContext.open(config)
+    ctx, files = open_local_node(tmp_path, "gb", peers=("fr",))
     fr_incident = incident_from_report(report(title="Good message in a bad batch"),
                                        origin="fr", now=now)
     env = Envelope.sign(payload_type("incident"), encode(fr_incident), [files["fr"].signing_key])
