@@ -12,12 +12,12 @@ dedup key and the Merkle leaf (DESIGN §4).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import rfc8785
 
 from federation.errors import Problem, SchemaError
+from federation.jsonbounds import parse_json
 
 
 def encode(document: Any) -> bytes:
@@ -34,8 +34,9 @@ def digest(body: bytes) -> str:
 
 
 def decode(body: bytes) -> Any:
-    """Parse a message body; only call this on bytes whose signature has already verified."""
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError([Problem("$", f"payload is not JSON: {e}")]) from e
+    """Parse a message body; only call this on bytes whose signature has already verified.
+
+    Raises:
+        SchemaError: not UTF-8 JSON, or out of ``federation.jsonbounds`` (too deep to handle).
+    """
+    return parse_json(body, what="payload")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.errors import Problem, SchemaError, SignatureError
+from federation.jsonbounds import parse_json
 from federation.keys import PublicKey, SigningKey, b64, unb64
 
 PAYLOAD_TYPE_PREFIX = "application/vnd.beacon."
@@ -153,8 +154,4 @@ class Envelope:
 
     @classmethod
     def from_json(cls, data: bytes) -> Envelope:
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SchemaError([Problem("$", f"envelope is not JSON: {e}")]) from e
-        return cls.from_dict(doc)
+        return cls.from_dict(parse_json(data, what="envelope"))
