@@ -51,6 +51,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, [Problem("$", f"{e.what} not found")])
     except Conflict as e:
         return error_response(409, [Problem("$", str(e))])
+    except web.RequestPayloadError as e:  # e.g. a body that is not the Content-Encoding it says
+        return error_response(400, [Problem("$", f"cannot read the body: {str(e)[:200]}; send "
+                                                 "it plain or in the encoding it declares")])
     except web.HTTPException as e:
         if e.status < 400:
             raise

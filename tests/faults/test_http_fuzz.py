@@ -16,6 +16,7 @@ with no example database, so a run is deterministic and takes about a minute.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -130,6 +131,22 @@ def test_hostile_bodies_on_every_post_endpoint(fed: Federation, incident: str, n
             r = requests.post(url(fed, path, incident), data=body, headers=headers, timeout=30,
                               allow_redirects=False)
             bounded(r, f"{name} → POST {path} as {role}")
+
+
+ENCODED = [("gzip", b"not gzip"), ("deflate", b"not deflate"), ("br", b"not brotli"),
+           ("gzip", gzip.compress(b"{" * (50 * 1024 * 1024))),  # a bomb: 50 MiB from 50 KiB
+           ("gzip", gzip.compress(nested(100_000))), ("x-unknown", b"{}")]
+
+
+@pytest.mark.parametrize(("encoding", "body"), ENCODED, ids=[f"{e}-{len(b)}" for e, b in ENCODED])
+def test_bodies_that_are_not_their_content_encoding(fed: Federation, encoding: str,
+                                                    body: bytes) -> None:
+    for path in ("/api/v1/incidents", "/login"):
+        r = requests.post(fed.url("gb", path), data=body, timeout=30, allow_redirects=False,
+                          headers={**fed.auth("gb", "operator"), "Content-Encoding": encoding,
+                                   "Content-Type": "application/json" if path.startswith("/api")
+                                   else "application/x-www-form-urlencoded"})
+        bounded(r, f"Content-Encoding {encoding} → POST {path}")
 
 
 QUERIES = [
