@@ -17,10 +17,12 @@ with no example database, so a run is deterministic and takes about a minute.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -147,6 +149,45 @@ def test_bodies_that_are_not_their_content_encoding(fed: Federation, encoding: s
                                    "Content-Type": "application/json" if path.startswith("/api")
                                    else "application/x-www-form-urlencoded"})
         bounded(r, f"Content-Encoding {encoding} → POST {path}")
+
+
+HEADERS: list[dict[str, str | bytes]] = [
+    {"Authorization": "Bearer"}, {"Authorization": "Bearer "}, {"Authorization": "Basic eDp5"},
+    {"Authorization": "Bearer " + "x" * 7000}, {"Authorization": "Bearer bkn_x_y"},
+    {"Authorization": "Bearer bkn_" + "_" * 50}, {"Authorization": b"Bearer \xff\xfe"},
+    {"Authorization": "bearer abc"}, {"Cookie": "beacon_session_127.0.0.1=" + "x" * 4000},
+    {"Cookie": b"beacon_session_x=\xff; ;;=; a"}, {"Cookie": "=; =="},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": b"http://\xff"},
+    {"X-CSRF-Token": "x" * 5000, "Cookie": "beacon_session_a=b"},
+    {"Host": "[::1"}, {"Host": b"\xff\xfe"}, {"Accept": "text/csv;q=x"},
+    {"X-Forwarded-Proto": "https, http"}, {"Content-Length": "0"},
+]
+
+
+@pytest.mark.parametrize("headers", HEADERS, ids=[str(list(h.values()))[:30] for h in HEADERS])
+def test_hostile_headers_on_every_endpoint(fed: Federation, incident: str,
+                                           headers: dict[str, str | bytes]) -> None:
+    # http.client, not requests: it sends the bytes as given and keeps no cookie jar (requests
+    # trips over a Set-Cookie for a host such as "[::1").
+    target = urlsplit(fed.url("gb", "/"))
+    for path in [*GETS, *POSTS]:
+        method = "POST" if path in POSTS and path not in GETS else "GET"
+        conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+        try:
+            conn.putrequest(method, urlsplit(url(fed, path, incident)).path,
+                            skip_host="Host" in headers, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            if "Content-Length" not in headers:
+                conn.putheader("Content-Length", "0")
+            conn.endheaders()
+            answer = conn.getresponse()
+            body = answer.read(MAX_ANSWER + 1)
+        finally:
+            conn.close()
+        what = f"{headers!r:.80} → {method} {path}"
+        assert answer.status < 500, f"{what}: {answer.status} {body[:300]!r}"
+        assert len(body) <= MAX_ANSWER, what
 
 
 QUERIES = [
