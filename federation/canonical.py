@@ -16,8 +16,8 @@ from typing import Any
 
 import rfc8785
 
-from federation import strictjson
 from federation.errors import Problem, SchemaError
+from federation.jsonbounds import parse_json
 
 
 def encode(document: Any) -> bytes:
@@ -36,5 +36,10 @@ def digest(body: bytes) -> str:
 def decode(body: bytes) -> Any:
     """Parse a message body; only call this on bytes whose signature has already verified.
 
-    Strictly (``strictjson``): a body that JCS could not have produced is refused."""
-    return strictjson.loads(body, "payload")
+    Strictly (``jsonbounds``, ``strict=True``): a body that JCS could not have produced, or one
+    out of bounds, is refused.
+
+    Raises:
+        SchemaError: not UTF-8 JSON, too deep, or holding what JCS cannot encode.
+    """
+    return parse_json(body, what="payload", strict=True)

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from federation import strictjson
 from federation.errors import Problem, SchemaError, SignatureError
+from federation.jsonbounds import parse_json
 from federation.keys import PublicKey, SigningKey, b64, unb64
 
 PAYLOAD_TYPE_PREFIX = "application/vnd.beacon."
@@ -154,4 +154,4 @@ class Envelope:
 
     @classmethod
     def from_json(cls, data: bytes) -> Envelope:
-        return cls.from_dict(strictjson.loads(data, "envelope"))
+        return cls.from_dict(parse_json(data, what="envelope", strict=True))

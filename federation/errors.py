@@ -26,6 +26,28 @@ class Problem:
         return {"path": self.path, "message": self.message}
 
 
+# An answer names at most this many problems, each at most MAX_TEXT characters: a 500 KiB report
+# with 90,000 bad entries must not come back as a 10 MB error list (issue 9).
+MAX_PROBLEMS = 50
+MAX_TEXT = 300
+
+
+def capped(problems: list[Problem]) -> list[Problem]:
+    """The first ``MAX_PROBLEMS`` problems, clipped, plus one that says how many were left out.
+
+    Validators stop after ``MAX_PROBLEMS + 1``, so the count left out is a lower bound.
+    """
+    shown = [Problem(_clip(p.path), _clip(p.message)) for p in problems[:MAX_PROBLEMS]]
+    if left := len(problems) - len(shown):
+        shown.append(Problem("$", f"at least {left} more problem(s) not listed; fix the first "
+                                  f"{MAX_PROBLEMS} and send again"))
+    return shown
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
 class Error(Exception):
     """Base of every error Beacon raises on purpose."""
 

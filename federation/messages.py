@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from federation.severity import Severity
-from federation.timeutil import format_time, parse_time
+from federation.timeutil import format_instant, parse_time
 
 # Fields a node sets on a report; a client filing one must not send them.
 SERVER_FIELDS = ("type", "origin", "issued_at", "id", "revision")
@@ -74,7 +74,7 @@ def incident_from_report(report: Mapping[str, Any], *, origin: str, now: datetim
     doc.setdefault("status", "open")
     doc.setdefault("red_lines", [])
     doc.setdefault("affected_jurisdictions", [])
-    doc.update(type="incident", origin=origin, issued_at=format_time(now),
+    doc.update(type="incident", origin=origin, issued_at=format_instant(now),
                id=incident_id or new_incident_id(origin), revision=revision)
     return doc
 

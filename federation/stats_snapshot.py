@@ -5,7 +5,7 @@
     >>> snap = build_stats_snapshot([], origin="int", issued_at=t, ack=[], escalations={},
     ...                             tripwires={})
     >>> snap.to_dict()["total"], snap.to_dict()["generated_at"]
-    (0, '2026-01-05T09:00:00Z')
+    (0, '2026-01-05T09:00:00.000Z')
 
 The figures come from ``federation.stats`` and ``federation.stats_summary``; the builder puts
 them together, and ``same_figures`` tells whether a new snapshot says anything new.
@@ -20,7 +20,7 @@ from typing import Any
 
 from federation.stats import StatRecord, group_counts, red_line_crossings
 from federation.stats_summary import top_groups
-from federation.timeutil import parse_time
+from federation.timeutil import format_instant, parse_time
 from federation.wire import WireMessage, require
 
 # Fields that change on every snapshot although the figures did not.
@@ -41,6 +41,10 @@ class StatsSnapshot(WireMessage):
     escalations: Mapping[str, int]
     top: int | None = None
     tripwires: Mapping[str, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # The moment the figures were counted, as precisely as the signing moment.
+        return {**super().to_dict(), "generated_at": format_instant(self.generated_at)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StatsSnapshot:

@@ -5,7 +5,7 @@
     >>> a = Ack("fr", datetime(2026, 11, 20, 9, tzinfo=timezone.utc), "gb-00000001.notify",
     ...         "gb-0123456789abcdef", extra={"future_field": 1})
     >>> a.to_dict()["issued_at"], a.to_dict()["future_field"]
-    ('2026-11-20T09:00:00Z', 1)
+    ('2026-11-20T09:00:00.000Z', 1)
 
 A model is a frozen dataclass whose fields are the message's known fields; ``extra`` keeps the
 fields it does not know, so a message from a peer on a newer minor version survives a round trip
@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from federation.errors import MessageError
 from federation.keys import b64
-from federation.timeutil import format_time
+from federation.timeutil import format_instant, format_time
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -71,8 +71,10 @@ class WireMessage:
                                      compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The message body (what is signed): known fields over any unknown ones."""
-        return {**self.extra, "type": self.TYPE, **_fields_dict(self, frozenset({"extra"}))}
+        """The message body (what is signed): known fields over any unknown ones. ``issued_at``
+        carries milliseconds, so two deliberate acts a moment apart are two messages."""
+        return {**self.extra, "type": self.TYPE, **_fields_dict(self, frozenset({"extra"})),
+                "issued_at": format_instant(self.issued_at)}
 
     @classmethod
     def unknown(cls, d: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from federation.envelope import Envelope
-from federation.errors import Problem, RosterError, SchemaError, SignatureError
+from federation.errors import MAX_PROBLEMS, Problem, RosterError, SchemaError, SignatureError
 from federation.messages import SERVER_FIELDS, incident_from_report
 from federation.severity import Severity
-from federation.timeutil import parse_time
+from federation.timeutil import format_instant, parse_time
 from federation.tlp import TLPError
 from node import filing, records, roster_sync
 from node.appkeys import BUS, NODE
@@ -40,13 +42,7 @@ async def file_incident(request: web.Request) -> web.Response:
     principal(request, "operator")
     ctx = request.app[NODE]
     report = await json_body(request)
-    doc = incident_from_report(_check_report_shape(report, ctx.schemas.document("incident")),
-                               origin=ctx.node_id, now=ctx.now())
-    problems = ctx.schemas.problems("incident", doc)
-    problems += _check_jurisdictions(doc, ctx.roster.member_ids())
-    problems += _check_times(doc, ctx.now())
-    if problems:
-        raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
+    doc = await asyncio.to_thread(_checked_incident, ctx, report)
     digest = _file(ctx, doc)
     return web.json_response({"id": doc["id"], "digest": digest}, status=201,
                              headers={"Location": f"/api/v1/incidents/{doc['id']}"})
@@ -65,22 +61,41 @@ async def revise_incident(request: web.Request) -> web.Response:
     if current["origin"] != ctx.node_id:
         raise ForbiddenError(f"only {current['origin']} can revise {incident_id}; "
                              f"this node is {ctx.node_id}")
-    changes = _check_report_shape(await json_body(request), ctx.schemas.document("incident"))
-    doc = json.loads(current["document"])
-    report = {k: v for k, v in doc.items() if k not in SERVER_FIELDS} | changes
-    new = incident_from_report(report, origin=ctx.node_id, now=ctx.now(),
-                               incident_id=incident_id, revision=int(current["revision"]) + 1)
+    changes = await json_body(request)
+    new = await asyncio.to_thread(_checked_incident, ctx, changes,
+                                  previous=json.loads(current["document"]))
+    digest = _file(ctx, new)
+    return web.json_response({"id": incident_id, "revision": new["revision"], "digest": digest},
+                             status=201)
+
+
+def _checked_incident(ctx: NodeContext, report: Any,
+                      previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The incident message for a filed ``report`` (or for the changes to ``previous``).
+
+    CPU-bound on a large body, so callers run it in a worker thread: other requests (``/healthz``
+    among them) are answered meanwhile. It reads the store nowhere.
+
+    Raises:
+        SchemaError: every problem with the report (the answer lists the first 50).
+    """
+    report = _check_report_shape(report, ctx.schemas.document("incident"))
+    if previous is None:
+        new = incident_from_report(report, origin=ctx.node_id, now=ctx.now())
+    else:
+        merged = {k: v for k, v in previous.items() if k not in SERVER_FIELDS} | report
+        new = incident_from_report(merged, origin=ctx.node_id, now=ctx.now(),
+                                   incident_id=previous["id"],
+                                   revision=int(previous["revision"]) + 1)
     problems = ctx.schemas.problems("incident", new)
     problems += _check_jurisdictions(new, ctx.roster.member_ids())
     problems += _check_times(new, ctx.now())
-    if new.get("tlp") != doc.get("tlp"):
+    if previous is not None and new.get("tlp") != previous.get("tlp"):
         problems.append(Problem("$.tlp", "a revision cannot change the TLP label; file a new "
                                          "report instead"))
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
-    digest = _file(ctx, new)
-    return web.json_response({"id": incident_id, "revision": new["revision"], "digest": digest},
-                             status=201)
+    return new
 
 
 def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
@@ -97,8 +112,10 @@ def _check_report_shape(report: Any, schema: Any) -> dict[str, Any]:
     known = set(schema.get("properties", {}))
     problems = [Problem(f"$.{k}", "set by the node; leave it out") for k in report
                 if k in SERVER_FIELDS]
+    unknown = itertools.islice((k for k in report if k not in known and k not in SERVER_FIELDS),
+                               MAX_PROBLEMS + 1)  # the answer lists no more (errors.capped)
     problems += [Problem(f"$.{k}", f"unknown field; known fields are {', '.join(sorted(known))}")
-                 for k in report if k not in known and k not in SERVER_FIELDS]
+                 for k in unknown]
     if problems:
         raise SchemaError(problems, "incident")
     return report
@@ -160,7 +177,7 @@ async def list_incidents(request: web.Request) -> web.Response:
                                    ", ".join(s.value for s in Severity))])
     since = q.get("since") or None
     if since is not None:
-        since = parse_time(since, "$.query.since").strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = format_instant(parse_time(since, "$.query.since"))
     text = q.get("q") or None
     if text is not None and len(text) > 200:
         raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])

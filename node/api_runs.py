@@ -20,6 +20,7 @@ from aiohttp import web
 from federation.answers import Ack, Decline, build_ack, build_declaration, build_decline
 from federation.errors import Problem, SchemaError
 from federation.run_model import PlaybookRun, run_view
+from federation.timeutil import format_time
 from node import flow
 from node.api import int_param
 from node.appkeys import NODE
@@ -75,7 +76,7 @@ async def inbox(request: web.Request) -> web.Response:
             raise SchemaError([Problem("$.query.status", "one of open, acked, declined, closed")])
         sql, params = sql + " WHERE status = ?", (status,)
     rows = ctx.store.query(sql + " ORDER BY received_at DESC LIMIT 500", params)
-    now = ctx.now_text()
+    now = format_time(ctx.now())  # deadlines are whole seconds: compare like with like
     return web.json_response({"items": [_inbox_item(r, now) for r in rows]})
 
 
@@ -171,7 +172,8 @@ async def emergency(request: web.Request) -> web.Response:
     doc = json.loads(em["document"])
     decls = [{"by": r["origin"], "at": r["issued_at"], "digest": r["digest"],
               "statement": r["statement"]} for r in ctx.store.query(
-        "SELECT * FROM declarations WHERE emergency_id = ? ORDER BY issued_at", (em["id"],))]
+        "SELECT * FROM declarations WHERE emergency_id = ? "
+        "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', issued_at)", (em["id"],))]
     return web.json_response({
         "state": em["state"], "id": em["id"], "origin": em["origin"],
         "incident_id": em["incident_id"], "run_id": em["run_id"],

@@ -21,7 +21,7 @@ from federation.playbook import Playbook
 from federation.roster import Roster
 from federation.run_model import RunContext
 from federation.schema import SchemaSet
-from federation.timeutil import format_time
+from federation.timeutil import format_instant
 from node.auth import TokenVerifier
 from node.config import NodeConfig
 from node.identity import KeyFileError, load_encryption_key, load_roster, load_signing_key
@@ -117,8 +117,9 @@ class NodeContext:
         return self.clock()
 
     def now_text(self) -> str:
-        """Second precision, as signed messages carry it."""
-        return format_time(self.now())
+        """Millisecond precision, as signed messages carry it in ``issued_at``
+        (``federation.timeutil``: two acts a moment apart are two messages)."""
+        return format_instant(self.now())
 
     def stamp(self) -> str:
         """Microsecond precision, for local records (received_at, sent_at)."""

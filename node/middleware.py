@@ -9,13 +9,15 @@ answered with a 500 that leaks nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from federation.errors import Problem, SchemaError
+from federation.errors import Problem, SchemaError, capped
+from federation.jsonbounds import parse_json
 from node.appkeys import NODE
 from node.auth import AuthError, ForbiddenError, Principal
 from node.errors import Conflict, NotFound
@@ -29,8 +31,9 @@ PRINCIPAL = "beacon.principal"
 
 def error_response(status: int, problems: list[Problem],
                    headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"errors": [p.to_dict() for p in problems]}, status=status,
-                             headers=headers)
+    """The JSON error answer, bounded: at most ``MAX_PROBLEMS`` problems of bounded length."""
+    return web.json_response({"errors": [p.to_dict() for p in capped(problems)]},
+                             status=status, headers=headers)
 
 
 @web.middleware
@@ -48,6 +51,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, [Problem("$", f"{e.what} not found")])
     except Conflict as e:
         return error_response(409, [Problem("$", str(e))])
+    except web.RequestPayloadError as e:  # e.g. a body that is not the Content-Encoding it says
+        return error_response(400, [Problem("$", f"cannot read the body: {str(e)[:200]}; send "
+                                                 "it plain or in the encoding it declares")])
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -80,11 +86,25 @@ def principal(request: web.Request, *roles: str) -> Principal:
     return who
 
 
+# Bodies larger than this are parsed in a worker thread, so other requests (``/healthz``) are
+# answered meanwhile; small ones are not worth the hand-off.
+THREAD_BYTES = 64 * 1024
+
+
 async def json_body(request: web.Request) -> Any:
+    """The request's JSON body, parsed within ``federation.jsonbounds`` (UTF-8, bounded depth).
+
+    Raises:
+        SchemaError: wrong content type or charset, not JSON, or out of bounds (a 400).
+    """
     if request.content_type != "application/json":
         raise SchemaError([Problem("$", "send the body as JSON with "
                                         "'Content-Type: application/json'")])
-    try:
-        return await request.json()
-    except ValueError as e:
-        raise SchemaError([Problem("$", f"body is not valid JSON: {e}")]) from e
+    charset = request.charset
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        raise SchemaError([Problem("$", f"charset {charset[:40]!r} is not accepted: send JSON "
+                                        "as UTF-8 (RFC 8259), with no charset or charset=utf-8")])
+    raw = await request.read()
+    if len(raw) > THREAD_BYTES:
+        return await asyncio.to_thread(parse_json, raw)
+    return parse_json(raw)

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from federation.run_model import PlaybookRun
 from federation.subjects import STREAM
+from federation.timeutil import format_time
 from node import records
 from node.appkeys import BUS, NODE, TIMERS
 from node.context import NodeContext
@@ -68,7 +69,7 @@ async def consumer_lag(app: web.Application) -> tuple[int, int] | None:
 def refresh_store_gauges(ctx: NodeContext) -> None:
     """Outbox depth, open runs, overdue and missed clocks, overdue escalations."""
     m = ctx.metrics
-    now_text = ctx.now_text()
+    now_text = format_time(ctx.now())  # deadlines are whole seconds: compare like with like
     m.outbox_depth.set(records.outbox_depth(ctx.store))
     m.overdue_escalations.set(int(ctx.store.scalar(
         "SELECT COUNT(*) FROM escalations WHERE status = 'open' AND deadline < ?",

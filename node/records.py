@@ -158,7 +158,7 @@ def list_incidents(store: Store, *, origin: str | None, severity: str | None,
         where.append("severity_rank >= ?")
         params.append(Severity(severity).rank)
     if since:
-        where.append("issued_at >= ?")
+        where.append("strftime('%Y-%m-%dT%H:%M:%fZ', issued_at) >= ?")  # mixed precision
         params.append(since)
     if cursor is not None:
         where.append("seq < ?")

@@ -35,7 +35,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
+from federation.errors import Problem, SchemaError
 from federation.timeutil import format_time
 from node.appkeys import NODE
 from node.auth import ForbiddenError, Principal, is_expired
@@ -49,6 +51,24 @@ IDLE = timedelta(hours=4)
 TOUCH_EVERY = timedelta(minutes=1)  # write seen_at at most this often per session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[Any]:
+    """The request's form fields; a form aiohttp cannot read is the client's error (a 400).
+
+    aiohttp raises ``ValueError`` for a multipart body without (or with a wrong) boundary or an
+    unnamed field, ``LookupError`` for an unknown charset and ``UnicodeDecodeError`` for bytes
+    that are not in the declared one; none of these is the node's fault.
+
+    Raises:
+        SchemaError: the form cannot be read.
+    """
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as e:
+        raise SchemaError([Problem("$", f"cannot read the form ({request.content_type}): "
+                                        f"{str(e)[:200]}; send a urlencoded or multipart form "
+                                        "with its boundary, in UTF-8")]) from e
 
 
 # Why a session that the browser still holds a cookie for has ended (see ``why_ended``).
@@ -190,7 +210,7 @@ async def session_principal(request: web.Request) -> Principal | None:
     if request.method not in SAFE_METHODS and request.path != "/login":
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent and request.content_type in FORM_TYPES:
-            form = await request.post()
+            form = await read_form(request)
             field = form.get(CSRF_FIELD)
             sent = field if isinstance(field, str) else ""
         if not hmac.compare_digest(sent.encode(), session.csrf.encode()):

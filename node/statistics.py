@@ -103,7 +103,8 @@ def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, An
     tx.execute("INSERT INTO stat_snapshots(origin, digest, issued_at, received_at) "
                "VALUES (?, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET digest=excluded.digest, "
                "issued_at=excluded.issued_at, received_at=excluded.received_at "
-               "WHERE excluded.issued_at >= stat_snapshots.issued_at",
+               "WHERE strftime('%Y-%m-%dT%H:%M:%fZ', excluded.issued_at) "
+               ">= strftime('%Y-%m-%dT%H:%M:%fZ', stat_snapshots.issued_at)",
                (doc["origin"], digest, doc["issued_at"], received_at))
 
 
@@ -184,7 +185,8 @@ def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row 
     """The newest snapshot kept (of ``origin``, or of any international-body member)."""
     rows = store.query("SELECT s.*, e.envelope FROM stat_snapshots s JOIN envelopes e "
                        "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
-                       "ORDER BY s.issued_at DESC LIMIT 1", (origin, origin))
+                       "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', s.issued_at) DESC LIMIT 1",
+                       (origin, origin))
     return rows[0] if rows else None
 
 

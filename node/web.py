@@ -38,6 +38,7 @@ from node.sessions import (
     clear_session_cookie,
     cookie_name,
     current_session,
+    read_form,
     same_origin,
     session_cookie,
 )
@@ -90,7 +91,7 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
-    form = await request.post()
+    form = await read_form(request)
     next_path = _safe_next(str(form.get("next") or "/"))
     if not same_origin(request):
         return _html(web_pages.login(ctx=ctx, next_path=next_path, error=(

@@ -21,6 +21,8 @@ from federation.messages import incident_from_report, new_incident_id
 from node.identity import load_signing_key
 from tests.integration.conftest import Federation, report, wait_for
 
+_DEEP = b'{"a":' * 1000 + b"1" + b"}" * 1000
+
 
 def _incident(origin: str, *, issued: datetime | None = None, **changes: Any) -> dict[str, Any]:
     doc = incident_from_report(report(title="Forgery probe", affected_jurisdictions=[]),
@@ -81,6 +83,11 @@ async def test_forgeries_are_quarantined_and_consumer_keeps_going(
         "garbage": (subj, b"\x00\xffnot json at all", "malformed-envelope"),
         "bad-schema": (subj, _envelope(_incident("gb", severity="apocalyptic"), gb_key),
                        "schema"),
+        # Nested 1,000 deep: once a RecursionError, an internal-error with a traceback.
+        "deep-envelope": (subj, b'{"payloadType": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+                          "malformed-envelope"),
+        "deep-payload": (subj, Envelope.sign(payload_type("incident"), _DEEP, [gb_key]).to_json(),
+                         "malformed-payload"),
     }
     before = {n: len(await _quarantine(http, fed, n)) for n in ("fr", "jp")}
     good = _incident("gb", title="Genuine after forgeries")
@@ -105,6 +112,8 @@ async def test_forgeries_are_quarantined_and_consumer_keeps_going(
         async with http.get(fed.url(node, "/metrics")) as r:
             metrics = await r.text()
         assert 'beacon_messages_quarantined_total{reason="origin-mismatch"} 2.0' in metrics
+        log = (Path(fed.node(node)["config"]).parent / "node.log").read_text(errors="replace")
+        assert "RecursionError" not in log
 
 
 async def test_nats_refuses_a_node_publishing_as_another(fed: Federation) -> None:

@@ -90,7 +90,7 @@ async def test_non_json_bodies(fed: Federation, http: aiohttp.ClientSession) -> 
     status, body = await _post(http, fed, None, data=b"{not json",
                                headers={**fed.auth("gb", "operator"),
                                         "Content-Type": "application/json"})
-    assert status == 400 and "not valid JSON" in body["errors"][0]["message"]
+    assert status == 400 and "body is not JSON" in body["errors"][0]["message"]
     status, body = await _post(http, fed, None, data=b"title=x",
                                headers={**fed.auth("gb", "operator"),
                                         "Content-Type": "application/x-www-form-urlencoded"})

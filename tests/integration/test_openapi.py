@@ -26,6 +26,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.hypothesis.builder import (
+    HypothesisTestConfig,
+    HypothesisTestMode,
+    create_test,
+)
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -199,3 +204,32 @@ def test_schemathesis_with_real_ids(fed: Federation, schema: Any, world: World, 
                                     path: str) -> None:
     _fuzz(fed, schema, method, path, GenerationMode.POSITIVE,
           path_parameters={"id": REAL_IDS[(method, path)](world)})
+
+
+ROLES = ("operator", "responder", "auditor", "viewer")
+COVERAGE = settings(max_examples=1, derandomize=True, database=None, deadline=None,
+                    phases=[Phase.explicit], suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path"), FUZZED)
+def test_schemathesis_coverage_phase_as_every_role(fed: Federation, schema: Any, world: World,
+                                                   method: str, path: str, role: str) -> None:
+    """Schemathesis's coverage phase: boundary and just-out-of-bounds values of every
+    parameter and body field, missing and malformed ones, wrong types and media types — run as
+    explicit examples (no Hypothesis search), with each role's token, so a role refused at the
+    door (403) and the handlers behind it are both seen. No 5xx; every answer as documented."""
+    base_url = fed.node("gb")["url"]
+    headers = {"Authorization": f"Bearer {fed.node('gb')['tokens'][role]}"}
+    seen: list[int] = []
+    with requests.Session() as session:
+        def check(case: Any) -> None:
+            seen.append(1)
+            case.call_and_validate(base_url=base_url, session=session, headers=headers,
+                                   checks=CHECKS, timeout=15)
+
+        test = create_test(operation=schema[path][method], test_func=check,
+                           config=HypothesisTestConfig(project=schema.config, settings=COVERAGE,
+                                                       modes=[HypothesisTestMode.COVERAGE]))
+        test()
+    assert seen, "the coverage phase sent nothing"

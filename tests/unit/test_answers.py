@@ -24,7 +24,7 @@ def test_an_ack_validates_and_round_trips(schemas: SchemaSet) -> None:
     body = build_ack(origin="fr", issued_at=NOW, escalation_id=ESC, incident_id=INCIDENT,
                      run_id=RUN, responder="duty desk", note="on it").to_dict()
     schemas.validate("ack", body)
-    assert body == {"type": "ack", "origin": "fr", "issued_at": "2026-11-20T12:00:00Z",
+    assert body == {"type": "ack", "origin": "fr", "issued_at": "2026-11-20T12:00:00.000Z",
                     "escalation_id": ESC, "incident_id": INCIDENT, "run_id": RUN,
                     "responder": "duty desk", "note": "on it"}
     round_trips(body, Ack)

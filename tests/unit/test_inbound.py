@@ -99,6 +99,7 @@ def test_a_message_of_exactly_the_limit_passes(check: Any, now: datetime) -> Non
 
 @pytest.mark.parametrize("data", [
     b"", b"not json", b"[]", b'"envelope"', b"{}", b"\xff\xfe",
+    b'{"signatures": ' + b"[" * 1000 + b"]" * 1000 + b"}",  # a RecursionError once
     b'{"payloadType": "application/vnd.beacon.incident.v1+json", "payload": "e30="}',
 ])
 def test_malformed_envelope(check: Any, data: bytes) -> None:
@@ -198,7 +199,9 @@ def test_body_type_differs_from_the_payload_type(check: Any, now: datetime) -> N
     rejected(check, "type-mismatch", env, subject)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff"])
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff",
+                                  b'{"a":' * 1000 + b"1" + b"}" * 1000,  # RecursionError once
+                                  b"[" * 5000 + b"]" * 5000, b'{"t": "\\ud800"}'])
 def test_signed_payload_that_is_not_a_json_object(check: Any, body: bytes) -> None:
     env = Envelope.sign(payload_type("incident"), body, [member_key("gb")])
     rejected(check, "malformed-payload", env, subject_for("incident", "gb"))

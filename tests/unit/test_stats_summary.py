@@ -163,7 +163,7 @@ def test_snapshot_body_is_a_valid_stats_message(schemas: SchemaSet) -> None:
                          tripwires={"tw-1": 2})
     schemas.validate("stats", body)
     assert body["total"] == 4 and body["stubs"] == 1
-    assert body["issued_at"] == body["generated_at"] == "2026-11-20T09:00:00Z"
+    assert body["issued_at"] == body["generated_at"] == "2026-11-20T09:00:00.000Z"
     assert body["counts"]["year"] == [{"key": {"year": 2023}, "count": 1},
                                       {"key": {"year": 2024}, "count": 2},
                                       {"key": {"year": 2025}, "count": 1}]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from federation.errors import SchemaError
-from federation.timeutil import format_time, parse_time
+from federation.timeutil import format_instant, format_time, parse_time
 
 
 @pytest.mark.parametrize("year", [1, 102, 999, 2026, 9999])
@@ -30,3 +30,22 @@ def test_naive_times_are_refused() -> None:
         parse_time("2026-01-02T03:04:05")
     with pytest.raises(ValueError, match="timezone-aware"):
         format_time(datetime(2026, 1, 2))
+
+
+def test_signed_instants_have_milliseconds_so_two_acts_a_moment_apart_differ() -> None:
+    t = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert format_instant(t) == "2026-01-02T03:04:05.678Z"
+    assert format_instant(t) != format_instant(t.replace(microsecond=679901))
+    assert format_time(t) == format_time(t.replace(microsecond=679901))  # why: whole seconds
+    assert parse_time(format_instant(t)) == t.replace(microsecond=678000)
+
+
+def test_mixed_precision_orders_by_time_once_parsed_not_as_text() -> None:
+    old, new = "2026-01-02T03:04:05Z", "2026-01-02T03:04:05.500Z"  # old whole-second message
+    assert old > new  # the trap: as text the earlier instant sorts last
+    assert parse_time(old) < parse_time(new)
+
+
+def test_format_instant_refuses_naive_times() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_instant(datetime(2026, 1, 2, 3, 4, 5))

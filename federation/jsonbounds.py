@@ -1,0 +1,145 @@
+"""Parse untrusted JSON within bounds that every later step (RFC 8785 encoding, JSON Schema
+validation, ``json.dumps``, SQLite) can handle — and, for signed bodies, strictly.
+
+    >>> parse_json(b'{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> parse_json(b"[" * 100 + b"]" * 100)
+    Traceback (most recent call last):
+    ...
+    federation.errors.SchemaError: $: body nests 100 levels deep, limit 32; flatten the document
+    >>> parse_json(b'{"a": 1, "a": 2}', what="payload", strict=True)
+    Traceback (most recent call last):
+    ...
+    federation.errors.SchemaError: $: payload: the key 'a' appears twice in one object
+
+Why bounds: those steps recurse. A 2 KB body nested 1,000 levels deep raises ``RecursionError``
+(not a ``ValueError``) in the parser or, just under the parser's limit, in the encoder or the
+validator; a string with a lone UTF-16 surrogate (``"\\ud800"``) parses but cannot be stored or
+signed as UTF-8. Depth is measured on the text before parsing (``nesting_depth``, no recursion),
+surrogates right after, before anything else sees the value. Beacon's deepest message is far
+shallower than ``MAX_DEPTH``.
+
+Why strict for signed bodies: every one is made by ``canonical.encode``, which cannot produce
+duplicate keys, NaN or Infinity, or integers outside ±(2**53 - 1); a body that holds them was not
+made by a Beacon node, and some break later and elsewhere (``int()`` refuses 4,300+ digits with a
+``ValueError`` that is not a ``JSONDecodeError``). ``strict=True`` refuses them here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from federation.errors import Problem, SchemaError
+
+MAX_DEPTH = 32
+MAX_SAFE_INTEGER = 2**53 - 1  # RFC 7493 (I-JSON) §2.2; RFC 8785 §3.2.2.3
+MAX_INTEGER_DIGITS = 20  # far beyond the safe range; bounds the work before int() runs
+# A JSON string literal (escapes included); its brackets are text, not structure.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting_depth(text: bytes) -> int:
+    """The deepest level of ``[`` / ``{`` nesting in ``text``, measured without parsing it;
+    malformed text gives a best guess (the parser refuses it afterwards anyway).
+
+        >>> nesting_depth(b'{"a": [1, {"b": "[[["}]}')
+        3
+    """
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub(b'""', text)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+class _Refused(ValueError):
+    """Raised inside the strict parser's hooks; becomes a SchemaError."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise _Refused(f"the key {k!r} appears twice in one object")
+        seen[k] = v
+    return seen
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise _Refused(f"integer {text[:24]}{'…' if len(text) > 24 else ''} is outside "
+                       f"±(2**53 - 1), the range JSON numbers keep exactly")
+    return int(text)
+
+
+def parse_json(data: bytes | str, *, what: str = "body", strict: bool = False) -> Any:
+    """Parse UTF-8 JSON within bounds (see the module doc); ``strict`` for signed bodies.
+
+    Raises:
+        SchemaError: not UTF-8, not JSON, too deep, a string that is not valid Unicode, or
+            (strict) what JCS cannot encode.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    depth = nesting_depth(raw)
+    if depth > MAX_DEPTH:
+        raise SchemaError([Problem("$", f"{what} nests {depth} levels deep, limit {MAX_DEPTH}; "
+                                        "flatten the document")])
+    hooks: dict[str, Any] = ({"object_pairs_hook": _object, "parse_constant": _constant,
+                              "parse_int": _integer} if strict else {})
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, **hooks)
+    except UnicodeDecodeError as e:
+        raise SchemaError([Problem("$", f"{what} is not JSON: not UTF-8 ({e.reason} at byte "
+                                        f"{e.start}); send JSON encoded as UTF-8")]) from e
+    except _Refused as e:
+        raise SchemaError([Problem("$", f"{what}: {e}")]) from e
+    except ValueError as e:  # JSONDecodeError, and ints beyond Python's digit limit
+        raise SchemaError([Problem("$", f"{what} is not JSON: {e}")]) from e
+    except RecursionError as e:  # not reachable below MAX_DEPTH; kept as a last guard
+        raise _too_deep() from e
+    check_bounds(value)
+    return value
+
+
+def check_bounds(value: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Raise SchemaError if ``value`` nests deeper than ``max_depth`` or holds a string (or key)
+    that is not valid Unicode. Iterative, so it cannot itself overflow the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                raise _too_deep(max_depth)
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SchemaError([Problem("$", f"a string holds {text[e.start:e.end]!r}, a lone "
+                                        "UTF-16 surrogate that is not a character; "
+                                        "send valid Unicode")]) from e
+
+
+def _too_deep(max_depth: int = MAX_DEPTH) -> SchemaError:
+    return SchemaError([Problem("$", f"JSON nested deeper than {max_depth} levels; "
+                                     "flatten the document")])
