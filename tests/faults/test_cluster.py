@@ -125,7 +125,7 @@ async def test_sigkill_of_the_stream_leader_mid_burst_loses_and_duplicates_nothi
         from_peers = 2 * PER_MEMBER if node == "int" else PER_MEMBER
         stored, redelivered[node] = await stored_once(http, cfed, node)
         assert stored == from_peers, (node, stored, redelivered[node])
-    # For docs/reliability-faults.md (pytest -s shows it).
+    # For docs/reliability.md (pytest -s shows it).
     print(f"longest not-ok /healthz stretch per node (s): {watch.worst}; "
           f"redelivered and dropped as duplicates: {redelivered}")
     assert max(watch.worst.values()) < FAILOVER_S, watch.worst

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,30 @@ async def wait_for(check: Callable[[], Awaitable[Any]], *, within_s: float = 15.
             return last
         await asyncio.sleep(every_s)
     raise AssertionError(f"condition not met within {within_s}s; last result: {last!r}")
+
+
+async def barrier(http: aiohttp.ClientSession, fed: Federation, origin: str,
+                  at: Iterable[str], within_s: float = 30.0) -> str:
+    """File a sentinel report at ``origin`` and wait until every node of ``at`` holds it.
+
+    One publisher's order is kept end to end (the outbox is sent in order, JetStream keeps it,
+    each durable consumer delivers it), so once the sentinel is stored at a node, everything
+    ``origin`` said before it is stored there too: a negative assertion ("nothing more came")
+    may follow. Returns the sentinel's incident id.
+    """
+    async with http.post(fed.url(origin, "/api/v1/incidents"), headers=fed.auth(origin, "operator"),
+                         json=report(title="Barrier sentinel", severity="hazard",
+                                     harm_types=["public-interest"],
+                                     affected_jurisdictions=[])) as r:
+        assert r.status == 201, await r.text()
+        sentinel = str((await r.json())["id"])
+    for node in at:
+        async def stored(node: str = node) -> bool:
+            async with http.get(fed.url(node, f"/api/v1/incidents/{sentinel}"),
+                                headers=fed.auth(node, "viewer")) as r:
+                return r.status == 200
+        await wait_for(stored, within_s=within_s)
+    return sentinel
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.integration.conftest import Federation, report, running_federation, wait_for
+from tests.integration.conftest import Federation, barrier, report, running_federation, wait_for
 
 SCALE = 0.0001
 TIER1_S = 24 * 3600 * SCALE  # serious-incident-cross-border: affected peers, PT24H
@@ -26,6 +27,13 @@ def pfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     with running_federation(tmp_path_factory.mktemp("pfed"), ["gb", "fr", "jp"],
                             time_scale=SCALE) as f:
         yield f
+
+
+async def _until(deadline: str) -> None:
+    """Wait (real time) until ``deadline`` (RFC 3339) has passed at the nodes, plus a margin for
+    the timer to fire and commit; callers then file a barrier before asserting anything."""
+    when = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+    await asyncio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()) + 0.5)
 
 
 async def _call(http: aiohttp.ClientSession, fed: Federation, node: str, method: str,
@@ -87,7 +95,8 @@ async def test_acknowledged_in_time_stops_the_chain(pfed: Federation,
                         if s["id"] == "escalate-affected-peers")["acked_by"]
     assert any(h["by"] == "fr" for h in run["history"])
 
-    await asyncio.sleep(TIER1_S + 2)  # past the tier-1 deadline: nothing more may happen
+    await _until(esc["deadline"])  # past the tier-1 deadline: nothing more may happen
+    await barrier(http, pfed, "gb", ("fr", "jp", "int"))
     run = await _run(http, pfed, "gb", incident, "serious-incident-cross-border")
     assert run["tier"] == 1
     for node in ("jp", "int"):
@@ -104,7 +113,7 @@ async def test_silence_moves_to_the_next_tier_exactly_once(pfed: Federation,
         async def tier2(node: str = node) -> Any:
             return [e for e in await _inbox(http, pfed, node, incident) if e["tier"] == 2]
         await wait_for(tier2, within_s=TIER1_S + 15)
-    await asyncio.sleep(1.0)  # let any duplicate arrive, if there were one
+    await barrier(http, pfed, "gb", ("fr", "jp", "int"))  # a duplicate would be here by now
     for node in ("fr", "jp", "int"):
         tiers = sorted(e["tier"] for e in await _inbox(http, pfed, node, incident))
         assert tiers == ([1, 2] if node == "fr" else [2]), (node, tiers)
@@ -171,7 +180,7 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
         pfed: Federation, http: aiohttp.ClientSession) -> None:
     incident = await _file(http, pfed, "gb", title="Starts small", severity="incident",
                            affected_jurisdictions=["fr"])
-    await asyncio.sleep(1.0)
+    # Runs start in the transaction that stores the report, so the 201 is the barrier here.
     assert await _runs(http, pfed, "gb", incident) == []  # matches no playbook: stored, left
     status, body = await _call(http, pfed, "gb", "GET", f"/api/v1/incidents/{incident}")
     assert status == 200 and body["revision"] == 1
@@ -184,8 +193,7 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
 
     status, _ = await _call(http, pfed, "gb", "POST", f"/api/v1/incidents/{incident}/revisions",
                             "operator", json={"severity": "incident"})
-    assert status == 201
-    await asyncio.sleep(1.0)
+    assert status == 201  # the revision and its reactions committed together: no wait
     runs = await _runs(http, pfed, "gb", incident)
     assert [r["state"] for r in runs] == ["running"]  # a downgrade restarts nothing
 
@@ -212,7 +220,7 @@ async def test_deadline_pending_across_sigkill_fires_exactly_once(
     await wait_for(lambda: _inbox(http, pfed, "fr", incident))
     os.kill(pfed.node("gb")["pid"], signal.SIGKILL)
     await asyncio.sleep(TIER1_S + 2)  # the deadline passes while gb is down
-    for node in ("jp", "int"):
+    for node in ("jp", "int"):  # gb is dead: nothing it could say is in flight
         assert await _inbox(http, pfed, node, incident) == []
 
     pfed.spawn_node("gb")
@@ -220,7 +228,7 @@ async def test_deadline_pending_across_sigkill_fires_exactly_once(
         async def tier2(node: str = node) -> Any:
             return [e for e in await _inbox(http, pfed, node, incident) if e["tier"] == 2]
         await wait_for(tier2, within_s=30)
-    await asyncio.sleep(2.0)
+    await barrier(http, pfed, "gb", ("jp", "int"))  # a second firing would be here by now
     for node in ("jp", "int"):
         assert [e["tier"] for e in await _inbox(http, pfed, node, incident)] == [2]
     run = await _run(http, pfed, "gb", incident, "serious-incident-cross-border")
