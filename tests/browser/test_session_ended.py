@@ -67,6 +67,7 @@ def test_a_revoked_token_ends_the_session_and_the_page_says_so(
         browser: Browser, ui_fed: Federation, shots: Path) -> None:
     token = new_token(ui_fed, "revoked in a browser test")
     page = sign_in_with(browser, ui_fed, token)
+    page.goto("about:blank")  # away: no console script may see the 401 first and navigate
     with gb_store(ui_fed) as store:
         assert revoke_token(store, token.split("_")[1], now="2026-11-29T10:15:00Z")
     text = ended_notice(page, ui_fed, shots, "session-ended-revoked")
@@ -79,6 +80,7 @@ def test_an_expired_token_ends_the_session_and_cannot_sign_in_again(
         browser: Browser, ui_fed: Federation, shots: Path) -> None:
     token = new_token(ui_fed, "expires in a browser test")
     page = sign_in_with(browser, ui_fed, token)
+    page.goto("about:blank")  # away: no console script may see the 401 first and navigate
     with gb_store(ui_fed) as store, store.transaction() as tx:
         tx.execute("UPDATE tokens SET expires_at = '2026-11-29T06:00:00Z' WHERE token_id = ?",
                    (token.split("_")[1],))
