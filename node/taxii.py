@@ -8,8 +8,8 @@
 |---|---|
 | ``GET /taxii2/`` | discovery |
 | ``GET /taxii2/api/`` | the API root |
-| ``GET /taxii2/api/collections/``, ``…/collections/{id}/`` | one collection per TLP label the caller may read |
-| ``GET …/{id}/objects/``, ``…/objects/{object_id}/`` | STIX objects (``added_after``, ``limit``, ``next``, ``match[…]``) |
+| ``GET /taxii2/api/collections/``, ``…/collections/{id}/`` | one per TLP label the caller reads |
+| ``GET …/{id}/objects/``, ``…/objects/{object_id}/`` | STIX objects, filtered and paged |
 | ``GET …/{id}/manifest/``, ``…/objects/{object_id}/versions/`` | manifest and versions |
 
 Which collections a caller sees is ``federation.taxii.visible_labels`` (AMBER for operational
