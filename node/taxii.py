@@ -39,7 +39,8 @@ ACCEPTABLE = ("application/taxii+json", "application/json", "application/*", "*/
 
 
 def _answer(body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(body, ensure_ascii=False),
+    # Bytes, so that aiohttp sends the media type exactly as TAXII 2.1 spells it.
+    return web.Response(body=json.dumps(body, ensure_ascii=False).encode(),
                         headers={"Content-Type": taxii.TAXII_MEDIA, **(headers or {})})
 
 
