@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -70,7 +71,8 @@ def _taxii_headers(args: argparse.Namespace) -> dict[str, str]:
     headers = {"Accept": TAXII_MEDIA}
     if getattr(args, "user", None):
         password = args.password or os.environ.get("TAXII_PASSWORD", "")
-        headers["Authorization"] = aiohttp.BasicAuth(args.user, password).encode()
+        pair = f"{args.user}:{password}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"  # RFC 7617
     elif args.token:
         headers["Authorization"] = f"Bearer {args.token}"
     return headers
