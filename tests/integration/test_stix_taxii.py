@@ -113,6 +113,9 @@ def test_a_viewer_never_sees_amber(fed: Federation,
     r = call(fed, "gb", "GET", f"/taxii2/api/collections/{amber}/objects/", "responder")
     assert r.status_code == 200 and r.headers["Content-Type"] == TAXII_MEDIA
     assert r.headers["X-TAXII-Date-Added-First"] <= r.headers["X-TAXII-Date-Added-Last"]
+    r = requests.get(fed.url("gb", "/taxii2/"), timeout=15,
+                     headers=fed.auth("gb", "viewer") | {"Accept": "text/html"})
+    assert r.status_code == 406 and "taxii+json" in r.json()["errors"][0]["message"]
 
 
 def test_versions_and_filters(fed: Federation, filed: dict[str, list[tuple[str, int]]]) -> None:
