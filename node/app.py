@@ -63,7 +63,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
     app.add_routes(dashboard.routes)
-    app.add_routes(taxii.routes)
+    taxii.setup(app)  # TAXII 2.1 at /taxii2/
     web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events
     return app
 

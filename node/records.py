@@ -199,3 +199,10 @@ def incident_versions(store: Store, tlps: tuple[str, ...]) -> list[tuple[dict[st
         payload = base64.b64decode(json.loads(r["envelope"])["payload"])
         out.append((dict(json.loads(payload)), str(r["received_at"])))
     return out
+
+
+def revisions_stamp(store: Store) -> tuple[int, int]:
+    """Changes whenever an incident revision is stored (a cache key for derived views)."""
+    rows = store.query("SELECT COUNT(*) AS n, COALESCE(MAX(rowid), 0) AS last "
+                       "FROM incident_revisions")
+    return int(rows[0]["n"]), int(rows[0]["last"])
