@@ -13,7 +13,10 @@ Basic ``--user`` with ``--password``/``$TAXII_PASSWORD``), maps incidents with
 ``federation.stix_import`` and files them at ``--node`` through its HTTP API, like
 ``beacon import aiid``. Every object it cannot map is named on stderr. It is idempotent: each
 filed report carries ``source.stix_id``; before filing, the node's own reports whose titles match
-are fetched and those ids skipped. Affected jurisdictions that are not members of the target
+are fetched, and a report already there is skipped — or, if the incoming version differs (a
+newer revision at the source), the changed fields are filed as a new revision of it. A changed
+TLP label is refused (a revision cannot change it); a report whose title changed at the source
+is not found and is filed again. Affected jurisdictions that are not members of the target
 federation are dropped (and said so), since a node refuses them.
 """
 
@@ -113,8 +116,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 # -- import ---------------------------------------------------------------------------------
-async def _present(client: NodeClient, target: Target, titles: set[str]) -> set[str]:
-    """``source.stix_id`` of the reports this node filed whose titles are being imported."""
+async def _present(client: NodeClient, target: Target,
+                   titles: set[str]) -> dict[str, dict[str, Any]]:
+    """The reports this node filed whose titles are being imported, by ``source.stix_id``."""
     candidates, cursor = [], ""
     for _ in range(MAX_PAGES):
         page = await client.get_json(target, f"/api/v1/incidents?origin={target.node_id}"
@@ -125,8 +129,36 @@ async def _present(client: NodeClient, target: Target, titles: set[str]) -> set[
         cursor = page["next"]
     docs = await asyncio.gather(*(client.get_json(target, f"/api/v1/incidents/{i}")
                                   for i in candidates))
-    return {str(d["source"]["stix_id"]) for d in docs
+    return {str(d["source"]["stix_id"]): d for d in docs
             if isinstance(d.get("source"), dict) and d["source"].get("stix_id")}
+
+
+async def _revise(http: aiohttp.ClientSession, target: Target, incident: str,
+                  changes: dict[str, Any]) -> tuple[str, str]:
+    """File the changed fields as a new revision: ``("revised", id)`` or an outcome why not."""
+    try:
+        async with http.post(f"{target.url}/api/v1/incidents/{incident}/revisions",
+                             json=changes, headers=target.headers) as r:
+            if r.status == 201:
+                return "revised", incident
+            return ("refused" if r.status < 500 else "failed"), (await r.text())[:300]
+    except (aiohttp.ClientError, TimeoutError) as e:
+        return "failed", f"no answer ({str(e) or type(e).__name__})"
+
+
+async def _file_or_revise(http: aiohttp.ClientSession, client: NodeClient, target: Target,
+                          report: dict[str, Any], current: dict[str, Any] | None,
+                          ) -> tuple[str, str]:
+    """File a new report, or revise the one filed before if the incoming one differs."""
+    if current is None:
+        return await client.file(target, report)
+    changes = {k: v for k, v in report.items() if current.get(k) != v}
+    if not changes:
+        return "present", current["id"]
+    if "tlp" in changes:
+        return "refused", (f"TLP changed from {current.get('tlp')} to {report['tlp']}; a "
+                           f"revision cannot change it, so {current['id']} is left as it is")
+    return await _revise(http, target, str(current["id"]), changes)
 
 
 async def import_collection(args: argparse.Namespace, node_token: str) -> int:
@@ -144,24 +176,24 @@ async def import_collection(args: argparse.Namespace, node_token: str) -> int:
         problems = list(batch.unmapped)
         bar = Progress(len(batch.reports))
         for key, report in batch.reports:
-            outcome = "present"
-            if key not in present:
-                dropped = [j for j in report.get("affected_jurisdictions", [])
-                           if j not in members]
-                if dropped:
-                    report["affected_jurisdictions"] = [
-                        j for j in report["affected_jurisdictions"] if j in members]
-                    problems.append(f"{key}: not members here, dropped from "
-                                    f"affected_jurisdictions: {', '.join(dropped)}")
-                outcome, detail = await client.file(target, report)
-                if outcome != "filed":
-                    problems.append(f"{key}: {outcome} at {target.node_id}: {detail}")
+            dropped = [j for j in report.get("affected_jurisdictions", [])
+                       if j not in members]
+            if dropped:
+                report["affected_jurisdictions"] = [
+                    j for j in report["affected_jurisdictions"] if j in members]
+                problems.append(f"{key}: not members here, dropped from "
+                                f"affected_jurisdictions: {', '.join(dropped)}")
+            outcome, detail = await _file_or_revise(http, client, target, report,
+                                                    present.get(key))
+            if outcome not in ("filed", "revised", "present"):
+                problems.append(f"{key}: {outcome} at {target.node_id}: {detail}")
             bar.advance(outcome)
         bar.close()
     for line in problems:
         print(line, file=sys.stderr)
     counts = bar.counts
-    print(f"filed {counts['filed']}, already present {counts['present']}, refused "
+    print(f"filed {counts['filed']}, revised {counts['revised']}, already present "
+          f"{counts['present']}, refused "
           f"{counts['refused']}, failed {counts['failed']}, not mapped {len(batch.unmapped)}")
     return 1 if counts["refused"] or counts["failed"] else 0
 

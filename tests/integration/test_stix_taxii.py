@@ -221,7 +221,7 @@ def test_round_trip_through_medallion(
                 "--node-token", other.node("gb")["tokens"]["operator"]]
         assert main(argv) == 0
         out, err = capsys.readouterr()
-        assert "filed 5, already present 0" in out, out
+        assert "filed 5, revised 0, already present 0" in out, out
         assert f"{foreign['id']}: a indicator is not an incident" in err
         copies = call(other, "gb", "GET", "/api/v1/incidents?limit=50", "viewer").json()["items"]
         by_title = {c["title"]: c["id"] for c in copies}
@@ -233,4 +233,19 @@ def test_round_trip_through_medallion(
                 assert comparable(copy) == comparable(original), label
                 assert copy["source"]["stix_id"] == incident_id(beacon_id, 1)
         assert main(argv) == 0  # again: nothing is filed twice
-        assert "filed 0, already present 5" in capsys.readouterr().out
+        assert "filed 0, revised 0, already present 5" in capsys.readouterr().out
+        # A newer revision at the source becomes a new revision of the imported copy.
+        green = filed["GREEN"][1][0]
+        r = call(fed, "gb", "POST", f"/api/v1/incidents/{green}/revisions", "operator",
+                 json={"status": "resolved", "actions_taken": "model retired"})
+        assert r.status_code == 201, r.text
+        filed["GREEN"][1] = (green, 2)  # keep the module's record true
+        newer = export(fed, "operator", tmp_path / "newer.json")["objects"]
+        target.add_objects(json.dumps({"objects": [
+            o for o in newer if o["type"] != "extension-definition"]}))
+        assert main(argv) == 0
+        assert "filed 0, revised 1, already present 4" in capsys.readouterr().out
+        original = call(fed, "gb", "GET", f"/api/v1/incidents/{green}").json()
+        copy = call(other, "gb", "GET", "/api/v1/incidents/"
+                    + by_title[original["title"]]).json()
+        assert copy["revision"] == 2 and comparable(copy) == comparable(original)
