@@ -139,10 +139,18 @@ def relationship(source: str, kind: str, target: str, at: str, creator: str,
     return rel
 
 
+MODEL_REGISTRY = "beacon-model-registry"
+
+
 def external_references(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The Beacon id and revision first, then supporting materials, then the source."""
+    """The Beacon id and revision first, the registered model if any, then supporting
+    materials, then the source."""
     refs: list[dict[str, Any]] = [{"source_name": "beacon",
                                    "external_id": f"{doc['id']}/{doc['revision']}"}]
+    model = doc.get("ai_system", {}).get("model_ref")
+    if model:
+        refs.append({"source_name": MODEL_REGISTRY, "external_id": str(model),
+                     "description": "the AI system's entry in the Beacon model registry"})
     for m in doc.get("supporting_materials", []):
         ref: dict[str, Any] = {"source_name": "supporting-material",
                                "description": m["description"]}

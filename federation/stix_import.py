@@ -25,6 +25,7 @@ from federation.stix import (
     CRITICALITY,
     IMPORT_DEFAULT_TLP,
     INCIDENT_CORE_ID,
+    MODEL_REGISTRY,
     TLP1_MARKINGS,
     URL_NOTE,
     incident_id,
@@ -75,7 +76,7 @@ def _materials_and_source(refs: Iterable[Mapping[str, Any]]) -> tuple[list[dict[
     source: dict[str, Any] = {}
     for ref in refs:
         name = ref.get("source_name")
-        if name == "beacon":
+        if name in ("beacon", MODEL_REGISTRY):
             continue
         url, text = _link(ref)
         if name == "supporting-material":
@@ -115,6 +116,10 @@ def _from_foreign(obj: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
         "harm_types": ["public-interest"],
         "ai_system": {"name": "not stated", "role": "not stated in the STIX source"},
         "submitter": {"organisation": str(creator.get("name") or "TAXII import")}}
+    model = [r.get("external_id") for r in obj.get("external_references", [])
+             if r.get("source_name") == MODEL_REGISTRY and r.get("external_id")]
+    if model:
+        report["ai_system"]["model_ref"] = str(model[0])
     people = core.get("impacted_entity_counts", {}).get("individual")
     if isinstance(people, int):
         report["harm_quantification"] = {"people_affected": people}

@@ -83,6 +83,12 @@ def test_tlp_marking_is_the_official_one() -> None:
         "successful-attempt", "open", 95)
 
 
+def test_the_registered_model_is_an_external_reference() -> None:
+    refs = stix.incident_object(signed_doc(RICH))["external_references"]
+    assert {"source_name": stix.MODEL_REGISTRY, "external_id": "m-1"} in [
+        {k: r[k] for k in ("source_name", "external_id") if k in r} for r in refs]
+
+
 def test_a_beacon_report_comes_back_field_for_field() -> None:
     doc = signed_doc(RICH, revision=3)
     batch = plan_import(stix.report_objects(doc), "http://127.0.0.1/c/")
@@ -99,6 +105,8 @@ def test_a_foreign_incident_maps_with_defaults_and_the_rest_is_named() -> None:
                "id": "incident--2f0d6b9b-0c11-4d9e-9a4a-5d0d6f046a37",
                "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
                "name": "Model weights exfiltrated",
+               "external_references": [{"source_name": stix.MODEL_REGISTRY,
+                                        "external_id": "fr-model-7"}],
                "object_marking_refs": [stix.tlp_marking("GREEN")["id"]],
                "extensions": {stix.INCIDENT_CORE_ID: {
                    "extension_type": "property-extension", "determination": "suspected",
@@ -110,6 +118,8 @@ def test_a_foreign_incident_maps_with_defaults_and_the_rest_is_named() -> None:
     assert key == foreign["id"]
     assert (report["severity"], report["status"], report["tlp"]) == (
         "incident", "resolved", "GREEN")
+    assert report["ai_system"]["model_ref"] == "fr-model-7" and "source" in report
+    assert report["source"]["database"] == "STIX"
     assert [u.split(":")[0] for u in batch.unmapped] == [indicator["id"], nameless["id"]]
     assert severity_from_criticality(95) == "disaster"
     assert severity_from_criticality(None) == "incident"
