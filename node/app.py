@@ -26,6 +26,7 @@ from node import (
     observe,
     openapi,
     roster_sync,
+    taxii,
 )
 from node import web as web_console
 from node.appkeys import BUS, LOG, NODE, TIMERS
@@ -62,6 +63,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
     app.add_routes(dashboard.routes)
+    taxii.setup(app)  # TAXII 2.1 at /taxii2/
     web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events
     return app
 

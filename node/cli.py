@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     from node import importer, roster_cli
     importer.add_parser(sub)
     roster_cli.add_parser(sub)
+    from node import stix_cli
+    stix_cli.add_export_parser(sub)
     from node import users
     users.add_parser(sub)
     from node import audit
@@ -170,8 +172,13 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from node import importer
-    return importer.run(args)
+    from node import importer, stix_cli
+    return stix_cli.run_import(args) if args.source == "taxii" else importer.run(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from node import stix_cli
+    return stix_cli.run_export(args)
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -196,7 +203,8 @@ def cmd_nats_setup(args: argparse.Namespace) -> int:
 
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
             "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
-            "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup}
+            "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup,
+            "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

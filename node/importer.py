@@ -98,6 +98,10 @@ class NodeClient:
         except aiohttp.ClientError as e:
             raise AiidImportError(f"cannot reach {target.url}: {e}") from e
 
+    async def get_json(self, target: Target, path: str) -> Any:
+        """GET a JSON document from a node (``AiidImportError`` if refused or unreachable)."""
+        return await self._get(target, path)
+
     async def node_id(self, target: Target) -> str:
         return str((await self._get(target, "/healthz"))["node"])
 
@@ -277,6 +281,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     a.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     a.add_argument("--dry-run", action="store_true",
                    help="check the files and the mapping; contact no node, file nothing")
+    from node import stix_cli
+    stix_cli.add_import_parser(sources)
     return p
 
 

@@ -37,12 +37,14 @@ from node.api_spec import SCHEMAS, Endpoint, Param
 from node.appkeys import NODE
 from node.auth import ROLES
 from node.sessions import COOKIE_PREFIX
+from node.taxii_spec import ENDPOINTS as TAXII_ENDPOINTS
 from node.web_spec import ENDPOINTS as WEB_ENDPOINTS
 
 routes = web.RouteTableDef()
 
 # Every operation the node serves: the JSON API, and the web console's pages and assets.
-ENDPOINTS: dict[tuple[str, str], Endpoint] = {**API_ENDPOINTS, **WEB_ENDPOINTS}
+ENDPOINTS: dict[tuple[str, str], Endpoint] = {**API_ENDPOINTS, **WEB_ENDPOINTS,
+                                              **TAXII_ENDPOINTS}
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"

@@ -191,3 +191,25 @@ def get_incident(store: Store, incident_id: str) -> dict[str, Any] | None:
 
 def count_incidents(store: Store) -> int:
     return int(store.scalar("SELECT COUNT(*) FROM incidents") or 0)
+
+
+def incident_versions(store: Store, tlps: tuple[str, ...]) -> list[tuple[dict[str, Any], str]]:
+    """Every stored signed revision of the incidents labelled with one of ``tlps``, as
+    ``(document, received_at)``, oldest first (the TAXII server's source)."""
+    marks = ",".join("?" * len(tlps))
+    rows = store.query(
+        "SELECT e.envelope, e.received_at FROM incident_revisions r "  # noqa: S608
+        "JOIN incidents i ON i.id = r.id JOIN envelopes e ON e.digest = r.digest "
+        f"WHERE i.tlp IN ({marks}) ORDER BY e.received_at, r.id, r.revision", tlps)
+    out = []
+    for r in rows:
+        payload = base64.b64decode(json.loads(r["envelope"])["payload"])
+        out.append((dict(json.loads(payload)), str(r["received_at"])))
+    return out
+
+
+def revisions_stamp(store: Store) -> tuple[int, int]:
+    """Changes whenever an incident revision is stored (a cache key for derived views)."""
+    rows = store.query("SELECT COUNT(*) AS n, COALESCE(MAX(rowid), 0) AS last "
+                       "FROM incident_revisions")
+    return int(rows[0]["n"]), int(rows[0]["last"])

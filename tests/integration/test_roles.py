@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from federation.stix import incident_id
+from federation.taxii import collection_id
 from node.api_spec import Endpoint
 from node.auth import ROLES
 from node.openapi import ENDPOINTS
@@ -57,6 +59,8 @@ def sessions(fed: Federation) -> dict[str, requests.cookies.RequestsCookieJar]:
 def _id_for(world: World, path: str) -> str:
     if path.startswith(("/api/v1/incidents/", "/incidents/")):
         return world.incident
+    if path.startswith("/taxii2/"):
+        return "{id}"  # filled in by concrete()
     if path.startswith(("/api/v1/runs/", "/runs/")):
         return world.run
     if path == "/api/v1/escalations/{id}/ack":
@@ -70,6 +74,9 @@ def concrete(fed: Federation, world: World, method: str,
              path: str) -> tuple[str, dict[str, Any]]:
     """A real URL path and request arguments for one operation."""
     url = path.replace("{id}", _id_for(world, path)).replace("{origin}", "gb")
+    # TAXII: gb's GREEN collection (every role reads it) and the incident's first revision.
+    url = url.replace("{id}", collection_id("gb", "GREEN")).replace(
+        "{object_id}", incident_id(world.incident, 1))
     url = url.replace("{filename}", "app.css").replace("{asset}", "dashboard.js")
     kw: dict[str, Any] = {"params": dict(QUERIES.get((method, path), {}))}
     if path == "/api/v1/log/proof/inclusion":

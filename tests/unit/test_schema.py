@@ -70,7 +70,8 @@ def test_the_minimal_report_as_a_message_is_valid(schemas: SchemaSet, now: datet
 def test_a_bad_field_is_reported_at_its_path(schemas: SchemaSet, now: datetime,
                                              change: dict[str, Any], path: str) -> None:
     doc = incident_document("gb", now, **change)
-    assert paths(schemas, "incident", doc) == [path]
+    # A malformed time fails both its pattern and its date-time format: one path, two reasons.
+    assert sorted(set(paths(schemas, "incident", doc))) == [path]
     with pytest.raises(SchemaError, match=f"^{re.escape(path)}: ") as info:
         schemas.validate("incident", doc)
     assert info.value.schema_id == "incident"
