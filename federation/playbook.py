@@ -297,7 +297,7 @@ def _check_durations(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]
         found: list[tuple[list[str | int], str]] = [
             ([k], s[k]) for k in ("deadline", "every") if k in s]
         found += [(["deadline_when", j, "deadline"], r["deadline"])
-                  for j, r in enumerate(s.get("deadline_when", ()))]
+                  for j, r in enumerate(s.get("deadline_when", ())) if "deadline" in r]
         for parts, value in found:
             try:
                 parse_duration(value)

@@ -139,7 +139,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_playbooks(args: argparse.Namespace) -> int:
-    from node.playbook_files import CACAO_SCHEMAS, DEFAULT_DIR, export_folder, validate_folder
+    from node.playbook_files import (
+        CACAO_SCHEMAS,
+        DEFAULT_DIR,
+        coverage_gaps,
+        export_folder,
+        validate_folder,
+    )
 
     directory = args.dir or DEFAULT_DIR
     if not directory.is_dir():
@@ -150,10 +156,15 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         for playbook in good:
             print(f"ok  {playbook.id} v{playbook.version}: {playbook.title}")
-        if problems:
-            print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        gaps = [] if problems else coverage_gaps(good)
+        for gap in gaps:
+            print(f"{directory}: coverage: {gap}", file=sys.stderr)
+        if problems or gaps:
+            print(f"{len(problems)} problem(s), {len(gaps)} coverage gap(s) in {directory}",
+                  file=sys.stderr)
             return 1
-        print(f"{len(good)} playbook(s) valid")
+        print(f"{len(good)} playbook(s) valid; every severity x {{own, affecting a peer, "
+              f"peer's}} starts at least one")
         return 0
     export_problems = export_folder(directory, args.outdir,
                                     check_against=args.schemas or CACAO_SCHEMAS)

@@ -6,7 +6,10 @@
 Every reaction happens in the transaction that stored its cause: a run started by an incident,
 the escalation it signs, the timer deadline it records — all commit together or not at all.
 Timers are the one thing outside the database: after the commit, ``ctx.dirty_runs`` tells the
-scheduler which runs to follow (``node.timers``), and on start-up it re-arms all of them.
+scheduler which runs to follow (``node.timers``), and on start-up it re-arms all of them. A run
+may wait on several steps at once (parallel branches), each with its own deadline; the store
+keeps the whole run (``runs.document``) and its earliest pending timer (``runs.timer_at``,
+``PlaybookRun.next_timer_at``) with its ``token``, which is all the scheduler arms.
 
 The state machine itself is pure (``federation.runs``); this module only loads and saves runs and
 turns effects into signed messages and local records. Messages carry stable ids, so executing an
@@ -56,8 +59,8 @@ def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
              expected_token: int | None) -> None:
     """Insert or update ``run``; an update must start from ``expected_token`` (compare-and-swap),
     so two transitions can never both apply to the same state."""
-    current = run.current
-    timer_at = format_time(current.timer_at) if current and current.timer_at else None
+    nxt = run.next_timer_at
+    timer_at = format_time(nxt) if nxt else None
     values = (run.incident_id, run.playbook_id, run.state, run.token, timer_at,
               json.dumps(run.to_dict()), ctx.stamp(), run.id)
     if expected_token is None:

@@ -77,8 +77,8 @@ def refresh_store_gauges(ctx: NodeContext) -> None:
     for row in ctx.store.query("SELECT document FROM runs WHERE state = 'running'"):
         run = PlaybookRun.from_dict(json.loads(row["document"]))
         open_runs += 1
-        current = run.current
-        if current is not None and current.timer_at is not None and current.timer_at < now:
+        nxt = run.next_timer_at
+        if nxt is not None and nxt < now:
             overdue += 1
         actions = {s.id: s.action for s in run.playbook.steps}
         missed.update(actions.get(h.step, "unknown") for h in run.history

@@ -171,8 +171,9 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
         pfed: Federation, http: aiohttp.ClientSession) -> None:
     incident = await _file(http, pfed, "gb", title="Starts small", severity="incident",
                            affected_jurisdictions=["fr"])
-    await asyncio.sleep(1.0)
-    assert await _runs(http, pfed, "gb", incident) == []  # matches no playbook: stored, left
+    await _run(http, pfed, "gb", incident, "incident-review")  # every severity has a playbook
+    assert [r["playbook"]["id"] for r in await _runs(http, pfed, "gb", incident)] == [
+        "incident-review"]
     status, body = await _call(http, pfed, "gb", "GET", f"/api/v1/incidents/{incident}")
     assert status == 200 and body["revision"] == 1
 
@@ -186,8 +187,10 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
                             "operator", json={"severity": "incident"})
     assert status == 201
     await asyncio.sleep(1.0)
-    runs = await _runs(http, pfed, "gb", incident)
-    assert [r["state"] for r in runs] == ["running"]  # a downgrade restarts nothing
+    runs = {r["playbook"]["id"]: r["state"] for r in await _runs(http, pfed, "gb", incident)}
+    # The upgrade ended incident-review (its on_upgrade goes to close); a downgrade restarts
+    # nothing.
+    assert runs == {"incident-review": "closed", "serious-incident-cross-border": "running"}
 
     status, _ = await _call(http, pfed, "gb", "POST", f"/api/v1/incidents/{incident}/revisions",
                             "operator", json={"status": "resolved"})
