@@ -60,7 +60,8 @@ class StepGraph:
                 continue
             roots = [index[r] for r in next_steps if r in index]
             join = index[join_id]
-            ends = [*roots[1:], join]
+            outer = lanes[p]  # a nested parallel's last branch ends where its own branch does
+            ends = [*roots[1:], join if outer is None else min(join, outer.end)]
             own = tuple(Branch(p, r, e, join) for r, e in zip(roots, ends, strict=True) if r < e)
             branches[p] = own
             for b in own:  # parallels are visited in index order, so nested ones win

@@ -214,7 +214,10 @@ class PlaybookRun:
         return tuple(i for i, st in enumerate(self.steps) if st.status == WAITING)
 
     def active_step_ids(self) -> tuple[str, ...]:
-        return tuple(self.steps[i].step_id for i in self.active)
+        """Ids of the steps people and peers are waiting on now (not the parallel steps that
+        only wait for their branches)."""
+        return tuple(self.steps[i].step_id for i in self.active
+                     if self.steps[i].action != "parallel")
 
     def step_state(self, step_id: str) -> StepState:
         """The state of step ``step_id``.

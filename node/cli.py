@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pb = sub.add_parser("playbooks", help="check and export the contingency playbooks")
     pbs = pb.add_subparsers(dest="playbooks_command", required=True, metavar="ACTION")
-    v = pbs.add_parser("validate", help="validate every playbook in a folder")
+    v = pbs.add_parser("validate", help="validate every playbook and regimes.yaml in a folder, "
+                                        "and that every severity x {own, affecting a peer, "
+                                        "peer's} starts a playbook")
     v.add_argument("dir", nargs="?", type=Path, default=None,
                    help="folder of *.yaml playbooks (default: the shared playbooks/)")
     x = pbs.add_parser("export", help="export playbooks to OASIS CACAO 2.0 JSON")
