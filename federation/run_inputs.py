@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from federation.run_draft import Draft, noop
 from federation.run_model import (
     COMPLETABLE,
     DUPLICATE,
@@ -25,7 +26,7 @@ from federation.run_model import (
     RunError,
     Transition,
 )
-from federation.run_steps import Draft, end_step, noop, repeat_due
+from federation.run_steps import end_step, repeat_due, settle
 from federation.timeutil import format_time
 
 _PEER_ACKED = ("escalate", "request-action")
@@ -104,6 +105,7 @@ def complete_step(run: PlaybookRun, step_id: str, *, by: str, now: datetime, ctx
         return d.finish()
     event = {"report": "report-filed", "acknowledge": "acknowledged"}.get(st.action, "reviewed")
     end_step(d, i, ok=True, event=event, by=by, detail=detail)
+    settle(d)
     return d.finish()
 
 

@@ -55,6 +55,7 @@ from typing import Any
 
 from federation.effects import EndEmergency, Notify
 from federation.playbook import Playbook
+from federation.run_draft import Draft, noop
 from federation.run_inputs import complete_step, on_ack, on_declaration, on_decline
 from federation.run_model import (
     CANCELLED,
@@ -71,14 +72,13 @@ from federation.run_model import (
     Transition,
 )
 from federation.run_steps import (
-    Draft,
     advance,
     close_run,
     end_emergency,
     end_step,
-    noop,
     repeat_due,
     resolve_requests,
+    settle,
     tick,
 )
 from federation.triggers import IncidentFacts, is_upgrade
@@ -168,6 +168,7 @@ def on_deadline(run: PlaybookRun, *, token: int, now: datetime, ctx: RunContext,
     for i in sorted(due, key=lambda j: (run.steps[j].timer_at, j)):
         if d.state == RUNNING and d.steps[i].status == WAITING:
             _fire(d, i)
+    settle(d)
     return d.finish()
 
 
