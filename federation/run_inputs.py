@@ -18,6 +18,7 @@ from federation.run_draft import Draft, noop
 from federation.run_model import (
     COMPLETABLE,
     DUPLICATE,
+    FAILED,
     LATE,
     REFUSED,
     WAITING,
@@ -71,7 +72,8 @@ def complete_step(run: PlaybookRun, step_id: str, *, by: str, now: datetime, ctx
         evidence: ``[{"url", "sha256"}]`` of what was filed.
 
     Returns:
-        A transition; ``late`` if the step is not waiting (not reached yet, or over), ``refused``
+        A transition; ``late`` if the step is not waiting (not reached yet, or over) — except a
+        report whose deadline passed unfiled, whose late filing is recorded — and ``refused``
         for a step people do not complete (escalations, quorums, notifications).
 
     Raises:
@@ -86,6 +88,8 @@ def complete_step(run: PlaybookRun, step_id: str, *, by: str, now: datetime, ctx
         return noop(run, now, ctx, "complete-refused", by, REFUSED,
                     f"a {st.action} step is not completed by a person "
                     f"(only {', '.join(COMPLETABLE)})", step_id)
+    if st.action == "report" and st.status == FAILED and not st.filed_by:
+        return _filed_late(run, i, by=by, now=now, ctx=ctx, note=note, evidence=items)
     if run.state != "running" or st.status != WAITING:
         return noop(run, now, ctx, "complete-late", by, LATE, f"step is {st.status}", step_id)
     d = Draft(run, now, ctx)
@@ -106,6 +110,21 @@ def complete_step(run: PlaybookRun, step_id: str, *, by: str, now: datetime, ctx
     event = {"report": "report-filed", "acknowledge": "acknowledged"}.get(st.action, "reviewed")
     end_step(d, i, ok=True, event=event, by=by, detail=detail)
     settle(d)
+    return d.finish()
+
+
+def _filed_late(run: PlaybookRun, i: int, *, by: str, now: datetime, ctx: RunContext,
+                note: str, evidence: tuple[dict[str, str], ...]) -> Transition:
+    """A report whose deadline passed still arrives: record who filed what, when (late); the
+    run has already moved on, so nothing else changes."""
+    d = Draft(run, now, ctx)
+    st = run.steps[i]
+    d.set_step(i, filed_by=by, filed_at=now, note=note, evidence=evidence,
+               reports=st.reports + 1)
+    clock = d.clock_of(i)
+    cite = f" ({clock.citation}, to {clock.to})" if clock else ""
+    d.log("report-filed", by, st.step_id, f"late, after the deadline{cite}: {note[:200]}"
+          .rstrip(": "))
     return d.finish()
 
 

@@ -111,7 +111,8 @@ def _skip(d: Draft, src: int, target: int, lane: Branch | None) -> None:
     end = min(target, len(d.steps) if lane is None else lane.end)
     for j in range(src + 1, end):
         inner = graph.lane(j)
-        passed = inner == lane or (inner is not None and d.steps[inner.parallel].status == SKIPPED)
+        passed = inner == lane or (inner is not None
+                                   and d.steps[inner.parallel].status in (SKIPPED, CANCELLED))
         if passed and d.steps[j].status == PENDING:
             d.set_step(j, status=SKIPPED)
 

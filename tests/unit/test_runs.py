@@ -373,6 +373,17 @@ def test_completing_what_people_do_not_complete(cross_border: Transition) -> Non
     late = complete_step(cross_border.run, "market-surveillance-measures", by="alice", now=NOW,
                          ctx=CTX)
     assert late.outcome == "late"  # not reached yet
+    overdue = cross_border
+    for _ in range(3):  # reminders, then the deadline itself
+        overdue = on_deadline(overdue.run, token=overdue.run.token, now=NOW + 15 * D, ctx=CTX)
+    assert overdue.run.step_state("art73-report").status == "failed"
+    late_filing = complete_step(overdue.run, "art73-report", by="alice", note="arrived late",
+                                now=NOW + 16 * D, ctx=CTX)
+    st = late_filing.run.step_state("art73-report")
+    assert (st.status, st.filed_by, st.filed_at) == ("failed", "alice", NOW + 16 * D)
+    assert late_filing.run.history[-1].detail.startswith("late, after the deadline")
+    assert complete_step(late_filing.run, "art73-report", by="bob", now=NOW + 17 * D,
+                         ctx=CTX).outcome == "late"  # recorded once
     with pytest.raises(RunError, match="no step 'nope'"):
         complete_step(cross_border.run, "nope", by="alice", now=NOW, ctx=CTX)
     with pytest.raises(RunError, match=r"evidence\[0\].sha256"):
