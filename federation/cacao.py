@@ -276,6 +276,8 @@ def _step_text(step: Step) -> str:
         parts.append(f"Instead, when its conditions hold: {_clock_text(r.clock, r.deadline)}"
                      if r.clock else f"Deadline {_dur(r.deadline)} instead when its conditions "
                                      "hold.")
+    if step.when is not None:
+        parts.append("Applies only when its conditions hold; otherwise it is skipped.")
     if step.action == "report" and step.every:
         parts.append(f"A status update is due every {_dur(step.every)} while it is pending.")
     if step.action == "escalate":

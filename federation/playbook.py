@@ -100,6 +100,7 @@ class Step:
     next_steps: tuple[str, ...] = ()
     on_completion: str | None = None
     regime: Clock | None = None  # the regulatory clock ``clock`` names, if any
+    when: Conditions | None = None  # the step applies only if these hold
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], regimes: Regimes = NO_REGIMES) -> Step:
@@ -128,6 +129,7 @@ class Step:
             on_success=d.get("on_success"), on_failure=d.get("on_failure"),
             next_steps=tuple(d.get("next_steps", ())), on_completion=d.get("on_completion"),
             regime=regime("clock", d),
+            when=Conditions.from_dict(d["when"]) if "when" in d else None,
         )
 
     @property

@@ -64,6 +64,7 @@ def check_durations(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]
 
 _ONLY_FOR = {"acks": ("escalate", "request-action"), "threshold": ("quorum",),
              "next_steps": ("parallel",), "on_completion": ("parallel",),
+             "when": tuple(a for a in ACTIONS if a != "parallel"),
              "every": ("status-report", "report"), "request": ("request-action",),
              "deadline_when": tuple(BLOCKING) + ("request-action",),
              "clock": tuple(BLOCKING) + ("request-action",)}

@@ -60,6 +60,12 @@ def advance(d: Draft, index: int) -> None:
         if d.steps[index].status != PENDING:
             return  # already entered (a step runs at most once)
         step = steps[index]
+        pb = d.run.playbook
+        if step.when is not None and not step.when.holds(d.facts):
+            d.set_step(index, status=SKIPPED)
+            d.log("not-applicable", "system", step.id, "its conditions do not hold")
+            nxt = move(d, index, pb.success_target(index))
+            continue
         d.set_step(index, status=WAITING, started_at=d.now)
         if step.action == "parallel":
             _fan_out(d, index, step)
@@ -70,7 +76,6 @@ def advance(d: Draft, index: int) -> None:
         if result == _CLOSE:
             close_run(d, "completed", "system")
             return
-        pb = d.run.playbook
         nxt = move(d, index, pb.success_target(index) if result == _OK
                    else pb.failure_target(index))
 

@@ -432,6 +432,13 @@ def test_a_valid_graph_has_lanes_and_joins(schemas: SchemaSet) -> None:
     assert pb.success_target(2) == 4 and pb.failure_target(3) == 4  # branch ends: the join
 
 
+def test_when_is_not_for_parallel_steps(schemas: SchemaSet) -> None:
+    steps = BRANCHES.format(first="ack", second="peers", join="done", ack_extra="").replace(
+        "    on_completion: done", "    on_completion: done\n    when: {deaths: true}")
+    with pytest.raises(PlaybookError, match="'when' has no meaning for a 'parallel' step"):
+        playbook(schemas, "  severity: {at_least: hazard}", steps)
+
+
 @pytest.mark.parametrize(("step", "message"), [
     ("clock: no-such-clock", "no regulatory clock 'no-such-clock'"),
     ("clock: ai-act-73-2\n    deadline: P3D", "the clock 'ai-act-73-2' sets the deadline"),

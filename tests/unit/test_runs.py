@@ -366,6 +366,20 @@ def test_a_filed_report_records_who_what_when_and_starts_the_authoritys_duties(
     assert filed["by"] == "alice" and filed["evidence"] == EVIDENCE
 
 
+def test_art73_7_applies_only_to_fundamental_rights_incidents(
+        playbooks: dict[str, Playbook]) -> None:
+    pb = playbooks["serious-incident-cross-border"]
+    for harm, expected in ((["physical"], "skipped"), (["human-rights"], "waiting")):
+        t = start_run(pb, incident(harm_types=harm), now=NOW, ctx=CTX)
+        t = complete_step(t.run, "art73-report", by="alice", now=NOW + D, ctx=CTX)
+        st = t.run.step_state("inform-rights-bodies")
+        assert st.status == expected, harm
+        if expected == "waiting":
+            assert (st.clock_id, st.deadline) == ("ai-act-73-7", NOW + D + 24 * H)
+        else:
+            assert "not-applicable" in events(t.run)
+
+
 def test_completing_what_people_do_not_complete(cross_border: Transition) -> None:
     refused = complete_step(cross_border.run, "escalate-affected-peers", by="alice", now=NOW,
                             ctx=CTX)
