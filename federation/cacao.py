@@ -15,7 +15,14 @@ Mapping (CACAO 2.0 §3-4):
   escalation fails over to the next one), others ``on_completion``;
 * a periodic status report becomes a ``while-condition`` loop around its action (``delay`` =
   the interval); a watch becomes an action with a ``delay``;
-* ``close`` becomes an action followed by the ``end`` step.
+* ``close`` becomes an action followed by the ``end`` step;
+* a ``parallel`` step becomes a CACAO ``parallel`` step whose ``next_steps`` are the first steps
+  of its branches and whose ``on_completion`` is the join. As CACAO 2.0 requires ("Each branch
+  MUST reference a unique end step when that branch has completed processing"), a move that
+  leaves a branch points to that branch's own ``end`` step; the join runs from the parallel
+  step once every branch has ended;
+* a regulatory clock's period becomes the ``timeout`` when it is a fixed span from awareness;
+  the step text cites the article, the anchor and whose duty it is.
 
 The export reads no clock and draws no random numbers, so the same playbook always exports the
 same bytes: ``created``/``modified`` come from the playbook; the playbook id is a UUIDv5 of the
@@ -34,6 +41,8 @@ from typing import Any
 from federation.cacao_check import CacaoValidator, check_step_graph
 from federation.durations import iso_duration
 from federation.playbook import Playbook, Step
+from federation.playbook_graph import Branch
+from federation.regimes import Clock
 from federation.severity import Severity
 
 __all__ = ["CacaoValidator", "check_step_graph", "export_cacao", "playbook_uuid"]
@@ -85,6 +94,10 @@ def export_cacao(playbook: Playbook) -> dict[str, Any]:
     workflow[start] = {"type": "start", "name": "Start", "on_completion": ids.step(0)}
     for i, step in enumerate(playbook.steps):
         workflow.update(_steps_for(playbook, i, step, ids, end))
+    for branches in playbook.graph.branches.values():
+        for b in branches:
+            workflow[ids.branch_end(b)] = {
+                "type": "end", "name": f"End of branch {playbook.steps[b.root].label}"}
     workflow[end] = {"type": "end", "name": "End"}
     marking = f"marking-tlp--{_TLP_MARKINGS[playbook.tlp]}"
     doc: dict[str, Any] = {
@@ -92,7 +105,8 @@ def export_cacao(playbook: Playbook) -> dict[str, Any]:
         "id": f"playbook--{playbook_uuid(playbook.id)}", "name": playbook.title,
         "description": _description(playbook),
         "playbook_types": _types(playbook),
-        "playbook_activities": sorted({_activity(s) for s in playbook.steps}),
+        "playbook_activities": sorted({_activity(s) for s in playbook.steps
+                                       if s.action != "parallel"}),
         "playbook_processing_summary": {
             "manual_playbook": True, "temporal_logic": True, "data_markings": True,
             "while_logic": any(s.action == "status-report" for s in playbook.steps)},
@@ -135,8 +149,20 @@ class _Ids:
         steps = self.playbook.steps
         if index >= len(steps):
             return self.make("end", "end")
-        kind = "while-condition" if steps[index].action == "status-report" else "action"
+        kind = {"status-report": "while-condition", "parallel": "parallel"}.get(
+            steps[index].action, "action")
         return self.make(kind, steps[index].id)
+
+    def branch_end(self, b: Branch) -> str:
+        steps = self.playbook.steps
+        return self.make("end", f"branch {steps[b.parallel].id}/{steps[b.root].id}")
+
+    def next(self, src: int, target: int) -> str:
+        """The pointer from step ``src`` to ``target``: its branch's end if it leaves it."""
+        lane = self.playbook.graph.lane(src)
+        if lane is not None and not lane.covers(target):
+            return self.branch_end(lane)
+        return self.step(target)
 
     def node(self) -> str:
         ref = self.make("organization", "node")
@@ -163,6 +189,13 @@ class _Ids:
 
 
 def _steps_for(pb: Playbook, i: int, step: Step, ids: _Ids, end: str) -> dict[str, Any]:
+    if step.action == "parallel":
+        return {ids.step(i): {
+            "type": "parallel", "name": step.label,
+            "description": step.description or "Every branch runs at the same time; the next "
+                                                "step runs once all of them have ended.",
+            "next_steps": [ids.step(pb.index_of(r)) for r in step.next_steps],
+            "on_completion": ids.next(i, pb.success_target(i))}}
     action: dict[str, Any] = {
         "type": "action", "name": step.label, "description": _step_text(step),
         "commands": [{"type": "manual", "description": _command_text(step),
@@ -173,7 +206,7 @@ def _steps_for(pb: Playbook, i: int, step: Step, ids: _Ids, end: str) -> dict[st
     if step.action == "close":
         action["on_completion"] = end
         return {own: action}
-    success = ids.step(pb.success_target(i))
+    success = ids.next(i, pb.success_target(i))
     if step.action == "status-report":
         loop = ids.make("while-condition", step.id)
         action["delay"] = _ms_of(step.every)
@@ -191,9 +224,11 @@ def _steps_for(pb: Playbook, i: int, step: Step, ids: _Ids, end: str) -> dict[st
         action["delay"] = _ms_of(step.deadline)
         action["on_completion"] = success
     elif step.blocking:
-        action["timeout"] = _ms_of(step.deadline)
+        timeout = _timeout(step)
+        if timeout:
+            action["timeout"] = timeout
         action["on_success"] = success
-        action["on_failure"] = ids.step(pb.failure_target(i))
+        action["on_failure"] = ids.next(i, pb.failure_target(i))
     else:
         action["on_completion"] = success
     return {own: action}
@@ -212,13 +247,37 @@ def _agent_and_targets(step: Step, ids: _Ids) -> dict[str, Any]:
     return out
 
 
+def _timeout(step: Step) -> int:
+    """Milliseconds for CACAO's ``timeout``: the step's deadline, or a regulatory clock's fixed
+    period (a calendar month has no fixed length; the text then states the rule)."""
+    clock = step.regime
+    if clock is not None and clock.period is not None and not clock.period.months:
+        return _ms_of(clock.period.fixed)
+    return _ms_of(step.deadline) if clock is None or clock.immediately else 0
+
+
+def _clock_text(clock: Clock, internal: timedelta | None) -> str:
+    when = (f"{clock.period.iso()} after" if clock.period else
+            f"every {clock.every.iso()} after" if clock.every else "immediately on")
+    target = f" (internal target {_dur(internal)})" if clock.immediately and internal else ""
+    until = f", until {clock.until}" if clock.until else ""
+    return (f"Deadline ({clock.citation}, the {clock.duty}'s duty, to the {clock.to}): "
+            f"{when} {clock.anchor}{until}{target}.")
+
+
 def _step_text(step: Step) -> str:
     parts = [step.description] if step.description else []
-    if step.deadline:
+    if step.regime is not None:
+        parts.append(_clock_text(step.regime, step.deadline))
+    elif step.deadline:
         start = "the incident's awareness time" if step.clock == "awareness" else "the step's start"
         parts.append(f"Deadline: {_dur(step.deadline)} from {start}.")
-    parts += [f"Deadline {_dur(r.deadline)} instead when its conditions hold."
-              for r in step.deadline_when]
+    for r in step.deadline_when:
+        parts.append(f"Instead, when its conditions hold: {_clock_text(r.clock, r.deadline)}"
+                     if r.clock else f"Deadline {_dur(r.deadline)} instead when its conditions "
+                                     "hold.")
+    if step.when is not None:
+        parts.append("Applies only when its conditions hold; otherwise it is skipped.")
     if step.action == "report" and step.every:
         parts.append(f"A status update is due every {_dur(step.every)} while it is pending.")
     if step.action == "escalate":

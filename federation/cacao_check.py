@@ -84,6 +84,7 @@ def check_step_graph(doc: Mapping[str, Any]) -> list[str]:
     finishing = set().union(*(_reach(e, reverse) for e in ends)) if ends else set()
     problems += [f"{s} can never reach an end step" for s in workflow if s not in finishing]
     problems += _check_loops(workflow, edges)
+    problems += _check_branches(workflow, edges)
     defined = doc.get("data_marking_definitions", {})
     problems += [f"marking {m} is not in data_marking_definitions"
                  for m in doc.get("markings", ()) if m not in defined]
@@ -150,6 +151,23 @@ def _reach(start: str, edges: Mapping[str, list[str]]) -> set[str]:
                 seen.add(t)
                 todo.append(t)
     return seen
+
+
+def _check_branches(workflow: Mapping[str, Any], edges: Mapping[str, list[str]]) -> list[str]:
+    """CACAO 2.0 parallel step: "Each branch MUST reference a unique end step when that branch
+    has completed processing" — each branch reaches an end step no other branch reaches."""
+    problems = []
+    for step_id, step in workflow.items():
+        if step.get("type") != "parallel":
+            continue
+        roots = [r for r in step.get("next_steps", ()) if r in workflow]
+        ends = {r: {s for s in _reach(r, edges) if workflow[s].get("type") == "end"}
+                for r in roots}
+        for r in roots:
+            others = set().union(*(e for o, e in ends.items() if o != r))
+            if not ends[r] - others:
+                problems.append(f"{step_id}: branch {r} reaches no end step of its own")
+    return problems
 
 
 def _check_loops(workflow: Mapping[str, Any], edges: Mapping[str, list[str]]) -> list[str]:

@@ -9,8 +9,11 @@
 A ``PlaybookRun`` is a frozen value: transitions in ``federation.runs`` return a new one. It
 carries a snapshot of its playbook (so a playbook edited on disk never changes a running run),
 the incident facts it acts on, each step's state and deadline, and its history of
-``{at, event, by}``. ``token`` rises on every applied transition; a timer armed with an older
-token is stale. ``to_dict``/``from_dict`` give the JSON the node stores; ``run_view`` the API form.
+``{at, event, by}``. Several steps can wait at once (parallel branches): ``active`` lists them,
+each with its own deadline and timer. ``token`` rises on every applied transition; each step
+remembers the token its timer was armed with (``timer_token``), so a stale firing — of the run's
+wake-up or of one step's timer — is a no-op. ``to_dict``/``from_dict`` give the JSON the node
+stores; ``run_view`` the API form.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from typing import Any
 
 from federation.effects import AnyEffect
 from federation.errors import Error
-from federation.playbook import Playbook, Step
+from federation.playbook import Playbook
 from federation.timeutil import format_time, parse_time
 from federation.triggers import IncidentFacts
 
 RUNNING, CLOSED = "running", "closed"
+# Steps a person completes (``federation.runs.complete_step``): acknowledge, file a report,
+# finish a review or a watch.
+COMPLETABLE = ("acknowledge", "report", "watch")
 PENDING, WAITING, SUCCEEDED, FAILED = "pending", "waiting", "succeeded", "failed"
 SKIPPED, CANCELLED = "skipped", "cancelled"
 # Outcomes of a transition. Only "applied" moves the run; the rest are recorded no-ops.
@@ -97,7 +103,7 @@ class HistoryEntry:
                    d.get("detail", ""))
 
 
-_TIMES = ("started_at", "ended_at", "deadline", "timer_at")
+_TIMES = ("started_at", "ended_at", "deadline", "timer_at", "filed_at")
 _LISTS = ("targets", "acked_by", "declined_by", "declarations")
 
 
@@ -120,12 +126,28 @@ class StepState:
     declarations: tuple[str, ...] = ()
     threshold: int = 0
     reports: int = 0
+    clock_id: str = ""  # the regulatory clock that set the deadline
+    timer_token: int = 0  # the run token the timer was armed with
+    branches: tuple[str, ...] = ()  # parallel: roots of the branches still running
+    filed_by: str = ""  # who completed the step (a report: who filed it)
+    filed_at: datetime | None = None
+    note: str = ""
+    evidence: tuple[Mapping[str, str], ...] = ()
+    missed: int = 0  # deadlines of a repeating duty that passed unmet
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == WAITING
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step_id": self.step_id, "action": self.action,
                                "status": self.status, "request_id": self.request_id,
                                "tier": self.tier, "threshold": self.threshold,
-                               "reports": self.reports}
+                               "reports": self.reports, "clock_id": self.clock_id,
+                               "timer_token": self.timer_token, "branches": list(self.branches),
+                               "filed_by": self.filed_by, "note": self.note,
+                               "evidence": [dict(e) for e in self.evidence],
+                               "missed": self.missed}
         for k in _TIMES:
             t = getattr(self, k)
             out[k] = format_time(t) if t else None
@@ -146,7 +168,12 @@ class StepState:
                    request_id=d.get("request_id", ""), tier=int(d.get("tier", 0)),
                    targets=names("targets"), acked_by=names("acked_by"),
                    declined_by=names("declined_by"), declarations=names("declarations"),
-                   threshold=int(d.get("threshold", 0)), reports=int(d.get("reports", 0)))
+                   threshold=int(d.get("threshold", 0)), reports=int(d.get("reports", 0)),
+                   clock_id=d.get("clock_id", ""), timer_token=int(d.get("timer_token", 0)),
+                   branches=names("branches"), filed_by=d.get("filed_by", ""),
+                   filed_at=time("filed_at"), note=d.get("note", ""),
+                   evidence=tuple(dict(e) for e in d.get("evidence", ())),
+                   missed=int(d.get("missed", 0)))
 
 
 @dataclass(frozen=True)
@@ -156,7 +183,6 @@ class PlaybookRun:
     playbook: Playbook
     facts: IncidentFacts
     state: str
-    step_index: int
     tier: int
     token: int
     steps: tuple[StepState, ...]
@@ -166,6 +192,7 @@ class PlaybookRun:
     close_reason: str = ""
     emergency_id: str = ""
     emergency_state: str = "none"
+    resolved_at: datetime | None = None
 
     @property
     def playbook_id(self) -> str:
@@ -180,28 +207,62 @@ class PlaybookRun:
         return self.facts.incident_id
 
     @property
-    def current(self) -> StepState | None:
-        """The step the run is on, or None once closed."""
-        return self.steps[self.step_index] if self.state == RUNNING else None
+    def active(self) -> tuple[int, ...]:
+        """Indices of the steps waiting now (parallel branches wait side by side)."""
+        if self.state != RUNNING:
+            return ()
+        return tuple(i for i, st in enumerate(self.steps) if st.status == WAITING)
+
+    def active_step_ids(self) -> tuple[str, ...]:
+        """Ids of the steps people and peers are waiting on now (not the parallel steps that
+        only wait for their branches)."""
+        return tuple(self.steps[i].step_id for i in self.active
+                     if self.steps[i].action != "parallel")
+
+    def step_state(self, step_id: str) -> StepState:
+        """The state of step ``step_id``.
+
+        Raises:
+            RunError: no such step in this run's playbook (the message lists them).
+        """
+        for st in self.steps:
+            if st.step_id == step_id:
+                return st
+        raise RunError(f"run {self.id} has no step {step_id!r} (steps: "
+                       f"{', '.join(st.step_id for st in self.steps)})")
+
+    def timers(self) -> tuple[tuple[str, str, datetime, int], ...]:
+        """Every pending timer: ``(job id, step id, at, token)``, earliest first."""
+        out = [(self.job_id(self.steps[i].step_id), self.steps[i].step_id, t,
+                self.steps[i].timer_token)
+               for i in self.active if (t := self.steps[i].timer_at) is not None]
+        return tuple(sorted(out, key=lambda x: (x[2], x[1])))
 
     @property
-    def current_step(self) -> Step | None:
-        return self.playbook.steps[self.step_index] if self.state == RUNNING else None
+    def next_timer_at(self) -> datetime | None:
+        """The earliest pending timer: what the node stores in ``runs.timer_at`` and arms."""
+        timers = self.timers()
+        return timers[0][2] if timers else None
 
-    def job_id(self, index: int | None = None) -> str:
-        """The scheduler job id of step ``index`` (default: the current step)."""
-        return f"run:{self.id}:step:{self.step_index if index is None else index}"
+    def job_id(self, step_id: str) -> str:
+        """The scheduler job id of one step's timer: ``run:<run id>:step:<step id>``."""
+        return f"run:{self.id}:step:{step_id}"
+
+    def wake_job_id(self) -> str:
+        """The one job a node arms per run, at ``next_timer_at`` with ``token``."""
+        return f"run:{self.id}:next"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "node": self.node, "playbook": self.playbook.to_dict(),
-            "facts": self.facts.to_dict(), "state": self.state, "step_index": self.step_index,
-            "tier": self.tier, "token": self.token, "steps": [s.to_dict() for s in self.steps],
+            "facts": self.facts.to_dict(), "state": self.state, "tier": self.tier,
+            "token": self.token, "steps": [s.to_dict() for s in self.steps],
             "history": [h.to_dict() for h in self.history],
             "started_at": format_time(self.started_at),
             "closed_at": format_time(self.closed_at) if self.closed_at else None,
             "close_reason": self.close_reason, "emergency_id": self.emergency_id,
             "emergency_state": self.emergency_state,
+            "resolved_at": format_time(self.resolved_at) if self.resolved_at else None,
         }
 
     @classmethod
@@ -209,13 +270,14 @@ class PlaybookRun:
         return cls(
             id=d["id"], node=d["node"], playbook=Playbook.from_dict(d["playbook"]),
             facts=IncidentFacts.from_dict(d["facts"]), state=d["state"],
-            step_index=int(d["step_index"]), tier=int(d["tier"]), token=int(d["token"]),
+            tier=int(d["tier"]), token=int(d["token"]),
             steps=tuple(StepState.from_dict(s) for s in d["steps"]),
             history=tuple(HistoryEntry.from_dict(h) for h in d["history"]),
             started_at=parse_time(d["started_at"]),
             closed_at=parse_time(d["closed_at"]) if d.get("closed_at") else None,
             close_reason=d.get("close_reason", ""), emergency_id=d.get("emergency_id", ""),
             emergency_state=d.get("emergency_state", "none"),
+            resolved_at=parse_time(d["resolved_at"]) if d.get("resolved_at") else None,
         )
 
 
@@ -232,29 +294,47 @@ class Transition:
         return self.outcome == APPLIED
 
 
+def step_view(run: PlaybookRun, index: int) -> dict[str, Any]:
+    """One step as people see it: state, deadline, the clock and its citation, who filed it."""
+    spec, st = run.playbook.steps[index], run.steps[index]
+    item: dict[str, Any] = {"id": spec.id, "action": spec.action, "title": spec.label,
+                            "status": st.status,
+                            "deadline": format_time(st.deadline) if st.deadline else None,
+                            "completable": spec.action in COMPLETABLE and st.status == WAITING}
+    lane = run.playbook.graph.lane(index)
+    if lane is not None:
+        item["branch"] = run.playbook.steps[lane.root].id
+    clock = run.playbook.clocks().get(st.clock_id) if st.clock_id else spec.regime
+    if clock is not None:
+        item["clock"] = {"id": clock.id, "citation": clock.citation, "quote": clock.quote,
+                         "duty": clock.duty, "to": clock.to, "anchor": clock.anchor,
+                         "url": clock.url or None}
+    if st.filed_by:
+        item["filed"] = {"by": st.filed_by, "at": format_time(st.filed_at) if st.filed_at
+                         else None, "note": st.note, "evidence": [dict(e) for e in st.evidence],
+                         "reports": st.reports}
+    if st.targets:
+        item.update(targets=list(st.targets), acked_by=list(st.acked_by),
+                    declined_by=list(st.declined_by))
+    if spec.action == "quorum" and st.threshold:
+        item.update(threshold=st.threshold, declarations=list(st.declarations))
+    return item
+
+
 def run_view(run: PlaybookRun) -> dict[str, Any]:
-    """The API form of a run: playbook, state, current tier, steps with deadlines, history."""
-    steps = []
-    for spec, st in zip(run.playbook.steps, run.steps, strict=True):
-        item: dict[str, Any] = {"id": spec.id, "action": spec.action, "title": spec.label,
-                                "status": st.status,
-                                "deadline": format_time(st.deadline) if st.deadline else None}
-        if st.targets:
-            item.update(targets=list(st.targets), acked_by=list(st.acked_by),
-                        declined_by=list(st.declined_by))
-        if spec.action == "quorum" and st.threshold:
-            item.update(threshold=st.threshold, declarations=list(st.declarations))
-        steps.append(item)
-    current = run.current_step
+    """The API form of a run: playbook, state, tier, the active steps, every step, history."""
+    active = run.active_step_ids()
     return {
         "id": run.id, "incident_id": run.incident_id,
         "playbook": {"id": run.playbook_id, "version": run.playbook_version,
                      "title": run.playbook.title},
-        "state": run.state, "tier": run.tier, "current_step": current.id if current else None,
+        "state": run.state, "tier": run.tier,
+        "current_step": active[0] if active else None, "active_steps": list(active),
         "emergency": {"id": run.emergency_id, "state": run.emergency_state}
         if run.emergency_id else None,
         "started_at": format_time(run.started_at),
         "closed_at": format_time(run.closed_at) if run.closed_at else None,
         "close_reason": run.close_reason or None,
-        "steps": steps, "history": [h.to_dict() for h in run.history],
+        "steps": [step_view(run, i) for i in range(len(run.steps))],
+        "history": [h.to_dict() for h in run.history],
     }

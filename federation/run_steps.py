@@ -2,22 +2,20 @@
 
     d = Draft(run, now, ctx); advance(d, 0); transition = d.finish()
 
-A ``Draft`` collects the changes one transition makes — step states, history, effects — and
-``finish`` freezes them into a new ``PlaybookRun``, raising the token and re-arming the current
-step's timer with it. Everything here is internal to ``federation.runs``; the node calls the
-transitions there.
+A ``Draft`` (``federation.run_draft``) collects the changes of one transition. Several steps may
+wait at once: a ``parallel``
+step starts each branch, each branch runs until one of its steps waits, and a branch that
+moves past its end "arrives" at the join, which runs once every branch has arrived
+(``federation.playbook_graph``). Everything here is internal to ``federation.runs``; the node
+calls the transitions there.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from federation.effects import (
-    AnyEffect,
-    ArmTimer,
-    CancelTimer,
     DeclareEmergency,
     EndEmergency,
     Notify,
@@ -29,8 +27,10 @@ from federation.effects import (
     SendResolution,
 )
 from federation.playbook import Step
+from federation.playbook_graph import Branch
+from federation.run_draft import Draft
 from federation.run_model import (
-    APPLIED,
+    CANCELLED,
     CLOSED,
     FAILED,
     PENDING,
@@ -38,10 +38,6 @@ from federation.run_model import (
     SKIPPED,
     SUCCEEDED,
     WAITING,
-    HistoryEntry,
-    PlaybookRun,
-    RunContext,
-    Transition,
 )
 from federation.timeutil import format_time
 
@@ -51,90 +47,87 @@ _LAPSED = {"deadline-missed": "quorum not reached by the deadline",
            "declined": "quorum can no longer be reached"}
 
 
-class Draft:
-    """The mutable working copy of one transition."""
-
-    def __init__(self, run: PlaybookRun, now: datetime, ctx: RunContext) -> None:
-        self.run, self.now, self.ctx = run, now, ctx
-        self.steps = list(run.steps)
-        self.history = list(run.history)
-        self.effects: list[AnyEffect] = []
-        self.step_index, self.state, self.tier, self.facts = (
-            run.step_index, run.state, run.tier, run.facts)
-        self.closed_at, self.close_reason = run.closed_at, run.close_reason
-        self.emergency_id, self.emergency_state = run.emergency_id, run.emergency_state
-
-    def log(self, event: str, by: str, step: str = "", detail: str = "") -> None:
-        self.history.append(HistoryEntry(self.now, event, by, step, detail))
-
-    def set_step(self, index: int, **changes: Any) -> None:
-        self.steps[index] = replace(self.steps[index], **changes)
-
-    def finish(self, outcome: str = APPLIED, *, bump: bool = True) -> Transition:
-        """Freeze into a new run; if ``bump``, raise the token and re-arm the current timer."""
-        token = self.run.token + 1 if bump else self.run.token
-        effects = list(self.effects)
-        current = self.steps[self.step_index]
-        if bump and self.state == RUNNING and current.status == WAITING and current.timer_at:
-            effects.append(ArmTimer(self.run.id, self.run.job_id(self.step_index),
-                                    current.timer_at, token))
-        run = replace(self.run, facts=self.facts, state=self.state, step_index=self.step_index,
-                      tier=self.tier, token=token, steps=tuple(self.steps),
-                      history=tuple(self.history), closed_at=self.closed_at,
-                      close_reason=self.close_reason, emergency_id=self.emergency_id,
-                      emergency_state=self.emergency_state)
-        return Transition(run, tuple(effects), outcome)
-
-    def step(self, index: int) -> Step:
-        return self.run.playbook.steps[index]
-
-    def deadline(self, step: Step) -> datetime | None:
-        """The step's deadline: scaled, from the step's start or from awareness of the incident."""
-        duration = step.deadline_for(self.facts)
-        if duration is None:
-            return None
-        anchor = self.now
-        if step.clock == "awareness":  # regulatory clocks start at awareness (DESIGN §7)
-            anchor = self.facts.aware_at or self.run.started_at
-        return anchor + self.ctx.scaled(duration)
-
-    def reason(self) -> str:
-        f = self.facts
-        what = f"{f.severity.value if f.severity else f.kind} {f.incident_id}"
-        lines = f"; red lines: {', '.join(sorted(f.red_lines))}" if f.red_lines else ""
-        return f"{self.run.playbook.title}: {what}{lines}"
-
-
 def advance(d: Draft, index: int) -> None:
-    """Run steps from ``index`` until one waits or the run closes."""
+    """Run steps from ``index`` on, in its branch, until one waits, the branch ends or the run
+    closes."""
     steps = d.run.playbook.steps
-    while True:
-        for j in range(d.step_index + 1, min(index, len(steps))):
-            if d.steps[j].status == PENDING:
-                d.set_step(j, status=SKIPPED)
+    nxt: int | None = index
+    while nxt is not None and d.state == RUNNING:
+        index = nxt
         if index >= len(steps):
             close_run(d, "completed", "system")
             return
-        d.step_index = index
-        d.set_step(index, status=WAITING, started_at=d.now)
+        if d.steps[index].status != PENDING:
+            return  # already entered (a step runs at most once)
         step = steps[index]
+        pb = d.run.playbook
+        if step.when is not None and not step.when.holds(d.facts):
+            d.set_step(index, status=SKIPPED)
+            d.log("not-applicable", "system", step.id, "its conditions do not hold")
+            nxt = move(d, index, pb.success_target(index))
+            continue
+        d.set_step(index, status=WAITING, started_at=d.now)
+        if step.action == "parallel":
+            _fan_out(d, index, step)
+            return
         result = _ENTER[step.action](d, index, step)
         if result == _WAIT:
             return
         if result == _CLOSE:
             close_run(d, "completed", "system")
             return
-        index = (d.run.playbook.success_target(index) if result == _OK
-                 else d.run.playbook.failure_target(index))
+        nxt = move(d, index, pb.success_target(index) if result == _OK
+                   else pb.failure_target(index))
 
 
-def complete_step(d: Draft, *, ok: bool, event: str, by: str, status: str | None = None,
-                  target: int | None = None) -> None:
-    """End the current (waiting) step and advance to its success or failure target."""
-    i = d.step_index
+def _fan_out(d: Draft, index: int, step: Step) -> None:
+    pb = d.run.playbook
+    d.set_step(index, branches=step.next_steps)
+    d.log("branches-started", "system", step.id, ", ".join(step.next_steps))
+    for root in step.next_steps:
+        if d.state != RUNNING:
+            return
+        advance(d, pb.index_of(root))
+
+
+def move(d: Draft, src: int, target: int) -> int | None:
+    """Leave ``src`` for ``target``: the index to enter next, or None when the branch ended at
+    a join that still waits for other branches (or the incident is already resolved)."""
+    graph = d.run.playbook.graph
+    lane = graph.lane(src)
+    _skip(d, src, target, lane)
+    if lane is None or lane.covers(target):
+        return target
+    parallel = d.run.playbook.steps[lane.parallel]
+    root = d.run.playbook.steps[lane.root].id
+    left = tuple(r for r in d.steps[lane.parallel].branches if r != root)
+    d.set_step(lane.parallel, branches=left)
+    if left or d.steps[lane.parallel].status != WAITING:
+        return None
+    d.set_step(lane.parallel, status=SUCCEEDED, ended_at=d.now)
+    d.log("joined", "system", parallel.id, f"every branch of {parallel.id} ended")
+    if d.resolved_at is not None:
+        return None  # after resolution only the post-resolution duties run on
+    return move(d, lane.parallel, d.run.playbook.success_target(lane.parallel))
+
+
+def _skip(d: Draft, src: int, target: int, lane: Branch | None) -> None:
+    graph = d.run.playbook.graph
+    end = min(target, len(d.steps) if lane is None else lane.end)
+    for j in range(src + 1, end):
+        inner = graph.lane(j)
+        passed = inner == lane or (inner is not None
+                                   and d.steps[inner.parallel].status in (SKIPPED, CANCELLED))
+        if passed and d.steps[j].status == PENDING:
+            d.set_step(j, status=SKIPPED)
+
+
+def end_step(d: Draft, i: int, *, ok: bool, event: str, by: str, status: str | None = None,
+             target: int | None = None, detail: str = "") -> None:
+    """End waiting step ``i`` and go on in its branch (to ``target`` if given)."""
     step = d.step(i)
-    _leave(d, i, status or (SUCCEEDED if ok else FAILED))
-    d.log(event, by, step.id)
+    d.set_step(i, status=status or (SUCCEEDED if ok else FAILED), ended_at=d.now, timer_at=None)
+    d.log(event, by, step.id, detail)
     if step.action == "quorum":
         st = d.steps[i]
         if ok:
@@ -144,15 +137,18 @@ def complete_step(d: Draft, *, ok: bool, event: str, by: str, status: str | None
             d.log("emergency-declared", by, step.id,
                   f"{len(st.declarations)} of {len(st.targets)}: {', '.join(st.declarations)}")
         else:
-            _end_emergency(d, _LAPSED.get(event, event), by)
+            end_emergency(d, _LAPSED.get(event, event), by)
+    if d.state != RUNNING:
+        return
     pb = d.run.playbook
-    advance(d, target if target is not None
-            else pb.success_target(i) if ok else pb.failure_target(i))
+    nxt = move(d, i, target if target is not None
+               else pb.success_target(i) if ok else pb.failure_target(i))
+    if nxt is not None:
+        advance(d, nxt)
 
 
-def tick(d: Draft) -> bool:
+def tick(d: Draft, i: int) -> bool:
     """A periodic step's timer fired before its period ended: publish or remind, re-arm."""
-    i = d.step_index
     step, st = d.step(i), d.steps[i]
     if step.every is None or st.timer_at is None or (st.deadline and st.timer_at >= st.deadline):
         return False
@@ -176,35 +172,51 @@ def tick(d: Draft) -> bool:
     return True
 
 
+def repeat_due(d: Draft, i: int, *, missed: bool) -> None:
+    """A repeating duty (``every``/``until``): the next report is due one period after this
+    one's due date, whether it was filed (``missed`` False) or not."""
+    clock, st = d.clock_of(i), d.steps[i]
+    assert clock is not None and clock.every is not None  # noqa: S101 - callers check
+    base = st.deadline or d.now
+    nxt = clock.every.add(base, d.ctx.time_scale)
+    while nxt <= d.now:
+        nxt = clock.every.add(nxt, d.ctx.time_scale)
+    d.set_step(i, deadline=nxt, timer_at=nxt, missed=st.missed + int(missed))
+
+
+def settle(d: Draft) -> None:
+    """After the resolution, close the run once its last post-resolution duty is done."""
+    if d.state == RUNNING and d.resolved_at and not d.waiting():
+        close_run(d, "completed", "system")
+
+
 def close_run(d: Draft, reason: str, by: str) -> None:
-    """Close the run: cancel its wait, skip what is left, resolve its escalations."""
+    """Close the run: cancel every wait, skip what is left, resolve its escalations."""
     if d.state == CLOSED:
         return
-    current = d.steps[d.step_index]
-    if current.status == WAITING:
-        _leave(d, d.step_index, "cancelled")
     for j, st in enumerate(d.steps):
-        if st.status == PENDING:
+        if st.status == WAITING:
+            d.set_step(j, status=CANCELLED, ended_at=d.now, timer_at=None)
+        elif st.status == PENDING:
             d.set_step(j, status=SKIPPED)
-    sent = [st for st in d.steps if st.action in ("escalate", "request-action") and st.request_id]
-    if sent:
-        d.effects.append(SendResolution(
-            d.run.id, d.facts.incident_id, "resolved" if reason == "resolved" else "completed",
-            tuple(st.request_id for st in sent),
-            tuple(sorted({m for st in sent for m in st.targets}))))
+    if d.run.resolved_at is None:  # a run that outlives its resolution already told everyone
+        resolve_requests(d, "resolved" if reason == "resolved" else "completed")
     if d.emergency_state == "pending" or (d.emergency_state == "active" and reason == "resolved"):
-        _end_emergency(d, reason, by)
+        end_emergency(d, reason, by)
     d.state, d.closed_at, d.close_reason = CLOSED, d.now, reason
     d.log("closed", by, detail=reason)
 
 
-def _leave(d: Draft, index: int, status: str) -> None:
-    if d.steps[index].timer_at is not None:
-        d.effects.append(CancelTimer(d.run.id, d.run.job_id(index)))
-    d.set_step(index, status=status, ended_at=d.now, timer_at=None)
+def resolve_requests(d: Draft, outcome: str) -> None:
+    """Tell everyone the run escalated to (or asked to act) that it is over."""
+    sent = [st for st in d.steps if st.action in ("escalate", "request-action") and st.request_id]
+    if sent:
+        d.effects.append(SendResolution(
+            d.run.id, d.facts.incident_id, outcome, tuple(st.request_id for st in sent),
+            tuple(sorted({m for st in sent for m in st.targets}))))
 
 
-def _end_emergency(d: Draft, reason: str, by: str) -> None:
+def end_emergency(d: Draft, reason: str, by: str) -> None:
     if d.emergency_state in ("pending", "active"):
         d.effects.append(EndEmergency(d.run.id, d.emergency_id, d.facts.incident_id, reason))
         d.emergency_state = "none"
@@ -227,6 +239,11 @@ def _by(t: datetime | None) -> str:
     return f" by {format_time(t)}" if t else ""
 
 
+def _cites(d: Draft, clock_id: str) -> str:
+    clock = d.run.playbook.clocks().get(clock_id)
+    return f" ({clock.citation}, {clock.duty}'s duty)" if clock else ""
+
+
 def _enter_notify(d: Draft, i: int, step: Step) -> str:
     d.effects.append(Notify(d.run.id, step.id, step.role, f"{step.label}: {d.reason()}"))
     return _done(d, i, True, "notified", step.role)
@@ -238,16 +255,16 @@ def _enter_record(d: Draft, i: int, step: Step) -> str:
 
 
 def _enter_acknowledge(d: Draft, i: int, step: Step) -> str:
-    deadline = d.deadline(step)
+    deadline, clock = d.deadline(step)
     d.effects.append(Notify(d.run.id, step.id, step.role,
                             f"{step.label}: acknowledge{_by(deadline)}", deadline))
     return _wait(d, i, "awaiting-ack", step.role + _by(deadline), deadline=deadline,
-                 timer_at=deadline)
+                 timer_at=deadline, clock_id=clock)
 
 
 def _enter_escalate(d: Draft, i: int, step: Step) -> str:
     to = d.ctx.tier_targets(step.tier, d.facts)
-    deadline = d.deadline(step)
+    deadline, _ = d.deadline(step)
     if not to or deadline is None:
         return _done(d, i, False, "no-recipients", f"tier {step.tier}")
     rid = f"{d.run.id}.{step.id}"
@@ -262,7 +279,7 @@ def _enter_escalate(d: Draft, i: int, step: Step) -> str:
 
 def _enter_request_action(d: Draft, i: int, step: Step) -> str:
     to = d.ctx.tier_targets(step.tier, d.facts)
-    deadline = d.deadline(step)
+    deadline, _ = d.deadline(step)
     if not to:
         return _done(d, i, deadline is None, "no-recipients", f"tier {step.tier}")
     rid = f"{d.run.id}.{step.id}"
@@ -279,7 +296,7 @@ def _enter_request_action(d: Draft, i: int, step: Step) -> str:
 
 def _enter_quorum(d: Draft, i: int, step: Step) -> str:
     members = d.ctx.quorum_members()
-    deadline = d.deadline(step)
+    deadline, _ = d.deadline(step)
     if not members or deadline is None:
         return _done(d, i, False, "no-members")
     k = d.ctx.threshold(step.threshold, len(members))
@@ -301,22 +318,24 @@ def _enter_publish(d: Draft, i: int, step: Step) -> str:
 
 def _enter_periodic(d: Draft, i: int, step: Step) -> str:
     """status-report (publish every interval) and report (remind every interval until filed)."""
-    deadline = d.deadline(step)
+    deadline, clock = d.deadline(step)
     if step.action == "report":
+        when = _by(deadline) if deadline else ": when the incident is resolved"
         d.effects.append(Notify(d.run.id, step.id, step.role,
-                                f"{step.label}: due{_by(deadline)}", deadline))
+                                f"{step.label}: due{when}{_cites(d, clock)}", deadline))
     first = d.now + d.ctx.scaled(step.every) if step.every else deadline
     timer = min(t for t in (first, deadline) if t is not None) if first or deadline else None
     event = "reporting" if step.action == "status-report" else "report-due"
-    return _wait(d, i, event, (step.role or f"tier {step.tier}") + _by(deadline),
-                 deadline=deadline, timer_at=timer)
+    detail = (step.role or f"tier {step.tier}") + (_by(deadline) if deadline
+                                                    else " after resolution")
+    return _wait(d, i, event, detail + _cites(d, clock), deadline=deadline, timer_at=timer,
+                 clock_id=clock)
 
 
 def _enter_watch(d: Draft, i: int, step: Step) -> str:
-    deadline = d.deadline(step)
+    deadline, clock = d.deadline(step)
     until = f"until {format_time(deadline)}" if deadline else ""
-    return _wait(d, i, "watching", until, deadline=deadline,
-                 timer_at=deadline)
+    return _wait(d, i, "watching", until, deadline=deadline, timer_at=deadline, clock_id=clock)
 
 
 def _enter_close(d: Draft, i: int, step: Step) -> str:

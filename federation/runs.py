@@ -1,40 +1,67 @@
 """The playbook run state machine: pure transitions that take ``now`` and return effects.
 
     ctx = RunContext(local_id="gb", members=("gb", "fr", "de"))
-    t = start_run(playbook, incident_doc, now=now, ctx=ctx)
-    store(t.run); execute(t.effects)        # e.g. SendEscalation, ArmTimer(token=1)
-    t = on_deadline(t.run, token=1, now=later, ctx=ctx)   # the timer fired: next tier
+    t = start_run(playbook, incident_doc, now=now, ctx=ctx)   # automatic or a manual start
+    store(t.run); execute(t.effects)        # e.g. SendEscalation, Notify, ArmTimer per step
+    t = on_deadline(t.run, token=t.run.token, now=later, ctx=ctx)   # the wake-up fired
     t = on_ack(t.run, escalation_id=..., by="fr", now=later, ctx=ctx)
+    t = complete_step(t.run, "art73-report", by="alice", note="filed via portal",
+                      evidence=[{"url": "https://…", "sha256": "…"}], now=later, ctx=ctx)
 
-Every input is a function ``(run, ..., now, ctx) -> Transition``. A transition that moves the
-run raises its ``token`` and re-arms the current step's timer with the new token, so a timer
-firing that carries an older token is stale. Inputs that arrive too late (an ack for a step the
-deadline already moved past), twice, or from someone not asked are recorded in the history and
-change nothing else. So an acknowledgement and a deadline racing each other resolve one way —
-whichever transition the node applies first — and the loser is a recorded no-op. The node must
-apply transitions to one run one at a time (a row lock or compare-and-swap on ``token``).
+**Interface for the node.** Every input is a function ``(run, ..., now, ctx) -> Transition``;
+``Transition.outcome`` is ``applied`` or a recorded no-op (``stale``, ``late``, ``duplicate``,
+``refused``, ``ignored``) whose history entry says why.
 
-Steps move forward only (``federation.playbook``). A revision that raises severity or adds a red
-line may jump a run forward (``on_upgrade``); a downgrade never restarts or de-escalates. A
-resolution closes the run and tells everyone it escalated to.
+* ``start_run(playbook, doc, now=, ctx=, by=)`` starts any playbook on any incident document
+  (the automatic start passes a matching one; a manual start passes the one a person chose,
+  ``by`` = the person). ``run_id_for`` names the run, so starting twice names the same run.
+* ``complete_step(run, step_id, by=, note=, evidence=, now=, ctx=)``: a person completes an
+  ``acknowledge``, ``report`` or ``watch`` step. A report records who filed it, when, the note
+  and the evidence (``[{"url", "sha256"}]``) and stops its clock; a repeating report (``every``
+  ... ``until: resolved``) stays open, its next report due one period later.
+* ``on_ack``/``on_decline``/``on_declaration``: a peer's signed answer to an escalation, request
+  or emergency, found by its id among the waiting steps.
+* ``on_deadline(run, token=, now=, ctx=, step_id=None)``: a timer fired.
+* ``on_incident_revised``/``on_resolved``: a new revision, or the resolution.
+* ``run_model.run_view(run)`` / ``step_view``: each step's state, deadline, clock id and the
+  regime citation (``clock.citation``, ``quote``, ``duty``), and who filed what, when.
+
+**What the node stores and arms.** It stores ``run.to_dict()`` and, in ``runs.timer_at``, the
+earliest pending timer ``run.next_timer_at`` with ``run.token``, and arms one job per run
+(``run.wake_job_id()``) at that time which calls ``on_deadline(run, token=<token>)`` without a
+step id: every step whose timer is due then fires, in deadline order; an older token is stale.
+Every applied transition raises the token, so after each commit the node re-arms from the
+store. (A node may instead arm one job per step from ``run.timers()`` / the ``ArmTimer`` effects,
+``job_id`` = ``run:<run id>:step:<step id>``, and pass ``step_id``; a step's firing is then
+valid while its ``timer_token`` matches.) Transitions of one run must be applied one at a time
+(compare-and-swap on ``token``).
+
+Several steps wait at once (parallel branches, ``federation.playbook_graph``): escalation and
+each regulatory clock run side by side from the start. Inputs that arrive too late, twice, or
+from someone not asked are recorded and change nothing else, so an acknowledgement and a
+deadline racing each other resolve one way. Steps move forward only; a revision that raises the
+severity or adds a red line may jump a branch forward (``on_upgrade``); a downgrade never
+restarts or de-escalates. A resolution ends every wait, except duties the law anchors on the
+resolution (GPAI Code final report, 60 days after it) or ends with it (intermediate reports):
+the run stays open for those and closes when they are done.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from federation.effects import EndEmergency, Notify
 from federation.playbook import Playbook
+from federation.run_draft import Draft, noop
+from federation.run_inputs import complete_step, on_ack, on_declaration, on_decline
 from federation.run_model import (
     CANCELLED,
     CLOSED,
-    DUPLICATE,
     IGNORED,
     LATE,
-    REFUSED,
     RUNNING,
     STALE,
     WAITING,
@@ -44,24 +71,31 @@ from federation.run_model import (
     StepState,
     Transition,
 )
-from federation.run_steps import Draft, advance, close_run, complete_step, tick
+from federation.run_steps import (
+    advance,
+    close_run,
+    end_emergency,
+    end_step,
+    repeat_due,
+    resolve_requests,
+    settle,
+    tick,
+)
 from federation.triggers import IncidentFacts, is_upgrade
 
 __all__ = [
-    "PlaybookRun", "RunContext", "Transition", "on_ack", "on_deadline", "on_declaration",
-    "on_decline", "on_incident_revised", "on_resolved", "playbooks_to_start", "run_id_for",
-    "start_run",
+    "PlaybookRun", "RunContext", "Transition", "complete_step", "on_ack", "on_deadline",
+    "on_declaration", "on_decline", "on_incident_revised", "on_resolved", "playbooks_to_start",
+    "find_playbook", "run_id_for", "start_run",
 ]
-
-_PEER_ACKED = ("escalate", "request-action")
-_LOCAL_ACKED = ("acknowledge", "report", "watch")
 
 
 def run_id_for(local_id: str, playbook_id: str, incident_id: str) -> str:
     """The run id of ``playbook_id`` for ``incident_id`` at node ``local_id``.
 
-    Deterministic, so a duplicate start (a redelivered incident, a restart mid-way) names the
-    same run and the node's insert is idempotent: one run per node, playbook and incident.
+    Deterministic, so a duplicate start (a redelivered incident, a restart mid-way, a manual
+    start of a playbook that already runs) names the same run and the node's insert is
+    idempotent: one run per node, playbook and incident.
     """
     h = hashlib.sha256(f"{playbook_id}\n{incident_id}".encode()).hexdigest()[:16]
     return f"{local_id}-{h}"
@@ -69,188 +103,103 @@ def run_id_for(local_id: str, playbook_id: str, incident_id: str) -> str:
 
 def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datetime,
               ctx: RunContext, by: str = "system") -> Transition:
-    """Start ``playbook`` for an incident (or emergency) document and run it to its first wait.
+    """Start ``playbook`` for an incident (or emergency) document and run every branch to its
+    first wait.
 
     Args:
-        playbook: a playbook whose trigger matched (``federation.playbook.match``).
-        incident_doc: the schema-valid document that matched.
+        playbook: a playbook whose trigger matched (``federation.playbook.match``), or, for a
+            manual start, any playbook a person chose.
+        incident_doc: the schema-valid document, this node's own or a peer's.
         now: the current time.
         ctx: this node's id, the members and the time scale.
-        by: who started it (``system`` for automatic matches).
+        by: who started it (``system`` for automatic matches, else the person).
 
     Returns:
-        The new run (token 1) and the effects of every step up to the first that waits.
+        The new run (token 1) and the effects of every step up to the first waits.
     """
     facts = IncidentFacts.from_document(incident_doc)
     run = PlaybookRun(
         id=run_id_for(ctx.local_id, playbook.id, facts.incident_id), node=ctx.local_id,
-        playbook=playbook, facts=facts, state=RUNNING, step_index=0, tier=0, token=0,
+        playbook=playbook, facts=facts, state=RUNNING, tier=0, token=0,
         steps=tuple(StepState(s.id, s.action) for s in playbook.steps), history=(),
         started_at=now)
     d = Draft(run, now, ctx)
+    how = "" if by == "system" else " (started by hand)"
     d.log("started", by, detail=f"playbook {playbook.id} v{playbook.version} for "
-          f"{facts.kind} {facts.incident_id} revision {facts.revision}")
+          f"{facts.kind} {facts.incident_id} revision {facts.revision}{how}")
     advance(d, 0)
     return d.finish()
 
 
-def on_deadline(run: PlaybookRun, *, token: int, now: datetime, ctx: RunContext) -> Transition:
-    """A timer fired. Stale (older token, closed run) or early firings change nothing.
+def on_deadline(run: PlaybookRun, *, token: int, now: datetime, ctx: RunContext,
+                step_id: str | None = None) -> Transition:
+    """A timer fired: the run's wake-up (no ``step_id``: every due step fires) or one step's.
 
     Args:
         run: the run as stored.
-        token: the token the timer was armed with (``ArmTimer.token``).
+        token: the token the timer was armed with (``run.token`` for the wake-up,
+            ``ArmTimer.token`` for a step's timer).
         now: the current time.
         ctx: this node's context.
+        step_id: the step whose own timer fired, if the node arms one per step.
 
     Returns:
-        A transition: the step failed (missed deadline → ``on_failure``), completed (a watch or
-        a reporting period ended), or published its next periodic report; or a recorded no-op
-        with outcome ``stale``.
+        A transition: steps failed (missed deadline → ``on_failure``), completed (a watch or a
+        reporting period ended), published their next periodic report, or — for a repeating
+        duty — were marked missed and moved to the next period; or a recorded no-op with
+        outcome ``stale`` (an older token, a closed run, nothing due yet).
     """
-    current = run.current
-    if current is None or token != run.token or current.timer_at is None:
-        return _noop(run, now, ctx, "timer-stale", "scheduler", STALE,
-                     f"token {token}, run at token {run.token} ({run.state})")
-    if now < current.timer_at:
-        return _noop(run, now, ctx, "timer-early", "scheduler", STALE,
-                     f"due {current.timer_at.isoformat()}")
-    d = Draft(run, now, ctx)
-    if not tick(d):
-        step = run.playbook.steps[run.step_index]
-        ok = step.action in ("status-report", "watch")
-        if step.action == "watch" and step.role:
-            d.effects.append(Notify(run.id, step.id, step.role, f"{step.label}: review due"))
-        if step.action == "report":  # a missed regulatory clock always reaches a person
-            d.effects.append(Notify(run.id, step.id, step.role, f"{step.label}: overdue"))
-        complete_step(d, ok=ok, event="deadline-reached" if ok else "deadline-missed",
-                      by="scheduler")
-    return d.finish()
-
-
-def on_ack(run: PlaybookRun, *, by: str, now: datetime, ctx: RunContext,
-           escalation_id: str | None = None) -> Transition:
-    """An acknowledgement: of an escalation by a recipient, or of a local step by this node.
-
-    Args:
-        run: the run as stored.
-        by: the acknowledging member (peer acks) or local user/role (local steps).
-        now: the current time.
-        ctx: this node's context.
-        escalation_id: the escalation acknowledged; None for a local step (acknowledge,
-            report filed, watch reviewed).
-
-    Returns:
-        A transition; ``late`` if the step is no longer current (its deadline won the race),
-        ``refused`` from someone not asked, ``duplicate`` for a second ack by the same member.
-    """
-    current, step = run.current, run.current_step
-    if current is None or step is None or current.status != WAITING:
-        return _noop(run, now, ctx, "ack-late", by, LATE, escalation_id or "")
-    if step.action in _LOCAL_ACKED and escalation_id is None:
-        d = Draft(run, now, ctx)
-        complete_step(d, ok=True, event="acknowledged", by=by)
-        return d.finish()
-    if step.action not in _PEER_ACKED or escalation_id != current.request_id:
-        return _noop(run, now, ctx, "ack-late", by, LATE, escalation_id or "local ack")
-    if by not in current.targets:
-        return _noop(run, now, ctx, "ack-refused", by, REFUSED, f"{by} was not asked")
-    if by in current.acked_by:
-        return _noop(run, now, ctx, "ack-duplicate", by, DUPLICATE, escalation_id)
-    d = Draft(run, now, ctx)
-    acked = (*current.acked_by, by)
-    d.set_step(run.step_index, acked_by=acked)
-    if step.acks == "any" or set(acked) >= set(current.targets):
-        complete_step(d, ok=True, event="acknowledged", by=by)
+    if step_id is None:
+        valid = run.state == RUNNING and token == run.token
+        due = [i for i in run.active if (t := run.steps[i].timer_at) is not None and t <= now]
     else:
-        d.log("acknowledged", by, step.id, f"{len(acked)} of {len(current.targets)}")
-    return d.finish()
-
-
-def on_decline(run: PlaybookRun, *, ref_id: str, by: str, now: datetime, ctx: RunContext,
-               reason: str = "") -> Transition:
-    """A recipient declines an escalation, or a member declines to co-sign an emergency.
-
-    When the ack policy (``any``: every recipient declined; ``all``: one did) or the quorum can
-    no longer be met, the step fails at once instead of waiting for its deadline.
-
-    Args:
-        run: the run as stored.
-        ref_id: the escalation id or emergency id declined.
-        by: the declining member.
-        now: the current time.
-        ctx: this node's context.
-        reason: the decline's reason, for the history.
-
-    Returns:
-        A transition, or a recorded no-op (``late``, ``refused``, ``duplicate``).
-    """
-    current, step = run.current, run.current_step
-    if (current is None or step is None or current.status != WAITING
-            or step.action not in (*_PEER_ACKED, "quorum") or ref_id != current.request_id):
-        return _noop(run, now, ctx, "decline-late", by, LATE, ref_id)
-    if by not in current.targets:
-        return _noop(run, now, ctx, "decline-refused", by, REFUSED, f"{by} was not asked")
-    if by in current.declined_by or by in current.declarations:
-        return _noop(run, now, ctx, "decline-duplicate", by, DUPLICATE, ref_id)
+        st = run.step_state(step_id)
+        i = run.playbook.index_of(step_id)
+        valid = run.state == RUNNING and st.status == WAITING and token == st.timer_token
+        due = [i] if st.timer_at is not None and st.timer_at <= now else []
+    if not valid:
+        return noop(run, now, ctx, "timer-stale", "scheduler", STALE,
+                    f"token {token}, run at token {run.token} ({run.state})", step_id or "")
+    if not due:
+        nxt = run.next_timer_at
+        return noop(run, now, ctx, "timer-early", "scheduler", STALE,
+                    f"due {nxt.isoformat() if nxt else 'never'}", step_id or "")
     d = Draft(run, now, ctx)
-    declined = (*current.declined_by, by)
-    d.set_step(run.step_index, declined_by=declined)
-    d.log("declined", by, step.id, reason)
-    n = len(current.targets)
-    if step.action == "quorum":
-        impossible = n - len(declined) < current.threshold
-    else:
-        impossible = len(declined) == n if step.acks == "any" else True
-    if impossible:
-        complete_step(d, ok=False, event="declined", by=by)
+    for i in sorted(due, key=lambda j: (run.steps[j].timer_at, j)):
+        if d.state == RUNNING and d.steps[i].status == WAITING:
+            _fire(d, i)
+    settle(d)
     return d.finish()
 
 
-def on_declaration(run: PlaybookRun, *, emergency_id: str, by: str, now: datetime,
-                   ctx: RunContext) -> Transition:
-    """A member's signed declaration toward the current quorum; each member counts once.
-
-    Args:
-        run: the run as stored.
-        emergency_id: the emergency the declaration names.
-        by: the declaring member (the declaration's verified origin).
-        now: the current time.
-        ctx: this node's context.
-
-    Returns:
-        A transition (on reaching k of n: ``DeclareEmergency`` and the next step), or a recorded
-        no-op: ``refused`` from a non-member, ``duplicate`` for a member already counted,
-        ``late`` if no quorum for that emergency is open.
-    """
-    current, step = run.current, run.current_step
-    if (current is None or step is None or step.action != "quorum"
-            or current.status != WAITING or emergency_id != current.request_id):
-        return _noop(run, now, ctx, "declaration-late", by, LATE, emergency_id)
-    if by not in current.targets:
-        return _noop(run, now, ctx, "declaration-refused", by, REFUSED,
-                     f"{by} is not among the {len(current.targets)} members who may declare")
-    if by in current.declarations:
-        return _noop(run, now, ctx, "declaration-duplicate", by, DUPLICATE, emergency_id)
-    d = Draft(run, now, ctx)
-    declared = (*current.declarations, by)
-    d.set_step(run.step_index, declarations=declared,
-               declined_by=tuple(m for m in current.declined_by if m != by))
-    d.log("declaration", by, step.id, f"{len(declared)} of {current.threshold} needed "
-          f"({len(current.targets)} members)")
-    if len(declared) >= current.threshold:
-        complete_step(d, ok=True, event="quorum-reached", by=by)
-    return d.finish()
+def _fire(d: Draft, i: int) -> None:
+    step = d.step(i)
+    if tick(d, i):
+        return
+    clock = d.clock_of(i)
+    if step.action == "report":  # a missed regulatory clock always reaches a person
+        cite = f" ({clock.citation})" if clock else ""
+        d.effects.append(Notify(d.run.id, step.id, step.role, f"{step.label}: overdue{cite}"))
+    if clock is not None and clock.every is not None and clock.until:
+        d.log("deadline-missed", "scheduler", step.id, f"report #{d.steps[i].reports + 1}")
+        repeat_due(d, i, missed=True)  # the duty goes on until its end anchor
+        return
+    ok = step.action in ("status-report", "watch")
+    if step.action == "watch" and step.role:
+        d.effects.append(Notify(d.run.id, step.id, step.role, f"{step.label}: review due"))
+    end_step(d, i, ok=ok, event="deadline-reached" if ok else "deadline-missed",
+             by="scheduler")
 
 
 def on_incident_revised(run: PlaybookRun, incident_doc: Mapping[str, Any], *, now: datetime,
                         ctx: RunContext) -> Transition:
     """A new revision of the run's incident arrived.
 
-    An upgrade (higher severity or a new red line) jumps the run forward to the ``goto`` of the
-    first ``on_upgrade`` rule that holds, if that step lies ahead; a downgrade, or an upgrade with
-    no rule ahead, only updates the facts and is recorded (outcome ``ignored``). A ``resolved``
-    revision closes the run. Older or repeated revisions are ``stale``.
+    An upgrade (higher severity or a new red line) jumps forward to the ``goto`` of the first
+    ``on_upgrade`` rule that holds: the steps waiting before it in its branch are superseded. A
+    downgrade, or an upgrade with nothing waiting before the ``goto``, only updates the facts and
+    is recorded (outcome ``ignored``). A ``resolved`` revision goes to ``on_resolved``. Older or
+    repeated revisions are ``stale``.
 
     Raises:
         RunError: the document is about another incident.
@@ -260,12 +209,12 @@ def on_incident_revised(run: PlaybookRun, incident_doc: Mapping[str, Any], *, no
         raise RunError(f"revision of {facts.incident_id} given to run {run.id} of "
                        f"{run.incident_id}")
     if facts.revision <= run.facts.revision:
-        return _noop(run, now, ctx, "revision-stale", facts.origin, STALE,
-                     f"revision {facts.revision}, run has {run.facts.revision}")
+        return noop(run, now, ctx, "revision-stale", facts.origin, STALE,
+                    f"revision {facts.revision}, run has {run.facts.revision}")
     if facts.status == "resolved":
         return on_resolved(run, now=now, ctx=ctx, by=facts.origin, facts=facts)
     if run.state == CLOSED:
-        return _noop(run, now, ctx, "revision-late", facts.origin, LATE, "run closed")
+        return noop(run, now, ctx, "revision-late", facts.origin, LATE, "run closed")
     d = Draft(run, now, ctx)
     d.facts = facts
     old, new = run.facts.severity, facts.severity
@@ -277,25 +226,48 @@ def on_incident_revised(run: PlaybookRun, incident_doc: Mapping[str, Any], *, no
     d.log("upgraded", facts.origin,
           detail=change + (f"; new red lines: {', '.join(added)}" if added else ""))
     rule = next((r for r in run.playbook.on_upgrade if r.when.holds(facts)), None)
-    target = run.playbook.index_of(rule.goto) if rule else -1
-    if target <= run.step_index:
+    superseded = _superseded(run, run.playbook.index_of(rule.goto)) if rule else []
+    if not superseded:
         return d.finish(IGNORED, bump=False)
-    complete_step(d, ok=False, event="superseded", by=facts.origin, status=CANCELLED,
-                  target=target)
+    target = run.playbook.index_of(rule.goto) if rule else 0
+    *others, last = superseded
+    for i in others:  # e.g. a parallel step's branches, ended before the jump
+        d.set_step(i, status=CANCELLED, ended_at=now, timer_at=None)
+        d.log("superseded", facts.origin, run.steps[i].step_id)
+    if run.steps[last].action == "quorum":
+        end_emergency(d, "superseded", facts.origin)
+    end_step(d, last, ok=False, event="superseded", by=facts.origin, status=CANCELLED,
+             target=target)
     return d.finish()
+
+
+def _superseded(run: PlaybookRun, target: int) -> list[int]:
+    """The waiting steps an upgrade to ``target`` ends: those before it in its lane, and
+    everything inside a waiting parallel step there; the step to leave from comes last."""
+    graph = run.playbook.graph
+    lane = graph.lane(target)
+    here = [i for i in run.active if i < target and graph.lane(i) == lane]
+    if not here:
+        return []
+    leave = max(here)
+    inner = [j for i in here if run.steps[i].action == "parallel"
+             for j in graph.inside(i) if run.steps[j].status == WAITING]
+    return sorted(set(here + inner) - {leave}) + [leave]
 
 
 def on_resolved(run: PlaybookRun, *, now: datetime, ctx: RunContext, by: str = "system",
                 facts: IncidentFacts | None = None) -> Transition:
-    """The incident was resolved (or the emergency ended): close the run.
+    """The incident was resolved (or the emergency ended).
 
-    Cancels the current step's timer, tells everyone the run escalated to (``SendResolution``)
-    and ends an emergency it declared. A run already closed only ends its still-active
-    emergency; otherwise it is a recorded no-op.
+    Ends every waiting step and tells everyone the run escalated to (``SendResolution``),
+    ends an emergency it declared — except the duties anchored on the resolution: a repeating
+    report that runs ``until: resolved`` succeeds and its branch goes on to, e.g., the final
+    report due 60 days later, which keeps the run open until it is filed or missed. A run
+    already closed only ends its still-active emergency; otherwise it is a recorded no-op.
     """
-    if run.state == CLOSED:
-        if run.emergency_state != "active":
-            return _noop(run, now, ctx, "resolved-late", by, LATE, "run already closed")
+    if run.state == CLOSED or run.resolved_at is not None:
+        if run.state != CLOSED or run.emergency_state != "active":
+            return noop(run, now, ctx, "resolved-late", by, LATE, "already resolved")
         d = Draft(run, now, ctx)
         d.emergency_state = "none"
         d.effects.append(EndEmergency(run.id, run.emergency_id, run.incident_id, "resolved"))
@@ -304,7 +276,27 @@ def on_resolved(run: PlaybookRun, *, now: datetime, ctx: RunContext, by: str = "
     d = Draft(run, now, ctx)
     if facts is not None:
         d.facts = facts
-    close_run(d, "resolved", by)
+    d.resolved_at = now
+    for i in d.waiting():
+        clock = d.clock_of(i)
+        if clock is not None and clock.until == "resolved":
+            end_step(d, i, ok=True, event="ended-by-resolution", by=by)
+        elif clock is not None and clock.anchor == "resolved" and d.steps[i].deadline is None:
+            due = clock.due(now, ctx.time_scale)
+            d.set_step(i, deadline=due, timer_at=due)
+            d.log("clock-started", by, d.steps[i].step_id, f"due {due.isoformat()}")
+    after = [i for i in d.waiting() if (c := d.clock_of(i)) is not None and c.anchor == "resolved"]
+    if not after:
+        d.resolved_at = None  # close as an ordinary resolution (and tell everyone there)
+        close_run(d, "resolved", by)
+        d.resolved_at = now
+        return d.finish()
+    for i in d.waiting():
+        if i not in after:
+            d.set_step(i, status=CANCELLED, ended_at=now, timer_at=None)
+    resolve_requests(d, "resolved")
+    end_emergency(d, "resolved", by)
+    d.log("resolved", by, detail="open until: " + ", ".join(d.steps[i].step_id for i in after))
     return d.finish()
 
 
@@ -323,10 +315,15 @@ def playbooks_to_start(playbooks: Iterable[Playbook], previous: Mapping[str, Any
             and p.trigger.matches(new, local_id=local_id, is_local=is_local)]
 
 
-def _noop(run: PlaybookRun, now: datetime, ctx: RunContext, event: str, by: str, outcome: str,
-          detail: str) -> Transition:
-    """Record an input that changes nothing: same state, same token, so armed timers stay valid."""
-    d = Draft(run, now, ctx)
-    d.log(event, by, run.current_step.id if run.current_step else "", detail)
-    return d.finish(outcome, bump=False)
+def find_playbook(playbooks: Sequence[Playbook], playbook_id: str) -> Playbook:
+    """The playbook ``playbook_id`` (for a manual start).
+
+    Raises:
+        RunError: no such playbook; the message lists the known ones.
+    """
+    for p in playbooks:
+        if p.id == playbook_id:
+            return p
+    raise RunError(f"no playbook {playbook_id!r} (known: "
+                   f"{', '.join(sorted(p.id for p in playbooks)) or 'none loaded'})")
 

@@ -11,8 +11,9 @@
 
 A trigger is a set of conditions that must all hold (AND); inside a list any value matches (OR);
 ``any_of`` holds if one alternative does. Scope decides whose incidents a node answers: ``own``
-(filed here), ``peer`` (filed elsewhere), ``any``, ``affected`` (this node is among the incident's
-affected jurisdictions). A resolved incident, or an emergency that is not active, matches nothing.
+(filed here), ``peer`` (filed elsewhere), ``any``, ``affected`` (filed elsewhere, and this node is
+among the incident's affected jurisdictions: the receiving side). A resolved incident, or an
+emergency that is not active, matches nothing.
 
 Matching works on ``IncidentFacts``, the few fields of a document that triggers, deadlines and
 escalation targets need. A run keeps them, so it never has to hold the full (possibly sensitive)
@@ -50,6 +51,8 @@ class IncidentFacts:
     classifications: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     affected_jurisdictions: tuple[str, ...] = ()
     critical_infrastructure_sector: str = ""
+    irreversible: bool = False
+    widespread_infringement: bool = False
     deaths: int = 0
     aware_at: datetime | None = None
     deployments: tuple[str, ...] = ()
@@ -72,6 +75,8 @@ class IncidentFacts:
             classifications={k: tuple(v) for k, v in (doc.get("classifications") or {}).items()},
             affected_jurisdictions=tuple(doc.get("affected_jurisdictions", ())),
             critical_infrastructure_sector=doc.get("critical_infrastructure_sector", ""),
+            irreversible=bool(doc.get("irreversible", False)),
+            widespread_infringement=bool(doc.get("widespread_infringement", False)),
             deaths=int((doc.get("harm_quantification") or {}).get("deaths", 0)),
             aware_at=parse_time(doc["aware_at"]) if doc.get("aware_at") else None,
             deployments=deployments,
@@ -99,7 +104,8 @@ class IncidentFacts:
             "classifications": {k: list(v) for k, v in self.classifications.items()},
             "affected_jurisdictions": list(self.affected_jurisdictions),
             "critical_infrastructure_sector": self.critical_infrastructure_sector,
-            "deaths": self.deaths,
+            "irreversible": self.irreversible,
+            "widespread_infringement": self.widespread_infringement, "deaths": self.deaths,
             "aware_at": format_time(self.aware_at) if self.aware_at else None,
             "deployments": list(self.deployments),
         }
@@ -116,10 +122,29 @@ class IncidentFacts:
             classifications={k: tuple(v) for k, v in d.get("classifications", {}).items()},
             affected_jurisdictions=tuple(d.get("affected_jurisdictions", ())),
             critical_infrastructure_sector=d.get("critical_infrastructure_sector", ""),
+            irreversible=bool(d.get("irreversible", False)),
+            widespread_infringement=bool(d.get("widespread_infringement", False)),
             deaths=int(d.get("deaths", 0)),
             aware_at=parse_time(d["aware_at"]) if d.get("aware_at") else None,
             deployments=tuple(d.get("deployments", ())),
         )
+
+    @property
+    def infrastructure_disrupted(self) -> bool:
+        """A serious **and irreversible** disruption of critical infrastructure (AI Act Art.
+        3(49)(b)): a sector is named and the report marks it irreversible; naming a sector alone
+        is not enough."""
+        return bool(self.critical_infrastructure_sector) and self.irreversible
+
+    @property
+    def widespread(self) -> bool:
+        """A widespread infringement (AI Act Art. 3(61)): the report says so, or — Beacon's reading
+        of 3(61)(a), "harmed ... the collective interests of individuals residing in at least two
+        Member States other than the Member State in which ... the act or omission originated" —
+        a human-rights harm affecting at least two jurisdictions besides the origin."""
+        others = set(self.affected_jurisdictions) - {self.origin}
+        return self.widespread_infringement or ("human-rights" in self.harm_types
+                                                and len(others) >= 2)
 
     @property
     def live(self) -> bool:
@@ -160,6 +185,7 @@ class Conditions:
     classifications: tuple[tuple[str, ValueSet], ...] = ()
     cross_border: bool | None = None
     critical_infrastructure: bool | None = None
+    widespread_infringement: bool | None = None
     deaths: bool | None = None
     any_of: tuple[Conditions, ...] = ()
 
@@ -176,7 +202,8 @@ class Conditions:
             classifications=tuple(sorted((ns, ValueSet.from_dict(v))
                                          for ns, v in (d.get("classifications") or {}).items())),
             cross_border=d.get("cross_border"),
-            critical_infrastructure=d.get("critical_infrastructure"), deaths=d.get("deaths"),
+            critical_infrastructure=d.get("critical_infrastructure"),
+            widespread_infringement=d.get("widespread_infringement"), deaths=d.get("deaths"),
             any_of=tuple(cls.from_dict(alt) for alt in d.get("any_of", ())),
         )
 
@@ -206,7 +233,8 @@ class Conditions:
     def _flags_hold(self, facts: IncidentFacts) -> bool:
         others = set(facts.affected_jurisdictions) - {facts.origin}
         flags = ((self.cross_border, bool(others)),
-                 (self.critical_infrastructure, bool(facts.critical_infrastructure_sector)),
+                 (self.critical_infrastructure, facts.infrastructure_disrupted),
+                 (self.widespread_infringement, facts.widespread),
                  (self.deaths, facts.deaths > 0))
         return all(want is None or want == have for want, have in flags)
 
@@ -238,7 +266,8 @@ class Trigger:
         if facts.kind != self.event or not facts.live:
             return False
         in_scope = {"own": is_local, "peer": not is_local, "any": True,
-                    "affected": local_id in facts.affected_jurisdictions}[self.scope]
+                    "affected": not is_local and local_id in facts.affected_jurisdictions
+                    }[self.scope]
         return in_scope and self.conditions.holds(facts)
 
 

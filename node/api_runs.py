@@ -58,7 +58,7 @@ def _inbox_item(row: Any, now: str) -> dict[str, Any]:
     doc = json.loads(row["document"])
     return {"id": row["id"], "origin": row["origin"], "incident_id": row["incident_id"],
             "run_id": row["run_id"], "tier": row["tier"], "deadline": row["deadline"],
-            "status": row["status"], "overdue": row["status"] == "open" and row["deadline"] < now,
+            "status": row["status"], "overdue": row["status"] == "open" and row["deadline"] <= now,
             "reason": doc.get("reason"), "severity": doc.get("severity"),
             "request": doc.get("request"), "to": doc.get("to"),
             "received_at": row["received_at"], "answered_at": row["answered_at"],
@@ -76,7 +76,8 @@ async def inbox(request: web.Request) -> web.Response:
             raise SchemaError([Problem("$.query.status", "one of open, acked, declined, closed")])
         sql, params = sql + " WHERE status = ?", (status,)
     rows = ctx.store.query(sql + " ORDER BY received_at DESC LIMIT 500", params)
-    now = format_time(ctx.now())  # deadlines are whole seconds: compare like with like
+    # Deadlines are whole seconds: a deadline d has passed once floor(now) >= d.
+    now = format_time(ctx.now())
     return web.json_response({"items": [_inbox_item(r, now) for r in rows]})
 
 

@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pb = sub.add_parser("playbooks", help="check and export the contingency playbooks")
     pbs = pb.add_subparsers(dest="playbooks_command", required=True, metavar="ACTION")
-    v = pbs.add_parser("validate", help="validate every playbook in a folder")
+    v = pbs.add_parser("validate", help="validate every playbook and regimes.yaml in a folder, "
+                                        "and that every severity x {own, affecting a peer, "
+                                        "peer's} starts a playbook")
     v.add_argument("dir", nargs="?", type=Path, default=None,
                    help="folder of *.yaml playbooks (default: the shared playbooks/)")
     x = pbs.add_parser("export", help="export playbooks to OASIS CACAO 2.0 JSON")
@@ -146,7 +148,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_playbooks(args: argparse.Namespace) -> int:
-    from node.playbook_files import CACAO_SCHEMAS, DEFAULT_DIR, export_folder, validate_folder
+    from node.playbook_files import (
+        CACAO_SCHEMAS,
+        DEFAULT_DIR,
+        coverage_gaps,
+        export_folder,
+        validate_folder,
+    )
 
     directory = args.dir or DEFAULT_DIR
     if not directory.is_dir():
@@ -157,10 +165,15 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         for playbook in good:
             print(f"ok  {playbook.id} v{playbook.version}: {playbook.title}")
-        if problems:
-            print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        gaps = [] if problems else coverage_gaps(good)
+        for gap in gaps:
+            print(f"{directory}: coverage: {gap}", file=sys.stderr)
+        if problems or gaps:
+            print(f"{len(problems)} problem(s), {len(gaps)} coverage gap(s) in {directory}",
+                  file=sys.stderr)
             return 1
-        print(f"{len(good)} playbook(s) valid")
+        print(f"{len(good)} playbook(s) valid; every severity x {{own, affecting a peer, "
+              f"peer's}} starts at least one")
         return 0
     export_problems = export_folder(directory, args.outdir,
                                     check_against=args.schemas or CACAO_SCHEMAS)

@@ -6,7 +6,10 @@
 Every reaction happens in the transaction that stored its cause: a run started by an incident,
 the escalation it signs, the timer deadline it records — all commit together or not at all.
 Timers are the one thing outside the database: after the commit, ``ctx.dirty_runs`` tells the
-scheduler which runs to follow (``node.timers``), and on start-up it re-arms all of them.
+scheduler which runs to follow (``node.timers``), and on start-up it re-arms all of them. A run
+may wait on several steps at once (parallel branches), each with its own deadline; the store
+keeps the whole run (``runs.document``) and its earliest pending timer (``runs.timer_at``,
+``PlaybookRun.next_timer_at``) with its ``token``, which is all the scheduler arms.
 
 The state machine itself is pure (``federation.runs``); this module only loads and saves runs and
 turns effects into signed messages and local records. Messages carry stable ids, so executing an
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
@@ -55,6 +58,7 @@ from federation.run_messages import (
 from federation.run_model import PlaybookRun, Transition
 from federation.timeutil import format_time, parse_time
 from node.context import NodeContext
+from node.errors import Conflict, NotFound
 
 log = logging.getLogger("beacon.runs")
 
@@ -69,8 +73,8 @@ def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
              expected_token: int | None) -> None:
     """Insert or update ``run``; an update must start from ``expected_token`` (compare-and-swap),
     so two transitions can never both apply to the same state."""
-    current = run.current
-    timer_at = format_time(current.timer_at) if current and current.timer_at else None
+    nxt = run.next_timer_at
+    timer_at = format_time(nxt) if nxt else None
     values = (run.incident_id, run.playbook_id, run.state, run.token, timer_at,
               json.dumps(run.to_dict()), ctx.stamp(), run.id)
     if expected_token is None:
@@ -250,6 +254,52 @@ _HANDLERS = {
     "decline": _on_decline, "declaration": _on_declaration, "emergency": _on_emergency,
     "resolution": _on_resolution, "advisory": _on_advisory,
 }
+
+
+# -- commands from people ----------------------------------------------------------------------
+# The API calls these inside ``ctx.transaction()`` and issues the drafts they return with
+# ``flow.issue(ctx, drafts, tx=tx)``, so the run, its effects and its messages commit together.
+
+def complete_step(ctx: NodeContext, tx: sqlite3.Connection, run_id: str, step_id: str, *,
+                  by: str, note: str = "", evidence: Iterable[Mapping[str, str]] = (),
+                  ) -> tuple[Transition, list[Draft]]:
+    """A person completes a step of a local run (``federation.runs.complete_step``).
+
+    Returns:
+        The transition (``outcome``: applied, late, refused) and the messages it causes.
+
+    Raises:
+        NotFound: no run ``run_id`` here.
+        RunError: no such step, or malformed evidence or note (HTTP 400/422).
+    """
+    run = load_run(tx, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id}")
+    t = runs.complete_step(run, step_id, by=by, note=note, evidence=evidence, now=ctx.now(),
+                           ctx=ctx.run_context())
+    return t, apply(ctx, tx, run, t)
+
+
+def start_by_hand(ctx: NodeContext, tx: sqlite3.Connection, incident_id: str,
+                  playbook_id: str, *, by: str) -> tuple[Transition, list[Draft]]:
+    """A person starts a chosen playbook on an incident this node holds, its own or a peer's,
+    whatever the playbook's trigger says.
+
+    Raises:
+        NotFound: no incident ``incident_id`` here.
+        RunError: no playbook ``playbook_id`` (the message lists the known ones).
+        Conflict: that playbook already runs (or ran) for the incident.
+    """
+    row = tx.execute("SELECT document FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"incident {incident_id}")
+    playbook = runs.find_playbook(ctx.playbooks, playbook_id)
+    t = runs.start_run(playbook, json.loads(row["document"]), now=ctx.now(),
+                       ctx=ctx.run_context(), by=by)
+    if load_run(tx, t.run.id) is not None:
+        raise Conflict(f"playbook {playbook_id} already runs (or ran) for {incident_id}: "
+                       f"run {t.run.id}")
+    return t, apply(ctx, tx, None, t)
 
 
 # -- timers -----------------------------------------------------------------------------------

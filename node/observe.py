@@ -69,10 +69,10 @@ async def consumer_lag(app: web.Application) -> tuple[int, int] | None:
 def refresh_store_gauges(ctx: NodeContext) -> None:
     """Outbox depth, open runs, overdue and missed clocks, overdue escalations."""
     m = ctx.metrics
-    now_text = format_time(ctx.now())  # deadlines are whole seconds: compare like with like
+    now_text = format_time(ctx.now())  # whole seconds, as deadlines: passed once <= floor(now)
     m.outbox_depth.set(records.outbox_depth(ctx.store))
     m.overdue_escalations.set(int(ctx.store.scalar(
-        "SELECT COUNT(*) FROM escalations WHERE status = 'open' AND deadline < ?",
+        "SELECT COUNT(*) FROM escalations WHERE status = 'open' AND deadline <= ?",
         (now_text,)) or 0))
     now = ctx.now()
     open_runs = overdue = 0
@@ -80,8 +80,8 @@ def refresh_store_gauges(ctx: NodeContext) -> None:
     for row in ctx.store.query("SELECT document FROM runs WHERE state = 'running'"):
         run = PlaybookRun.from_dict(json.loads(row["document"]))
         open_runs += 1
-        current = run.current
-        if current is not None and current.timer_at is not None and current.timer_at < now:
+        nxt = run.next_timer_at
+        if nxt is not None and nxt < now:
             overdue += 1
         actions = {s.id: s.action for s in run.playbook.steps}
         missed.update(actions.get(h.step, "unknown") for h in run.history

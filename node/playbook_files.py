@@ -1,9 +1,12 @@
-"""Read the shared playbooks from a folder, and export them to OASIS CACAO 2.0.
+"""Read the shared playbooks and the regulatory regimes from a folder; export to OASIS CACAO 2.0.
 
     playbooks = load_playbooks(Path("playbooks"))          # raises PlaybookError
-    problems = validate_folder(Path("playbooks"))           # every problem of every file
+    good, problems = validate_folder(Path("playbooks"))    # every problem of every file
+    gaps = coverage_gaps(good)                              # severities no playbook answers
 
-``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``) points a node at another folder.
+The folder holds one ``*.yaml`` per playbook and ``regimes.yaml`` (schema ``regimes.v1.json``),
+the regulatory clocks the playbooks name. ``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``)
+points a node at another folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from pathlib import Path
 
 from federation.cacao import export_cacao
 from federation.cacao_check import CacaoValidator, check_step_graph
+from federation.coverage import coverage_gaps
 from federation.playbook import Playbook, PlaybookError, PlaybookProblem, parse_playbook_yaml
+from federation.playbook_source import load_yaml
+from federation.regimes import NO_REGIMES, RegimeError, Regimes
 from node.resources import resource_dir
 from node.schemas import default_schemas
 
@@ -24,19 +30,43 @@ CACAO_SCHEMAS = Path(os.environ.get(
     Path(__file__).resolve().parent.parent.parent / "shared" / "schemas-external" / "cacao-2.0"))
 
 
+REGIMES_FILE = "regimes.yaml"
+
+__all__ = ["coverage_gaps", "export_folder", "load_playbooks", "load_regimes", "validate_folder"]
+
+
 def _files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    return sorted(p for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
+                  if p.name != REGIMES_FILE)
+
+
+def load_regimes(directory: Path) -> tuple[Regimes, list[PlaybookProblem]]:
+    """The regulatory clocks of ``directory/regimes.yaml`` (none if the file is absent), and the
+    problems found in it (each naming file, line and JSON path)."""
+    path = directory / REGIMES_FILE
+    if not path.is_file():
+        return NO_REGIMES, []
+    data, source = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    problems = list(source.problems) or [
+        source.problem(p.path, p.message) for p in default_schemas().problems("regimes", data)]
+    if problems:
+        return NO_REGIMES, problems
+    try:
+        return Regimes.from_dict(data), []
+    except RegimeError as e:
+        return NO_REGIMES, [source.problem("$.regimes", str(e))]
 
 
 def validate_folder(directory: Path) -> tuple[list[Playbook], list[PlaybookProblem]]:
-    """Parse every playbook in ``directory``; return the good ones and every problem found."""
+    """Parse the regimes and every playbook in ``directory``; return the good playbooks and
+    every problem found."""
+    regimes, problems = load_regimes(directory)
     good: list[Playbook] = []
-    problems: list[PlaybookProblem] = []
     seen: dict[str, str] = {}
     for path in _files(directory):
         try:
             playbook = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path),
-                                           schemas=default_schemas())
+                                           schemas=default_schemas(), regimes=regimes)
         except PlaybookError as e:
             problems += e.problems
             continue

@@ -3,11 +3,14 @@
     timers = RunTimers(ctx); timers.start()      # re-arms every running run's timer
     ctx.timer_sync = timers.sync                  # after each commit, follow changed runs
 
-The database holds every deadline and token (``runs.timer_at``, ``runs.token``). A job id is
-``run:<id>:step:<n>``, added with ``replace_existing=True``, ``misfire_grace_time=None`` (run
-however late: a node that was down past a deadline fires it on start-up) and ``coalesce=True``.
-A job carries the run's token; ``node.flow.on_deadline`` treats an older token as stale, so a
-duplicate or late firing is a recorded no-op and a deadline fires exactly once.
+The database holds every deadline and token: the run document keeps each waiting step's
+deadline (several at once in parallel branches) and ``runs.timer_at`` the earliest of them. One
+job per run, id ``run:<id>:next`` (``PlaybookRun.wake_job_id``), wakes the run at
+``runs.timer_at``; ``federation.runs.on_deadline`` then fires every step that is due. Jobs are
+added with ``replace_existing=True``, ``misfire_grace_time=None`` (run however late: a node that
+was down past a deadline fires it on start-up) and ``coalesce=True``. A job carries the run's
+token; ``node.flow.on_deadline`` treats an older token as stale, so a duplicate or late firing
+is a recorded no-op and a deadline fires exactly once.
 
 A firing that fails (a transient ``database is locked``) is retried with backoff under the job id
 ``run:<id>:retry`` — never left for the next restart, which would silently skip an escalation
@@ -58,7 +61,8 @@ class RunTimers:
             wanted = None
             if rows and rows[0]["state"] == "running" and rows[0]["timer_at"]:
                 run = PlaybookRun.from_dict(json.loads(rows[0]["document"]))
-                wanted = (run.job_id(), parse_time(rows[0]["timer_at"]), int(rows[0]["token"]))
+                wanted = (run.wake_job_id(), parse_time(rows[0]["timer_at"]),
+                          int(rows[0]["token"]))
             old = self._jobs.pop(run_id, None)
             if old and (wanted is None or old != wanted[0]) and self.scheduler.get_job(old):
                 self.scheduler.remove_job(old)

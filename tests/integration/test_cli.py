@@ -22,7 +22,8 @@ def beacon(*args: str) -> subprocess.CompletedProcess[str]:
 def test_shipped_playbooks_validate() -> None:
     r = beacon("playbooks", "validate")
     assert r.returncode == 0, r.stderr
-    assert "7 playbook(s) valid" in r.stdout
+    assert "14 playbook(s) valid" in r.stdout
+    assert "every severity x {own, affecting a peer, peer's} starts at least one" in r.stdout
 
 
 def test_malformed_playbook_is_refused_with_file_line_and_path(tmp_path: Path) -> None:
@@ -40,7 +41,7 @@ def test_cacao_export_validates_against_the_official_schemas(tmp_path: Path) -> 
     r = beacon("playbooks", "export", "--format", "cacao", str(tmp_path))
     assert r.returncode == 0, r.stderr
     files = sorted(tmp_path.glob("*.cacao.json"))
-    assert len(files) == 7
+    assert len(files) == 14
     # Independently of Beacon's own checker: the official schemas, as DESIGN §5 says.
     docs = [json.loads(p.read_text()) for p in (SHARED / "schemas-external/cacao-2.0").rglob(
         "*.json")]

@@ -126,7 +126,7 @@ async def test_silence_moves_to_the_next_tier_exactly_once(pfed: Federation,
 
     _, fr_inbox = await _call(http, pfed, "fr", "GET", "/api/v1/escalations?status=open")
     tier1 = next(e for e in fr_inbox["items"] if e["incident_id"] == incident and e["tier"] == 1)
-    assert tier1["overdue"] is True
+    assert tier1["overdue"] is True, tier1
 
 
 async def test_red_line_reaches_the_top_tier_and_quorum_declares(
@@ -181,7 +181,8 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
     incident = await _file(http, pfed, "gb", title="Starts small", severity="incident",
                            affected_jurisdictions=["fr"])
     # Runs start in the transaction that stores the report, so the 201 is the barrier here.
-    assert await _runs(http, pfed, "gb", incident) == []  # matches no playbook: stored, left
+    assert [r["playbook"]["id"] for r in await _runs(http, pfed, "gb", incident)] == [
+        "incident-review"]
     status, body = await _call(http, pfed, "gb", "GET", f"/api/v1/incidents/{incident}")
     assert status == 200 and body["revision"] == 1
 
@@ -194,8 +195,10 @@ async def test_revisions_upgrade_escalates_downgrade_does_not_resolution_closes(
     status, _ = await _call(http, pfed, "gb", "POST", f"/api/v1/incidents/{incident}/revisions",
                             "operator", json={"severity": "incident"})
     assert status == 201  # the revision and its reactions committed together: no wait
-    runs = await _runs(http, pfed, "gb", incident)
-    assert [r["state"] for r in runs] == ["running"]  # a downgrade restarts nothing
+    runs = {r["playbook"]["id"]: r["state"] for r in await _runs(http, pfed, "gb", incident)}
+    # The upgrade ended incident-review (its on_upgrade goes to close); a downgrade restarts
+    # nothing.
+    assert runs == {"incident-review": "closed", "serious-incident-cross-border": "running"}
 
     status, _ = await _call(http, pfed, "gb", "POST", f"/api/v1/incidents/{incident}/revisions",
                             "operator", json={"status": "resolved"})

@@ -16,10 +16,13 @@ from referencing.jsonschema import DRAFT202012
 from federation.cacao import CacaoValidator, check_step_graph, export_cacao, playbook_uuid
 from federation.playbook import Playbook, parse_playbook_yaml
 from federation.schema import SchemaSet
+from node.playbook_files import load_regimes
 
 REPO = Path(__file__).resolve().parents[2]
 CACAO_DIR = Path(__file__).resolve().parents[3] / "shared" / "schemas-external" / "cacao-2.0"
-PLAYBOOK_FILES = sorted((REPO / "playbooks").glob("*.yaml"))
+PLAYBOOK_FILES = sorted(p for p in (REPO / "playbooks").glob("*.yaml")
+                        if p.name != "regimes.yaml")
+REGIMES, _ = load_regimes(REPO / "playbooks")
 PLAYBOOK_SCHEMA = (
     "https://raw.githubusercontent.com/oasis-open/cacao-json-schemas/main/schemas/playbook.json")
 
@@ -44,7 +47,8 @@ def as_declared() -> jsonschema.Draft202012Validator:
 
 
 def load(path: Path, schemas: SchemaSet) -> Playbook:
-    return parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas)
+    return parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas,
+                               regimes=REGIMES)
 
 
 @pytest.mark.parametrize("path", PLAYBOOK_FILES, ids=lambda p: p.stem)
@@ -88,15 +92,49 @@ def test_deadlines_are_timeouts_and_tiers_are_failure_branches(schemas: SchemaSe
     doc = export_cacao(load(REPO / "playbooks" / "serious-incident-cross-border.yaml", schemas))
     _, tier1 = step_named(doc, "Affected peers acknowledge")
     tier2_id, tier2 = step_named(doc, "All members and the international body acknowledge")
-    report_id, _ = step_named(doc, "EU AI Act Art. 73 report")
+    end_id, end = step_named(doc, "End of branch Affected peers acknowledge")
+    assert end["type"] == "end"
     assert tier1["timeout"] == 24 * 3600 * 1000  # milliseconds
     assert tier1["on_failure"] == tier2_id  # unacknowledged: next tier
-    assert tier1["on_success"] == report_id  # acknowledged: the chain stops
-    assert tier2["timeout"] == 48 * 3600 * 1000 and tier2["on_failure"] == report_id
+    assert tier1["on_success"] == end_id  # acknowledged: the chain (and its branch) ends
+    assert tier2["timeout"] == 48 * 3600 * 1000 and tier2["on_failure"] == end_id
+    _, report = step_named(doc, "Provider's Art. 73 report received (provider's duty)")
+    assert report["timeout"] == 15 * 24 * 3600 * 1000  # Art. 73(2), from regimes.yaml
+    assert "EU AI Act Art. 73(2)" in report["description"]
+    assert "provider's duty" in report["description"]
     group = doc["target_definitions"][tier1["targets"][0]]
     assert group == {"type": "group", "name": "Affected peers (tier 1)"}
     assert doc["markings"] == ["marking-tlp--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]  # GREEN
     assert doc["severity"] == 80
+
+
+def test_parallel_branches_export_as_a_cacao_parallel_step(schemas: SchemaSet) -> None:
+    doc = export_cacao(load(REPO / "playbooks" / "critical-infrastructure-disruption.yaml",
+                            schemas))
+    wf = doc["workflow"]
+    _, top = step_named(doc, "Take the case, escalate, and run the regulatory clocks side by "
+                             "side")
+    assert top["type"] == "parallel" and len(top["next_steps"]) == 4
+    assert [wf[r]["name"] for r in top["next_steps"]] == [
+        "A responder takes the case", "Affected peers acknowledge",
+        "Provider's Art. 73(3) report received (provider's duty, 2 days)",
+        "The essential entity's NIS2 reports (entity's duty, to the CSIRT)"]
+    assert wf[top["on_completion"]]["name"] == "Close"  # the join
+    nested = wf[top["next_steps"][3]]
+    assert nested["type"] == "parallel" and len(nested["next_steps"]) == 2
+    assert wf[nested["on_completion"]]["type"] == "end"  # its branch of the outer one ends
+    _, final = step_named(doc, "NIS2 final report received (entity's duty, one month after "
+                               "the notification)")
+    assert "timeout" not in final  # a calendar month has no fixed length in milliseconds
+    assert "P1M after notification-submitted" in final["description"]
+
+
+def test_graph_checker_wants_an_end_of_its_own_for_each_branch(schemas: SchemaSet) -> None:
+    doc = export_cacao(load(REPO / "playbooks" / "incident-review.yaml", schemas))
+    _, review = step_named(doc, "Review the incident")
+    _, esc = step_named(doc, "Affected peers acknowledge (if any)")
+    esc["on_success"] = esc["on_failure"] = review["on_completion"]  # share one end step
+    assert any("reaches no end step of its own" in p for p in check_step_graph(doc))
 
 
 def test_periodic_reports_loop_through_a_while_condition(schemas: SchemaSet) -> None:

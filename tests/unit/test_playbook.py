@@ -18,18 +18,30 @@ from federation.playbook import (
     matching_playbooks,
     parse_playbook_yaml,
 )
+from federation.regimes import Regimes
 from federation.schema import SchemaSet
 from federation.triggers import IncidentFacts
+from node.playbook_files import load_regimes
 from tests.unit.conftest import NOW
 from tests.unit.factories import MINIMAL_REPORT
 
 REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK_FILES = sorted((REPO / "playbooks").glob("*.yaml"))
+PLAYBOOK_FILES = sorted(p for p in (REPO / "playbooks").glob("*.yaml")
+                        if p.name != "regimes.yaml")
 SHIPPED = {
     "serious-incident-cross-border", "red-line-crossing", "model-weights-exfiltration",
     "critical-infrastructure-disruption", "tripwire-crossing", "federation-emergency",
-    "hazard-watch",
+    "hazard-watch", "serious-hazard-near-miss", "incident-review", "serious-incident-domestic",
+    "disaster-response", "peer-incident-intake", "affected-jurisdiction-response",
+    "model-extraction",
 }
+
+
+@pytest.fixture(scope="module")
+def regimes() -> Regimes:
+    found, problems = load_regimes(REPO / "playbooks")
+    assert problems == []
+    return found
 
 
 def incident(origin: str = "gb", **fields: Any) -> dict[str, Any]:
@@ -37,7 +49,8 @@ def incident(origin: str = "gb", **fields: Any) -> dict[str, Any]:
                                 incident_id=f"{origin}-0123456789abcdef")
 
 
-def playbook(schemas: SchemaSet, trigger: str, steps: str = "") -> Playbook:
+def playbook(schemas: SchemaSet, trigger: str, steps: str = "",
+             regimes: Regimes | None = None) -> Playbook:
     text = f"""\
 id: test-playbook
 version: 1
@@ -49,51 +62,67 @@ trigger:
 steps:
 {steps or '  - id: done' + chr(10) + '    action: close'}
 """
-    return parse_playbook_yaml(text, "test.yaml", schemas=schemas)
+    return parse_playbook_yaml(text, "test.yaml", schemas=schemas,
+                               regimes=regimes or Regimes({}))
 
 
 @pytest.fixture
-def shipped(schemas: SchemaSet) -> dict[str, Playbook]:
+def shipped(schemas: SchemaSet, regimes: Regimes) -> dict[str, Playbook]:
     out = {}
     for path in PLAYBOOK_FILES:
-        pb = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas)
+        pb = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas,
+                                 regimes=regimes)
         out[pb.id] = pb
     return out
 
 
 # --- shipped playbooks -----------------------------------------------------------------------
 
-def test_the_seven_playbooks_are_shipped() -> None:
+def test_the_shipped_playbooks() -> None:
     assert {p.stem for p in PLAYBOOK_FILES} == SHIPPED
 
 
 @pytest.mark.parametrize("path", PLAYBOOK_FILES, ids=lambda p: p.stem)
-def test_every_shipped_playbook_validates(path: Path, schemas: SchemaSet) -> None:
-    pb = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas)
+def test_every_shipped_playbook_validates(path: Path, schemas: SchemaSet,
+                                          regimes: Regimes) -> None:
+    pb = parse_playbook_yaml(path.read_text(encoding="utf-8"), str(path), schemas=schemas,
+                             regimes=regimes)
     assert pb.id == path.stem
     assert pb.version >= 1 and pb.steps and pb.title and pb.description
     assert pb.steps[-1].action == "close"
     assert len({s.id for s in pb.steps}) == len(pb.steps)
     for step in pb.steps:
         if step.blocking and step.action != "status-report":
-            assert step.deadline is not None, step.id
+            assert step.deadline is not None or step.regime is not None, step.id
 
 
-def test_regulatory_clocks_are_grounded(shipped: dict[str, Playbook]) -> None:
-    exfil = shipped["model-weights-exfiltration"].steps
-    initial = next(s for s in exfil if s.id == "initial-report")
-    final = next(s for s in exfil if s.id == "final-report")
-    assert (initial.deadline, initial.clock) == (timedelta(days=5), "awareness")  # GPAI CoP
-    assert (final.deadline, final.every) == (timedelta(days=60), timedelta(weeks=4))
-    ci = {s.id: s for s in shipped["critical-infrastructure-disruption"].steps}
-    assert ci["art73-report"].deadline == timedelta(days=2)  # Art. 73(3)
-    assert ci["nis2-notification"].deadline == timedelta(hours=72)  # NIS2 Art. 23
-    assert ci["escalate-affected-peers"].deadline == timedelta(hours=24)
-    serious = {s.id: s for s in shipped["serious-incident-cross-border"].steps}
-    report = serious["art73-report"]
-    assert report.deadline == timedelta(days=15)
-    death = incident(harm_quantification={"deaths": 1})
-    assert report.deadline_for(IncidentFacts.from_document(death)) == timedelta(days=10)
+def test_playbook_clocks_name_the_law(shipped: dict[str, Playbook]) -> None:
+    exfil = {s.id: s for s in shipped["model-weights-exfiltration"].steps}
+    assert exfil["initial-report"].regime and exfil["initial-report"].regime.id == \
+        "gpai-cop-9.3-cybersecurity"
+    assert exfil["final-report"].regime and exfil["final-report"].regime.anchor == "resolved"
+    ci = {s.id: s.regime.id for s in shipped["critical-infrastructure-disruption"].steps
+          if s.regime}
+    assert ci == {"art73-report": "ai-act-73-3", "notify-commission": "ai-act-73-11",
+                  "market-surveillance-measures": "ai-act-73-8",
+                  "nis2-early-warning": "nis2-23-4-a", "nis2-notification": "nis2-23-4-b",
+                  "nis2-final-report": "nis2-23-4-d"}
+    report = next(s for s in shipped["serious-incident-cross-border"].steps
+                  if s.id == "art73-report")
+    assert report.regime and report.regime.id == "ai-act-73-2"
+
+    def clock_for(**fields: Any) -> str:
+        _, clock = report.deadline_for(IncidentFacts.from_document(incident(**fields)))
+        return clock.id if clock else ""
+    assert clock_for(harm_quantification={"deaths": 1}) == "ai-act-73-4"
+    assert clock_for(widespread_infringement=True) == "ai-act-73-3"  # Art. 3(61)
+    assert clock_for(harm_types=["human-rights"], affected_jurisdictions=["gb", "fr", "de"]) \
+        == "ai-act-73-3"
+    assert clock_for(critical_infrastructure_sector="energy") == "ai-act-73-2"  # not irreversible
+    assert clock_for(critical_infrastructure_sector="energy", irreversible=True) == "ai-act-73-3"
+    # No step calls peer acknowledgement "the NIS2 window" any more.
+    titles = [s.label for pb in shipped.values() for s in pb.steps if s.action == "escalate"]
+    assert not [t for t in titles if "NIS2" in t]
 
 
 def test_escalation_tiers_climb_in_order(shipped: dict[str, Playbook]) -> None:
@@ -257,8 +286,11 @@ def test_flags_classifications_and_any_of(schemas: SchemaSet) -> None:
     assert not match(cross, incident(affected_jurisdictions=["gb"]), local_id="gb",
                      is_local=True)
     ci = playbook(schemas, "  severity: {at_least: hazard}\n  critical_infrastructure: true")
-    assert match(ci, incident(critical_infrastructure_sector="energy"), local_id="gb",
-                 is_local=True)
+    # Art. 3(49)(b): a serious AND irreversible disruption; naming a sector is not enough.
+    assert match(ci, incident(critical_infrastructure_sector="energy", irreversible=True),
+                 local_id="gb", is_local=True)
+    assert not match(ci, incident(critical_infrastructure_sector="energy"), local_id="gb",
+                     is_local=True)
     assert not match(ci, incident(), local_id="gb", is_local=True)
 
 
@@ -286,19 +318,33 @@ def emergency_doc(state: str = "active") -> dict[str, Any]:
 @pytest.mark.parametrize(("doc", "expected"), [
     (incident(severity="serious-incident", affected_jurisdictions=["gb", "fr"]),
      {"serious-incident-cross-border"}),
-    (incident(severity="incident", red_lines=["deception"]), {"red-line-crossing"}),
+    (incident(severity="incident", red_lines=["deception"], affected_jurisdictions=["gb"]),
+     {"red-line-crossing", "incident-review"}),
     (incident(severity="serious-incident", critical_infrastructure_sector="energy",
-              affected_jurisdictions=["gb"]), {"critical-infrastructure-disruption"}),
+              irreversible=True, affected_jurisdictions=["gb"]),
+     {"critical-infrastructure-disruption", "serious-incident-domestic"}),
+    (incident(severity="serious-incident", critical_infrastructure_sector="energy",
+              affected_jurisdictions=["gb"]), {"serious-incident-domestic"}),
+    (incident(severity="incident", classifications={"ATLAS": ["AML.T0025"],
+                                                    "beacon": ["model-weights"]},
+              affected_jurisdictions=["gb"]), {"model-weights-exfiltration", "incident-review"}),
+    # AML.T0025 alone is any exfiltration over a cyber channel, not weight theft.
     (incident(severity="incident", classifications={"ATLAS": ["AML.T0025"]},
-              affected_jurisdictions=["gb"]), {"model-weights-exfiltration"}),
+              affected_jurisdictions=["gb"]), {"incident-review"}),
+    (incident(severity="incident", classifications={"ATLAS": ["AML.T0024.002"]},
+              affected_jurisdictions=["gb"]), {"model-extraction", "incident-review"}),
     (incident(severity="incident", tripwire_ids=["autonomy-eval-3"],
-              affected_jurisdictions=["gb"]), {"tripwire-crossing"}),
+              affected_jurisdictions=["gb"]), {"tripwire-crossing", "incident-review"}),
     (incident(severity="hazard"), {"hazard-watch"}),
-    (incident(severity="incident", affected_jurisdictions=["gb"]), set()),
+    (incident(severity="serious-hazard", affected_jurisdictions=["gb"]),
+     {"serious-hazard-near-miss"}),
+    (incident(severity="disaster", affected_jurisdictions=["gb"]),
+     {"disaster-response", "serious-incident-domestic"}),
     (emergency_doc(), {"federation-emergency"}),
     (emergency_doc("pending"), set()),
-], ids=["cross-border", "red-line", "critical-infra", "exfiltration", "tripwire", "hazard",
-        "no-match", "emergency", "pending-emergency"])
+], ids=["cross-border", "red-line", "critical-infra", "sector-only", "exfiltration",
+        "generic-exfiltration", "extraction", "tripwire", "hazard", "near-miss", "disaster",
+        "emergency", "pending-emergency"])
 def test_shipped_playbooks_match(shipped: dict[str, Playbook], schemas: SchemaSet,
                                  doc: dict[str, Any], expected: set[str]) -> None:
     schemas.validate(doc["type"], doc)
@@ -306,10 +352,15 @@ def test_shipped_playbooks_match(shipped: dict[str, Playbook], schemas: SchemaSe
     assert {p.id for p in found} == expected
 
 
-def test_hazard_watch_also_answers_peers(shipped: dict[str, Playbook]) -> None:
+def test_the_receiving_side_has_playbooks(shipped: dict[str, Playbook]) -> None:
     found = matching_playbooks(shipped.values(), incident("fr", severity="hazard"),
                                local_id="gb", is_local=False)
     assert [p.id for p in found] == ["hazard-watch"]
+    peer = incident("fr", severity="serious-incident", affected_jurisdictions=["fr", "gb"])
+    at_gb = matching_playbooks(shipped.values(), peer, local_id="gb", is_local=False)
+    assert {p.id for p in at_gb} == {"peer-incident-intake", "affected-jurisdiction-response"}
+    at_jp = matching_playbooks(shipped.values(), peer, local_id="jp", is_local=False)
+    assert {p.id for p in at_jp} == {"peer-incident-intake"}  # jp is not affected
 
 
 # --- durations -----------------------------------------------------------------------------
@@ -332,3 +383,77 @@ def test_bad_durations(text: str) -> None:
 def test_iso_duration_round_trip() -> None:
     for text in ("P5D", "PT24H", "P1DT2H3M4S", "PT90S"):
         assert parse_duration(iso_duration(parse_duration(text))) == parse_duration(text)
+
+
+# --- graphs and regulatory clocks ------------------------------------------------------------
+
+BRANCHES = """\
+  - id: fan-out
+    action: parallel
+    next_steps: [{first}, {second}]
+    on_completion: {join}
+  - id: ack
+    action: acknowledge
+    role: incident-responder
+    deadline: PT4H{ack_extra}
+  - id: review
+    action: watch
+    deadline: P7D
+  - id: peers
+    action: escalate
+    tier: 1
+    deadline: PT24H
+  - id: done
+    action: close
+"""
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"first": "peers", "second": "ack"}, "branches are written right after the parallel step"),
+    ({"join": "peers"}, "must come after the last branch"),
+    ({"ack_extra": "\n    on_success: peers"}, "leaves the branch of 'ack' elsewhere than at "
+                                                 "its join 'done'"),
+    ({"first": "ack", "second": "nope"}, "no step(s) nope"),
+])
+def test_branch_structure_is_checked(schemas: SchemaSet, fields: dict[str, str],
+                                     message: str) -> None:
+    values = {"first": "ack", "second": "peers", "join": "done", "ack_extra": ""} | fields
+    with pytest.raises(PlaybookError) as caught:
+        playbook(schemas, "  severity: {at_least: hazard}", BRANCHES.format(**values))
+    assert message in str(caught.value.problems)
+
+
+def test_a_valid_graph_has_lanes_and_joins(schemas: SchemaSet) -> None:
+    pb = playbook(schemas, "  severity: {at_least: hazard}", BRANCHES.format(
+        first="ack", second="peers", join="done", ack_extra=""))
+    lanes = [None if b is None else pb.steps[b.root].id for b in pb.graph.lanes]
+    assert lanes == [None, "ack", "ack", "peers", None]
+    assert pb.success_target(1) == 2  # ack -> review, inside its branch
+    assert pb.success_target(2) == 4 and pb.failure_target(3) == 4  # branch ends: the join
+
+
+def test_when_is_not_for_parallel_steps(schemas: SchemaSet) -> None:
+    steps = BRANCHES.format(first="ack", second="peers", join="done", ack_extra="").replace(
+        "    on_completion: done", "    on_completion: done\n    when: {deaths: true}")
+    with pytest.raises(PlaybookError, match="'when' has no meaning for a 'parallel' step"):
+        playbook(schemas, "  severity: {at_least: hazard}", steps)
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("clock: no-such-clock", "no regulatory clock 'no-such-clock'"),
+    ("clock: ai-act-73-2\n    deadline: P3D", "the clock 'ai-act-73-2' sets the deadline"),
+    ("clock: ai-act-73-11", "EU AI Act Art. 73(11) says 'immediately'"),
+])
+def test_regulatory_clocks_are_checked(schemas: SchemaSet, regimes: Regimes, step: str,
+                                       message: str) -> None:
+    steps = f"""\
+  - id: filed
+    action: report
+    role: incident-responder
+    {step}
+  - id: done
+    action: close
+"""
+    with pytest.raises(PlaybookError) as caught:
+        playbook(schemas, "  severity: {at_least: hazard}", steps, regimes)
+    assert message in str(caught.value.problems)
