@@ -42,7 +42,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -50,7 +50,18 @@ from federation.errors import Problem, SchemaError
 from federation.severity import RED_LINES, Severity
 from federation.timeutil import parse_time
 
-DIMENSIONS = ("origin", "severity", "harm_type", "red_line", "developer", "year", "month", "week")
+DIMENSIONS = ("origin", "severity", "harm_type", "red_line", "developer", "year", "month", "week",
+              "country", "sector", "model")
+BASES = ("observed", "derived", "all")
+# Which provenance a basis admits (``provenance`` values of a report; see docs/aiid-mapping.md).
+ADMITTED = {"observed": frozenset({"observed"}), "derived": frozenset({"observed", "derived"}),
+            "all": frozenset({"observed", "derived", "defaulted"})}
+# The report field behind each dimension, as ``provenance`` names it; origin and red lines are
+# always stated by the reporting authority itself.
+PROVENANCE_FIELD = {"severity": "severity", "harm_type": "harm_types", "country": "countries",
+                    "developer": "ai_system.developer", "model": "ai_system.name",
+                    "sector": "sector", "year": "occurred_at", "month": "occurred_at",
+                    "week": "occurred_at"}
 
 KeyValue = str | int | None
 
@@ -95,18 +106,27 @@ class StatRecord:
     tlp: str
     is_stub: bool = False
     week: str | None = None
+    incident_id: str = ""
+    countries: tuple[str, ...] = ()
+    sector: str | None = None
+    model: str | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict, compare=False)
+    reporters: tuple[str, ...] = ()  # every origin of a linked cluster; empty: just ``origin``
 
     @classmethod
     def from_incident(cls, doc: Mapping[str, Any]) -> StatRecord:
         """From a schema-valid incident document (the current revision)."""
         occurred = doc.get("occurred_at")
         day = parse_time(occurred, "$.occurred_at").date() if occurred else None
-        system = doc.get("ai_system") or {}
+        facets = incident_facets(doc)
         return cls(origin=doc["origin"], severity=Severity(doc["severity"]),
                    harm_types=tuple(doc.get("harm_types", ())),
                    red_lines=tuple(doc.get("red_lines", ())),
-                   developer=system.get("developer") or None, occurred_at=day,
-                   tlp=doc.get("tlp", "CLEAR"), week=iso_week(day) if day else None)
+                   developer=(doc.get("ai_system") or {}).get("developer") or None,
+                   occurred_at=day, tlp=doc.get("tlp", "CLEAR"),
+                   week=iso_week(day) if day else None, incident_id=str(doc.get("id", "")),
+                   countries=tuple(facets["countries"]), sector=facets["sector"],
+                   model=facets["model"], provenance=facets["provenance"])
 
     @classmethod
     def from_stub(cls, doc: Mapping[str, Any]) -> StatRecord:
@@ -135,8 +155,17 @@ class StatRecord:
             return self.occurred_at
         return week_monday(self.week) + timedelta(days=3) if self.week else None
 
-    def values(self, dimension: str) -> tuple[KeyValue, ...]:
-        """This record's key values along one dimension (several for multi-valued ones)."""
+    def values(self, dimension: str, basis: str = "all") -> tuple[KeyValue, ...]:
+        """This record's key values along one dimension (several for multi-valued ones);
+        ``(None,)`` — unknown — where the value's provenance is not admitted by ``basis``."""
+        source = PROVENANCE_FIELD.get(dimension)
+        if source and self.provenance.get(source, "observed") not in ADMITTED[basis]:
+            return (None,)
+        if dimension == "origin":
+            return self.reporters or (self.origin,)
+        if dimension in ("country", "sector", "model"):
+            return {"country": self.countries or (None,), "sector": (self.sector,),
+                    "model": (self.model,)}[dimension]
         if dimension == "harm_type":
             return self.harm_types or (None,)
         if dimension == "red_line":
@@ -148,7 +177,7 @@ class StatRecord:
             return (self._month(),)
         if dimension == "week":
             return (self.week,)
-        single: dict[str, KeyValue] = {"origin": self.origin, "severity": self.severity.value,
+        single: dict[str, KeyValue] = {"severity": self.severity.value,
                                        "developer": self.developer}
         return (single[dimension],)
 
@@ -194,8 +223,43 @@ def _sort_key(dimension: str, value: KeyValue) -> tuple[int, int, str]:
     return (0, 0, value)
 
 
+def incident_facets(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The statistics facets of an incident document beyond the OECD core: affected countries,
+    sector of deployment, model, and the provenance of each mapped field."""
+    system = doc.get("ai_system") or {}
+    model = system.get("model_ref") or system.get("name") or None
+    if model and system.get("version"):
+        model = f"{model} {system['version']}"
+    provenance = doc.get("provenance")
+    return {"countries": list(doc.get("countries") or ()),
+            "sector": doc.get("sector") or doc.get("critical_infrastructure_sector") or None,
+            "model": model,
+            "provenance": dict(provenance) if isinstance(provenance, Mapping) else {}}
+
+
+def check_basis(basis: str) -> str:
+    """Validate a ``basis`` name.
+
+    Raises:
+        SchemaError: not one of ``BASES`` (``$.query.basis``).
+    """
+    if basis not in BASES:
+        raise SchemaError([Problem("$.query.basis", f"{basis!r}: use observed (only what the "
+                                                    "sources state), derived (and what import "
+                                                    "rules read from them) or all")])
+    return basis
+
+
+def in_range(record: StatRecord, since: date | None, until: date | None) -> bool:
+    """Whether the record's date lies in the inclusive range; undated records lie in none."""
+    if since is None and until is None:
+        return True
+    day = record.date_for_range
+    return day is not None and not ((since and day < since) or (until and day > until))
+
+
 def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date | None = None,
-                 until: date | None = None) -> dict[str, Any]:
+                 until: date | None = None, basis: str = "all") -> dict[str, Any]:
     """Count records by any combination of ``DIMENSIONS``, within an occurrence-date range.
 
     Args:
@@ -204,32 +268,37 @@ def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date |
         since: first occurrence date included, or ``None`` for no lower bound.
         until: last occurrence date included, or ``None`` for no upper bound.
 
+        basis: which values count as known: ``observed``, ``derived`` (observed or derived by
+            an import rule) or ``all`` (defaults too); an excluded value is unknown (``None``).
+
     Returns:
-        ``{"total": N, "groups": [{"key": {dim: value, ...}, "count": n}, ...]}``, groups sorted
-        by their key values in the order of ``by`` (severity by scale, ``None`` last).
+        ``{"total": N, "undated": U, "basis": basis, "groups": [{"key": {dim: value, ...},
+        "count": n}, ...]}``, groups sorted by their key values in the order of ``by`` (severity
+        by scale, ``None`` last). ``undated`` counts the records a date range left out because
+        they have no date, so that none is dropped silently.
 
     Raises:
-        SchemaError: a bad dimension name (``$.query.by``) or ``since`` after ``until``.
+        SchemaError: a bad dimension or basis name, or ``since`` after ``until``.
     """
     dims = check_dimensions(by)
+    check_basis(basis)
     if since is not None and until is not None and since > until:
         raise SchemaError([Problem("$.query.since", f"{since} is after until {until}")])
-    total = 0
+    total = undated = 0
     counts: Counter[tuple[KeyValue, ...]] = Counter()
     for record in records:
-        if since is not None or until is not None:
-            day = record.date_for_range
-            if day is None or (since and day < since) or (until and day > until):
-                continue
+        if not in_range(record, since, until):
+            undated += record.date_for_range is None
+            continue
         total += 1
         keys: list[tuple[KeyValue, ...]] = [()]
         for dim in dims:
             # Multi-valued dimensions explode: one key per value, deduplicated per record.
-            keys = [(*k, v) for k in keys for v in dict.fromkeys(record.values(dim))]
+            keys = [(*k, v) for k in keys for v in dict.fromkeys(record.values(dim, basis))]
         counts.update(keys)
     ordered = sorted(counts.items(),
                      key=lambda kv: [_sort_key(d, v) for d, v in zip(dims, kv[0], strict=True)])
-    return {"total": total,
+    return {"total": total, "undated": undated, "basis": basis,
             "groups": [{"key": dict(zip(dims, key, strict=True)), "count": n}
                        for key, n in ordered]}
 
