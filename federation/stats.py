@@ -303,6 +303,35 @@ def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date |
                        for key, n in ordered]}
 
 
+def parse_where(terms: Iterable[str]) -> dict[str, KeyValue]:
+    """``["year:2020", "country:"]`` → ``{"year": 2020, "country": None}``: the key of one
+    group of ``group_counts``, as a chart's link to the incident list says it (an empty value
+    is the unknown group).
+
+    Raises:
+        SchemaError: a term without ``:``, an unknown or repeated dimension, a year not a number.
+    """
+    out: dict[str, KeyValue] = {}
+    for term in terms:
+        dim, sep, raw = term.partition(":")
+        if not sep:
+            raise SchemaError([Problem("$.query.where", f"{term!r}: write dimension:value, "
+                                                        "e.g. year:2020 or country:FR")])
+        check_dimensions([*out, dim])
+        value: KeyValue = raw if raw else None
+        if dim == "year" and raw:
+            if not raw.isdigit():
+                raise SchemaError([Problem("$.query.where", f"year {raw!r} is not a number")])
+            value = int(raw)
+        out[dim] = value
+    return out
+
+
+def matches(record: StatRecord, where: Mapping[str, KeyValue], basis: str = "all") -> bool:
+    """Whether the record falls in the group ``where`` (as ``group_counts`` counts it)."""
+    return all(value in record.values(dim, basis) for dim, value in where.items())
+
+
 def red_line_crossings(records: Iterable[StatRecord]) -> dict[str, int]:
     """How many records name each red line (every IDAIS red line listed, zero if none)."""
     counts = Counter(rl for r in records for rl in dict.fromkeys(r.red_lines))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -36,10 +37,12 @@ from federation.errors import SignatureError
 from federation.links import clusters, counted_once
 from federation.severity import Severity
 from federation.stats import (
+    KeyValue,
     StatRecord,
     in_range,
     incident_facets,
     iso_week,
+    matches,
     red_line_crossings,
 )
 from federation.stats_summary import (
@@ -160,6 +163,14 @@ def load_records(store: Store) -> list[StatRecord]:
     same_as = [(r["incident_id"], r["linked_id"]) for r in store.query(
         "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
     return counted_once((_record(r) for r in store.query("SELECT * FROM stat_records")), same_as)
+
+
+def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
+              until: date | None) -> list[str]:
+    """The events (one incident id per same-as cluster: its first) in the group ``where``
+    within the date range: what a chart's bar counts, for the incident list to show."""
+    return [r.incident_id for r in load_records(store)
+            if in_range(r, since, until) and matches(r, where, basis)]
 
 
 def cluster_ids(store: Store, incident_id: str) -> list[str]:
