@@ -186,8 +186,9 @@ def test_a_members_dashboard_draws_every_chart_from_its_data(
 def test_months_and_a_date_range_redraw_from_the_api(
         browser: Browser, dfed: Federation, shots: Path) -> None:
     page = dashboard(browser, dfed, "fr")
-    page.get_by_role("button", name="Months", exact=True).click()
-    expect(page.get_by_role("button", name="Months", exact=True)).to_have_attribute("aria-pressed", "true")
+    unit = page.get_by_role("button", name="Months", exact=True)
+    unit.click()
+    expect(unit).to_have_attribute("aria-pressed", "true")
     # The page's policy forbids eval, so wait on the rendered DOM rather than a JS predicate.
     expect(page.locator("#chart-timeline rect.bar").first).to_have_attribute(
         "data-category", re.compile(r"^\d{4}-\d{2}$"))
