@@ -23,17 +23,26 @@ Dimensions and their key values:
 | ``year`` | int, calendar year of ``occurred_at`` | ISO week-numbering year of ``week`` |
 | ``month`` | ``"YYYY-MM"`` | only if all seven days of the week lie in one month, else ``None`` |
 | ``week`` | ``"YYYY-Www"`` (ISO 8601 week of ``occurred_at``) | ``week`` as sent |
+| ``country`` | affected country, ISO 3166-1 alpha-2, one group per value | ``None`` |
+| ``sector``, ``model`` | sector of deployment; ``ai_system.model_ref``, else its name | ``None`` |
 
 A stub's year is the year of its week's Thursday (ISO 8601: a week belongs to the year holding
 four or more of its days), so at a year boundary a stub may fall one year off the calendar year of
 the hidden date, by at most three days; the alternative, dropping such stubs from yearly counts,
 would make the totals disagree with the sum of the years. ``since``/``until`` filter on the
 occurrence date (inclusive); a stub is dated by its week's Thursday for the same reason. Records
-with no occurrence date are left out of any date-filtered query, since nobody can say they fall
-inside the range.
+with no occurrence date cannot fall inside a range: a date-filtered count leaves them out and
+says how many in ``undated``, so none is dropped silently.
 
-``harm_type`` and ``red_line`` are multi-valued: a record counts once in each of its groups, so
-group counts may add up to more than ``total``, which counts every record once.
+**Basis.** A report's ``provenance`` says how each mapped field is known (``observed``,
+``derived`` by an import rule, ``defaulted``); a field it does not name was stated by the
+submitter. ``basis`` (``observed``, ``derived``, ``all``) chooses which values count as known;
+any other is the unknown group ``None``, so the total never depends on the basis.
+
+``harm_type``, ``red_line`` and ``country`` are multi-valued, and so is ``origin`` for a cluster
+of reports linked as one event (``federation.links``: each reporter is listed): a record counts
+once in each of its groups, so group counts may add up to more than ``total``, which counts every
+record once.
 """
 
 from __future__ import annotations
