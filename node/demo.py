@@ -201,7 +201,8 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
                    stop: asyncio.Event, seed: str | None = None) -> int:
     """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
-    ``seed="aiid"`` files the AI Incident Database through the members once they are up."""
+    ``seed="aiid"`` has the international body file the AI Incident Database once the nodes are
+    up."""
     doc = prepare(data, members, base_port, time_scale)
     children: list[Child] = []
     seeding: asyncio.Task[None] | None = None
