@@ -291,3 +291,27 @@ def test_presets_set_the_range_and_undated_reports_are_never_dropped_silently(
     assert png.value.suggested_filename == "beacon-country.png"
     check_clean(page)
     shot(page, shots, "dashboard-gb-since-2020")
+
+
+def test_an_operator_links_a_suggested_duplicate_and_the_event_counts_once(
+        browser: Browser, dfed: Federation, shots: Path) -> None:
+    event = {"title": "Autonomous tractor drove through a village fence",
+             "affected_jurisdictions": [], "occurred_at": "2026-10-03T08:00:00Z",
+             "ai_system": {"name": "FieldPilot", "role": "steering", "developer": "Agritech"}}
+    mine = api(dfed, "gb", "/api/v1/incidents", "POST", "operator", report(**event), status=201)
+    theirs = api(dfed, "fr", "/api/v1/incidents", "POST", "operator", report(**event),
+                 status=201)
+    poll(lambda: bearer(dfed, "gb", "viewer", "GET",
+                        f"/api/v1/incidents/{theirs['id']}")[0] == 200, within_s=20)
+    before = api(dfed, "gb", "/api/v1/stats")
+    page = dashboard(browser, dfed, "gb", role="operator")
+    page.goto(dfed.url("gb", f"/incidents/{mine['id']}"))
+    candidate = page.locator(f'#candidates li[data-id="{theirs["id"]}"]')
+    expect(candidate).to_contain_text("similar title")
+    candidate.get_by_role("button", name="Same event").click()
+    expect(page.locator("#links")).to_contain_text("Counted once in the statistics together with")
+    after = poll(lambda: (lambda s: s["total"] == before["total"] - 1 and s)(
+        api(dfed, "gb", "/api/v1/stats")), within_s=20)
+    assert after["total"] == before["total"] - 1
+    check_clean(page)
+    shot(page, shots, "incident-linked")
