@@ -108,8 +108,8 @@ def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any
 
 
 def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
-    # The schema and the signature were checked; that the origin owns incident_id is checked
-    # here, since a member may only speak for its own reports.
+    # Inbound links were checked (federation.inbound refuses not-owner) and this node's own by
+    # the API; checked again because a wrong row would change every count.
     if not str(doc["incident_id"]).startswith(f"{doc['origin']}-"):
         log.warning("ignored a link from %s about %s, a report it does not own",
                     doc["origin"], doc["incident_id"])
