@@ -117,7 +117,9 @@
       ? `occurred ${state.since || "…"} to ${state.until || "…"}` : "all time";
     const undated = d.severity.undated
       ? ` · ${fmt(d.severity.undated)} more with date unknown` : "";
-    setTile("tile-total", total, range + undated);
+    const clusters = d.summary.clusters
+      ? ` · ${fmt(d.summary.clusters)} reported by several members, counted once` : "";
+    setTile("tile-total", total, range + undated + clusters);
     setTile("tile-serious", serious, total ? `${((100 * serious) / total).toFixed(1)} % of all` : "");
     setTile("tile-redlines", d.summary.red_line_reports, "reports naming a red line",
             d.summary.red_line_reports > 0);
@@ -330,8 +332,10 @@
     const ys = sn.counts.year_severity || [];
     const {cats} = timeCategories(ys, "year");
     if (cats.length) {
+      // The snapshot counts everything, all time: its bars open this node's list the same way.
       stackedColumns(yearChart, {categories: cats, series: severitySeries(ys, "year", cats), height: 170,
-                                 label: String, title: "Worldwide incidents by year and severity"});
+                                 label: String, title: "Worldwide incidents by year and severity",
+                                 href: (year, severity) => drillHref({year, severity}, {basis: "all"})});
     } else {
       empty(yearChart, "No dated incident yet.");
     }
