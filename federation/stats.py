@@ -326,7 +326,10 @@ def parse_where(terms: Iterable[str]) -> dict[str, KeyValue]:
         if not sep:
             raise SchemaError([Problem("$.query.where", f"{term!r}: write dimension:value, "
                                                         "e.g. year:2020 or country:FR")])
-        check_dimensions([*out, dim])
+        try:
+            check_dimensions([*out, dim])
+        except SchemaError as e:
+            raise SchemaError([Problem("$.query.where", p.message) for p in e.problems]) from e
         value: KeyValue = raw if raw else None
         if dim == "year" and raw:
             if not raw.isdigit():

@@ -179,10 +179,22 @@ async def test_csv_says_what_json_says(sfed: Federation, http: aiohttp.ClientSes
     ("by=colour", "$.query.by"), ("by=year,year", "$.query.by"),
     ("since=yesterday", "$.query.since"),
     ("since=2024-02-01&until=2024-01-01", "$.query.since"), ("format=xml", "$.query.format"),
+    ("basis=guessed", "$.query.basis"),
 ])
 async def test_a_bad_query_is_a_400_naming_the_parameter(
         sfed: Federation, http: aiohttp.ClientSession, query: str, path: str) -> None:
     body = await get(http, sfed, "gb", f"/api/v1/stats?{query}", status=400)
+    assert [e["path"] for e in body["errors"]] == [path]
+
+
+@pytest.mark.parametrize(("query", "path"), [
+    ("where=planet:mars", "$.query.where"), ("where=year", "$.query.where"),
+    ("where=year:twenty", "$.query.where"), ("where=year:2020&basis=guessed", "$.query.basis"),
+    ("occurred_since=soon", "$.query.occurred_since"),
+])
+async def test_a_bad_chart_filter_on_the_list_is_a_400_naming_the_parameter(
+        sfed: Federation, http: aiohttp.ClientSession, query: str, path: str) -> None:
+    body = await get(http, sfed, "gb", f"/api/v1/incidents?{query}", status=400)
     assert [e["path"] for e in body["errors"]] == [path]
 
 

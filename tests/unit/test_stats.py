@@ -312,5 +312,6 @@ def test_a_chart_group_selects_the_records_it_counts() -> None:
     assert matches(r, parse_where(["country:"]), "observed")   # the unknown group
     with pytest.raises(SchemaError, match="dimension:value"):
         parse_where(["year"])
-    with pytest.raises(SchemaError, match="unknown dimension"):
+    with pytest.raises(SchemaError, match="unknown dimension") as bad:
         parse_where(["planet:mars"])
+    assert [p.path for p in bad.value.problems] == ["$.query.where"]
