@@ -220,8 +220,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         description="The body holds the fields that change; the TLP label cannot change. "
                     "403 if another member issued the incident."),
     ("GET", "/api/v1/incidents"): Endpoint(
-        "Incidents this node holds, newest first", INC_TAG, ANY_ROLE, page_of(ref(
-            "IncidentSummary")),
+        "Incidents this node holds, newest first", INC_TAG, ANY_ROLE,
+        {"allOf": [page_of(ref("IncidentSummary")), obj((), total={
+            "type": "integer", "description": "with a chart filter: the events in that group"})]},
         params=(Param("origin", STR, "only this member's incidents"),
                 Param("severity", common("severity"), "at least this severity"),
                 Param("since", {"type": "string", "format": "date-time"},
