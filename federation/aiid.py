@@ -8,22 +8,29 @@
     >>> report = to_report(rec)
     >>> report["severity"], report["harm_types"], report["source"]["record_id"]
     ('incident', ['public-interest'], '23')
-    >>> assign_origin(rec, ["gb", "fr", "jp"])   # no country known: 23 % 3 → the third
-    'jp'
+    >>> assign_origin(rec, ["gb", "int"], default="int")   # no country known: the default
+    'int'
+    >>> report["provenance"]["severity"], report["provenance"]["occurred_at"]
+    ('defaulted', 'observed')
 
 Pure: the node side (``node.importer``) reads the CSV files and hands rows over as dicts of
 strings, one ``AiidRecord`` per incident with the classification rows that name it. The
 mapping tables and their justification are in ``docs/aiid-mapping.md``; in short:
 
-* severity is the highest level any published CSET classification supports (deaths →
-  ``serious-incident``; AI tangible harm event → ``incident``; near miss → ``serious-hazard``;
-  issue or no harm → ``hazard``); ``disaster`` is never inferred; with no classification the
+* severity is the highest level any published CSET classification supports (deaths, ten or
+  more injured, a rights violation → ``serious-incident``; AI tangible harm event →
+  ``incident``; near miss → ``hazard``, ``serious-hazard`` when critical services were at
+  stake; issue or no harm → ``hazard``); ``disaster`` is never inferred; with no classification the
   default is ``incident`` (AIID's inclusion criterion is an event where AI harmed or nearly
   harmed someone, and for most entries the harm occurred);
 * harm types come from CSETv1 facts, CSETv0 ``Harm Type`` and MIT risk subdomains; when nothing
   maps, ``public-interest`` (the OECD category for harm to society at large) is used and the
   report says so in ``classifications["Beacon.import"]``;
-* red lines are never derived: no taxonomy field says that an AI system itself crossed one.
+* red lines are never derived: no taxonomy field says that an AI system itself crossed one;
+* ``provenance`` says for each mapped field whether the dataset states it (``observed``), a
+  rule here derived it, or it is a default, so statistics can leave out what was not observed;
+* countries come from location fields (observed) or the incident's own text (derived), never
+  from where it was filed (``federation.aiid_places``).
 
 Reports are filed without the node-set fields (``federation.messages.SERVER_FIELDS``);
 ``source.record_id`` is the idempotence key (``import_key``).
@@ -34,9 +41,16 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from federation.aiid_places import countries_in_location, countries_in_text, country_code
+from federation.aiid_rows import INCIDENT_COLUMNS as INCIDENT_COLUMNS
+from federation.aiid_rows import LIST_COLUMNS as LIST_COLUMNS
+from federation.aiid_rows import check_classification_row as check_classification_row
+from federation.aiid_rows import check_incident_row as check_incident_row
+from federation.aiid_rows import parse_date as parse_date
+from federation.aiid_rows import parse_id as parse_id
+from federation.aiid_rows import parse_list as parse_list
 from federation.severity import HARM_TYPES, Severity
 
 DATABASE = "AIID"
@@ -44,10 +58,11 @@ SUBMITTER = "AI Incident Database (Responsible AI Collaborative)"
 CITE_URL = "https://incidentdatabase.ai/cite/{id}"
 DEFAULT_SEVERITY = Severity.INCIDENT
 DEFAULT_HARM = "public-interest"
+OBSERVED, DERIVED, DEFAULTED = "observed", "derived", "defaulted"
+# Ten or more people injured in one incident: harm to health at a scale no authority would
+# call minor (our threshold; the Act sets none). AIID #2: 54 workers, #125: 55,000.
+INJURIES_AT_SCALE = 10
 
-INCIDENT_COLUMNS = ("incident_id", "date", "title", "description", "Alleged deployer of AI system",
-                    "Alleged developer of AI system", "Alleged harmed or nearly harmed parties")
-LIST_COLUMNS = INCIDENT_COLUMNS[4:]
 NAMESPACES = ("CSETv1", "CSETv0", "MIT", "GMF")
 
 # Classification fields kept as "Field: value" terms in the report's namespaces (free-text notes
@@ -66,7 +81,6 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
 
 # CSETv1 "AI Harm Level": harm occurred / imminent and narrowly avoided / not imminent / none.
 CSET1_HARM_LEVEL = {"AI tangible harm event": Severity.INCIDENT,
-                    "AI tangible harm near-miss": Severity.SERIOUS_HAZARD,
                     "AI tangible harm issue": Severity.HAZARD,
                     "none": Severity.HAZARD}
 # CSETv0 "Severity" when harm was caused (or its status is unclear); a near miss caps at hazard.
@@ -90,28 +104,6 @@ MIT_HARM_TYPE = {"1.1": "human-rights", "1.2": "psychological", "1.3": "human-ri
 AUTONOMY = {"Autonomy1": "autonomy1", "Autonomy2": "autonomy2", "Autonomy3": "autonomy3",
             "unclear": "unknown"}
 
-# ISO 3166-1 alpha-2 (as in the tz database's iso3166.tab), and the few country names the
-# classifications spell out instead of coding.
-_ISO_3166_ALPHA2 = """
-AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
-BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
-EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
-HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
-LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
-NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
-SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
-TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW"""
-ISO_COUNTRIES = frozenset(_ISO_3166_ALPHA2.split())
-COUNTRY_NAMES = {
-    "united states": "US", "united states of america": "US", "usa": "US",
-    "united kingdom": "GB", "uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-    "northern ireland": "GB", "france": "FR", "germany": "DE", "italy": "IT", "spain": "ES",
-    "switzerland": "CH", "sweden": "SE", "netherlands": "NL", "ireland": "IE", "israel": "IL",
-    "japan": "JP", "china": "CN", "south korea": "KR", "india": "IN", "canada": "CA",
-    "australia": "AU", "new zealand": "NZ", "nigeria": "NG", "brazil": "BR", "russia": "RU",
-}
-
-
 @dataclass(frozen=True)
 class AiidRecord:
     """One AIID incident row and the published classification rows that name it."""
@@ -127,65 +119,6 @@ class AiidRecord:
         """The row of ``namespace``, if the incident has a published one."""
         row = (self.classifications or {}).get(namespace)
         return row if row is not None and row.get("Published", "True") == "True" else None
-
-
-# -- checks of raw rows (the importer adds file names and line numbers) ----------------------
-def check_incident_row(row: Mapping[str, str | None]) -> list[str]:
-    """What is wrong with one ``incidents.csv`` row, as messages; empty if it can be mapped."""
-    problems = [f"{c} is missing" for c in INCIDENT_COLUMNS if row.get(c) is None]
-    raw_id = row.get("incident_id")
-    if raw_id is not None and parse_id(raw_id) is None:
-        problems.append(f"incident_id {raw_id!r} is not a positive whole number")
-    raw_date = row.get("date")
-    if raw_date is not None and parse_date(raw_date) is None:
-        problems.append(f"date {raw_date!r} is not a date (YYYY-MM-DD)")
-    title = row.get("title")
-    if title is not None and len(title.strip()) < 3:
-        problems.append(f"title {title!r} is too short (3 characters at least)")
-    for column in LIST_COLUMNS:
-        value = row.get(column)
-        if value is not None and parse_list(value) is None:
-            problems.append(f"{column} {value[:60]!r} is not a JSON array of strings")
-    return problems
-
-
-def check_classification_row(namespace: str, row: Mapping[str, str | None]) -> list[str]:
-    """What is wrong with one classification row (only the fields the mapping reads)."""
-    raw_id = row.get("Incident ID")
-    if raw_id is None or parse_id(raw_id) is None:
-        return [f"Incident ID {raw_id!r} is not a positive whole number"]
-    problems = []
-    if namespace == "CSETv1":
-        for column in ("Lives Lost", "Injuries"):
-            value = (row.get(column) or "").strip()
-            if value and not value.isdigit():
-                problems.append(f"{column} {value!r} is not a whole number")
-    return problems
-
-
-def parse_id(text: str) -> int | None:
-    value = text.strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
-
-
-def parse_date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip()) if len(text.strip()) == 10 else None
-    except ValueError:
-        return None
-
-
-def parse_list(text: str) -> list[str] | None:
-    """A JSON array of strings (AIID's list columns); an empty cell is an empty list."""
-    if not text.strip():
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        return None
-    return [v.strip() for v in value if v.strip()]
 
 
 def _report_ids(text: str) -> list[object]:
@@ -208,31 +141,59 @@ def map_severity(record: AiidRecord) -> tuple[Severity, str]:
     found: list[tuple[Severity, str]] = []
     v1 = record.classification("CSETv1")
     if v1 is not None:
-        if _count(v1, "Lives Lost") > 0:
-            found.append((Severity.SERIOUS_INCIDENT, "CSETv1 Lives Lost"))
-        if _count(v1, "Injuries") > 0:
-            found.append((Severity.INCIDENT, "CSETv1 Injuries"))
-        level = v1.get("AI Harm Level", "")
-        if level == "none" and v1.get("Special Interest Intangible Harm") == "yes":
-            found.append((Severity.INCIDENT, "CSETv1 Special Interest Intangible Harm"))
-        elif level in CSET1_HARM_LEVEL:
-            found.append((CSET1_HARM_LEVEL[level], "CSETv1 AI Harm Level"))
+        found += _cset1_severity(v1)
     v0 = record.classification("CSETv0")
     if v0 is not None:
-        if v0.get("Lives Lost") == "True":
-            found.append((Severity.SERIOUS_INCIDENT, "CSETv0 Lives Lost"))
-        level0 = CSET0_SEVERITY.get(v0.get("Severity", ""))
-        if level0 is not None and v0.get("Near Miss") == "Near miss":
-            level0 = (Severity.SERIOUS_HAZARD if level0 >= Severity.SERIOUS_INCIDENT
-                      else Severity.HAZARD)
-        if level0 is not None:
-            found.append((level0, "CSETv0 Severity"))
+        found += _cset0_severity(v0)
     if not found:
         return DEFAULT_SEVERITY, "default"
     # The highest level any classification supports: under-rating is the costlier error for a
     # safety authority, and each source is an adjudicated reading of the same incident.
     top = max(s for s, _ in found)
     return top, next(why for s, why in found if s == top)
+
+
+def _cset1_severity(v1: Mapping[str, str]) -> list[tuple[Severity, str]]:
+    found: list[tuple[Severity, str]] = []
+    if _count(v1, "Lives Lost") > 0:
+        found.append((Severity.SERIOUS_INCIDENT, "CSETv1 Lives Lost"))
+    injuries = _count(v1, "Injuries")
+    if injuries >= INJURIES_AT_SCALE:
+        found.append((Severity.SERIOUS_INCIDENT, "CSETv1 Injuries at scale"))
+    elif injuries > 0:
+        found.append((Severity.INCIDENT, "CSETv1 Injuries"))
+    if v1.get("Rights Violation") == "yes":
+        # EU AI Act Art. 3(49)(c): an infringement of fundamental-rights obligations is a
+        # serious incident, with no seriousness qualifier.
+        found.append((Severity.SERIOUS_INCIDENT, "CSETv1 Rights Violation"))
+    level = v1.get("AI Harm Level", "")
+    if level == "none" and v1.get("Special Interest Intangible Harm") == "yes":
+        found.append((Severity.INCIDENT, "CSETv1 Special Interest Intangible Harm"))
+    elif level == "AI tangible harm near-miss":
+        # A near miss is a *serious* hazard only if the harm avoided would have been serious;
+        # CSETv1 measures it only by the critical-services flag (Art. 3(49)(b)).
+        serious = v1.get("Impact on Critical Services") == "yes"
+        found.append((Severity.SERIOUS_HAZARD if serious else Severity.HAZARD,
+                       "CSETv1 AI Harm Level near-miss"))
+    elif level in CSET1_HARM_LEVEL:
+        found.append((CSET1_HARM_LEVEL[level], "CSETv1 AI Harm Level"))
+    return found
+
+
+def _cset0_severity(v0: Mapping[str, str]) -> list[tuple[Severity, str]]:
+    found: list[tuple[Severity, str]] = []
+    if v0.get("Lives Lost") == "True":
+        found.append((Severity.SERIOUS_INCIDENT, "CSETv0 Lives Lost"))
+    caused = v0.get("Near Miss") == "Harm caused"
+    if caused and "Harm to civil liberties" in v0.get("Harm Type", ""):
+        found.append((Severity.SERIOUS_INCIDENT, "CSETv0 Harm to civil liberties"))
+    level0 = CSET0_SEVERITY.get(v0.get("Severity", ""))
+    if level0 is not None and v0.get("Near Miss") == "Near miss":
+        level0 = (Severity.SERIOUS_HAZARD if level0 >= Severity.SERIOUS_INCIDENT
+                  else Severity.HAZARD)
+    if level0 is not None:
+        found.append((level0, "CSETv0 Severity"))
+    return found
 
 
 def map_harm_types(record: AiidRecord) -> tuple[list[str], str]:
@@ -267,31 +228,26 @@ def map_harm_types(record: AiidRecord) -> tuple[list[str], str]:
     return [h for h in HARM_TYPES if h in found], "+".join(sources)
 
 
-def _country(text: str) -> str | None:
-    value = text.strip()
-    if value in ISO_COUNTRIES:
-        return value
-    return COUNTRY_NAMES.get(value.lower())
+def country_facts(record: AiidRecord) -> tuple[list[str], str | None]:
+    """ISO 3166-1 alpha-2 countries of the incident and how they are known: ``"observed"``
+    (a location field), ``"derived"`` (named in the title or description) or ``None`` (unknown).
+    See ``federation.aiid_places``."""
+    v1 = record.classification("CSETv1")
+    code = country_code(v1.get("Location Country (two letters)", "")) if v1 else None
+    if code:
+        return [code], "observed"
+    v0 = record.classification("CSETv0")
+    found = countries_in_location(v0.get("Location", "")) if v0 else []
+    if found:
+        return found, "observed"
+    text = f"{record.incident.get('title', '')}\n{record.incident.get('description', '')}"
+    found = countries_in_text(text)
+    return (found, "derived") if found else ([], None)
 
 
 def map_countries(record: AiidRecord) -> list[str]:
-    """ISO 3166-1 alpha-2 countries of the incident, from CSET location fields."""
-    v1 = record.classification("CSETv1")
-    if v1 is not None:
-        code = _country(v1.get("Location Country (two letters)", ""))
-        if code:
-            return [code]
-    v0 = record.classification("CSETv0")
-    if v0 is not None:
-        # Free text ("Palo Alto, CA", "UK/USA"): only whole country names count, never a
-        # two-letter part, which is as likely a US state (CA) as a country.
-        out: list[str] = []
-        for part in v0.get("Location", "").replace("/", ",").split(","):
-            code = COUNTRY_NAMES.get(part.strip().lower())
-            if code and code not in out:
-                out.append(code)
-        return out
-    return []
+    """The incident's countries, observed or derived (``country_facts``)."""
+    return country_facts(record)[0]
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -356,7 +312,7 @@ def to_report(record: AiidRecord, members: Collection[str] = ()) -> dict[str, An
         "see the citation.)")
     severity, severity_basis = map_severity(record)
     harm_types, harm_basis = map_harm_types(record)
-    countries = map_countries(record)
+    countries, country_basis = country_facts(record)
     reports = _report_ids(row.get("reports", ""))
     url = CITE_URL.format(id=iid)
     cited = f"AI Incident Database entry for incident {iid}" + (
@@ -383,7 +339,27 @@ def to_report(record: AiidRecord, members: Collection[str] = ()) -> dict[str, An
     report["classifications"] = {
         **_terms(record),
         "Beacon.import": [f"severity: {severity_basis}", f"harm_types: {harm_basis}"]}
+    report["provenance"] = _provenance(report, severity_basis, harm_basis, country_basis)
     return report
+
+
+def _provenance(report: Mapping[str, Any], severity_basis: str, harm_basis: str,
+                country_basis: str | None) -> dict[str, str]:
+    """How each mapped field is known: the dataset says it (``observed``), a rule of this
+    mapping read it from classifications or text (``derived``), or nothing did (``defaulted``)."""
+    def rule(basis: str) -> str:
+        return DEFAULTED if basis == "default" else DERIVED
+    out = {"severity": rule(severity_basis), "harm_types": rule(harm_basis),
+           # AIID names parties, not systems: the name is made from the developer, or a default.
+           "ai_system.name": DERIVED if report["ai_system"].get("developer") else DEFAULTED}
+    if country_basis:
+        out["countries"] = country_basis
+    for field, present in (("occurred_at", "occurred_at" in report),
+                           ("ai_system.developer", "developer" in report["ai_system"]),
+                           ("sector", "sector" in report)):
+        if present:
+            out[field] = OBSERVED
+    return out
 
 
 def _cset_details(record: AiidRecord) -> dict[str, Any]:
@@ -398,27 +374,31 @@ def _cset_details(record: AiidRecord) -> dict[str, Any]:
     sector = (v1.get("Infrastructure Sectors") or "").strip()
     if sector and sector.lower() != "unclear":
         out["critical_infrastructure_sector"] = _clip(sector, 200)
+    deployment = (v1.get("Sector of Deployment") or "").strip()
+    if deployment and deployment.lower() not in ("unclear", "other"):
+        out["sector"] = _clip(deployment, 200)
     autonomy = AUTONOMY.get((v1.get("Autonomy Level") or "").strip())
     if autonomy:
         out["autonomy_level"] = autonomy
     return out
 
 
-# -- spreading and idempotence ---------------------------------------------------------------
-def assign_origin(record: AiidRecord, members: Sequence[str], default: str | None = None) -> str:
-    """The member node that files this incident: the first of its countries that is a member
-    (GB → ``gb``); otherwise ``default``, or if that is ``None`` the member at position
-    ``incident_id mod len(members)`` — deterministic, so a re-run picks the same node.
+# -- where to file, and idempotence ---------------------------------------------------------
+def assign_origin(record: AiidRecord, members: Sequence[str], default: str) -> str:
+    """The node that files this incident: the first of its *observed* countries that is a
+    member of ``members`` (GB → ``gb``), else ``default`` — never a member picked at random,
+    whose statistics "by origin" would then be an artefact of the spreading.
 
     Raises:
-        ValueError: ``members`` is empty.
+        ValueError: ``default`` is not one of ``members``.
     """
-    if not members:
-        raise ValueError("no member node to file at")
-    for country in map_countries(record):
+    if default not in members:
+        raise ValueError(f"default node {default!r} is not one of {', '.join(members)}")
+    countries, basis = country_facts(record)
+    for country in countries if basis == OBSERVED else []:
         if country.lower() in members:
             return country.lower()
-    return default if default is not None else members[record.incident_id % len(members)]
+    return default
 
 
 def import_key(report: Mapping[str, Any]) -> str | None:

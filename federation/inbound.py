@@ -4,8 +4,9 @@
     verified.digest, verified.document["origin"]
 
 Order matters: size, envelope shape, subject, **signature before parsing**, then origin =
-signer = subject token, clock skew, schema. Each failure raises ``RejectedMessage`` with a stable
-``reason`` code that the node stores in its quarantine and counts in metrics.
+signer = subject token, clock skew, schema, and that a member speaks only for its own reports (a
+``link`` names the linking member's report first). Each failure raises ``RejectedMessage`` with a
+stable ``reason`` code that the node stores in its quarantine and counts in metrics.
 
 The skew check compares ``issued_at`` with the time the JetStream server stored the message, not
 with the receiver's clock: a node catching up after a day offline must accept day-old messages,
@@ -55,6 +56,7 @@ def check_inbound(data: bytes, subject: str, roster: Roster, schemas: SchemaSet,
     _check_origin(doc, message_type, origin)
     _check_skew(doc, received_at, policy)
     _check_schema(doc, message_type, schemas)
+    _check_owner(doc, message_type, origin)
     return Verified(message_type, origin, digest(envelope.payload), envelope, doc)
 
 
@@ -148,3 +150,10 @@ def _check_schema(doc: dict[str, Any], message_type: str, schemas: SchemaSet) ->
         schemas.validate(message_type, doc)
     except SchemaError as e:
         raise RejectedMessage("schema", str(e)) from e
+
+
+def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
+    # Incident ids are origin-prefixed (incident.v1.json), so ownership is in the id itself.
+    if message_type == "link" and not str(doc["incident_id"]).startswith(f"{origin}-"):
+        raise RejectedMessage("not-owner", f"{origin!r} linked {doc['incident_id']!r}, a report "
+                                           "it did not issue; only its origin may link it")

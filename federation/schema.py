@@ -112,15 +112,21 @@ class SchemaSet:
             return e.problems
         # Stop one past the cap: the answer lists no more (errors.capped), and validating the
         # rest of 90,000 bad entries is seconds of CPU for nothing.
-        found: dict[Problem, None] = {}
+        found: dict[Problem, str] = {}  # problem -> the keyword that failed
         for error in validator.iter_errors(instance):
-            found[_problem(error)] = None
+            found.setdefault(_problem(error), str(error.validator))
             if len(found) > MAX_PROBLEMS:
                 break
-        return sorted(found, key=lambda p: p.path)
+        # A bad timestamp fails its pattern (UTC, with a Z) and its format (date-time): say it
+        # once, with the pattern's message, which says what to send.
+        patterned = {p.path for p, keyword in found.items() if keyword == "pattern"}
+        return sorted((p for p, keyword in found.items()
+                       if not (keyword == "format" and p.path in patterned)),
+                      key=lambda p: p.path)
 
     def validate(self, name: str, instance: Any) -> None:
         """Raise SchemaError naming every problem, or return if ``instance`` is valid."""
         problems = self.problems(name, instance)
         if problems:
             raise SchemaError(problems, schema_id=name)
+

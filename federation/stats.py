@@ -23,17 +23,26 @@ Dimensions and their key values:
 | ``year`` | int, calendar year of ``occurred_at`` | ISO week-numbering year of ``week`` |
 | ``month`` | ``"YYYY-MM"`` | only if all seven days of the week lie in one month, else ``None`` |
 | ``week`` | ``"YYYY-Www"`` (ISO 8601 week of ``occurred_at``) | ``week`` as sent |
+| ``country`` | affected country, ISO 3166-1 alpha-2, one group per value | ``None`` |
+| ``sector``, ``model`` | sector of deployment; ``ai_system.model_ref``, else its name | ``None`` |
 
 A stub's year is the year of its week's Thursday (ISO 8601: a week belongs to the year holding
 four or more of its days), so at a year boundary a stub may fall one year off the calendar year of
 the hidden date, by at most three days; the alternative, dropping such stubs from yearly counts,
 would make the totals disagree with the sum of the years. ``since``/``until`` filter on the
 occurrence date (inclusive); a stub is dated by its week's Thursday for the same reason. Records
-with no occurrence date are left out of any date-filtered query, since nobody can say they fall
-inside the range.
+with no occurrence date cannot fall inside a range: a date-filtered count leaves them out and
+says how many in ``undated``, so none is dropped silently.
 
-``harm_type`` and ``red_line`` are multi-valued: a record counts once in each of its groups, so
-group counts may add up to more than ``total``, which counts every record once.
+**Basis.** A report's ``provenance`` says how each mapped field is known (``observed``,
+``derived`` by an import rule, ``defaulted``); a field it does not name was stated by the
+submitter. ``basis`` (``observed``, ``derived``, ``all``) chooses which values count as known;
+any other is the unknown group ``None``, so the total never depends on the basis.
+
+``harm_type``, ``red_line`` and ``country`` are multi-valued, and so is ``origin`` for a cluster
+of reports linked as one event (``federation.links``: each reporter is listed): a record counts
+once in each of its groups, so group counts may add up to more than ``total``, which counts every
+record once.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -50,7 +59,18 @@ from federation.errors import Problem, SchemaError
 from federation.severity import RED_LINES, Severity
 from federation.timeutil import parse_time
 
-DIMENSIONS = ("origin", "severity", "harm_type", "red_line", "developer", "year", "month", "week")
+DIMENSIONS = ("origin", "severity", "harm_type", "red_line", "developer", "year", "month", "week",
+              "country", "sector", "model")
+BASES = ("observed", "derived", "all")
+# Which provenance a basis admits (``provenance`` values of a report; see docs/aiid-mapping.md).
+ADMITTED = {"observed": frozenset({"observed"}), "derived": frozenset({"observed", "derived"}),
+            "all": frozenset({"observed", "derived", "defaulted"})}
+# The report field behind each dimension, as ``provenance`` names it; origin and red lines are
+# always stated by the reporting authority itself.
+PROVENANCE_FIELD = {"severity": "severity", "harm_type": "harm_types", "country": "countries",
+                    "developer": "ai_system.developer", "model": "ai_system.name",
+                    "sector": "sector", "year": "occurred_at", "month": "occurred_at",
+                    "week": "occurred_at"}
 
 KeyValue = str | int | None
 
@@ -95,18 +115,27 @@ class StatRecord:
     tlp: str
     is_stub: bool = False
     week: str | None = None
+    incident_id: str = ""
+    countries: tuple[str, ...] = ()
+    sector: str | None = None
+    model: str | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict, compare=False)
+    reporters: tuple[str, ...] = ()  # every origin of a linked cluster; empty: just ``origin``
 
     @classmethod
     def from_incident(cls, doc: Mapping[str, Any]) -> StatRecord:
         """From a schema-valid incident document (the current revision)."""
         occurred = doc.get("occurred_at")
         day = parse_time(occurred, "$.occurred_at").date() if occurred else None
-        system = doc.get("ai_system") or {}
+        facets = incident_facets(doc)
         return cls(origin=doc["origin"], severity=Severity(doc["severity"]),
                    harm_types=tuple(doc.get("harm_types", ())),
                    red_lines=tuple(doc.get("red_lines", ())),
-                   developer=system.get("developer") or None, occurred_at=day,
-                   tlp=doc.get("tlp", "CLEAR"), week=iso_week(day) if day else None)
+                   developer=(doc.get("ai_system") or {}).get("developer") or None,
+                   occurred_at=day, tlp=doc.get("tlp", "CLEAR"),
+                   week=iso_week(day) if day else None, incident_id=str(doc.get("id", "")),
+                   countries=tuple(facets["countries"]), sector=facets["sector"],
+                   model=facets["model"], provenance=facets["provenance"])
 
     @classmethod
     def from_stub(cls, doc: Mapping[str, Any]) -> StatRecord:
@@ -135,8 +164,17 @@ class StatRecord:
             return self.occurred_at
         return week_monday(self.week) + timedelta(days=3) if self.week else None
 
-    def values(self, dimension: str) -> tuple[KeyValue, ...]:
-        """This record's key values along one dimension (several for multi-valued ones)."""
+    def values(self, dimension: str, basis: str = "all") -> tuple[KeyValue, ...]:
+        """This record's key values along one dimension (several for multi-valued ones);
+        ``(None,)`` — unknown — where the value's provenance is not admitted by ``basis``."""
+        source = PROVENANCE_FIELD.get(dimension)
+        if source and self.provenance.get(source, "observed") not in ADMITTED[basis]:
+            return (None,)
+        if dimension == "origin":
+            return self.reporters or (self.origin,)
+        if dimension in ("country", "sector", "model"):
+            return {"country": self.countries or (None,), "sector": (self.sector,),
+                    "model": (self.model,)}[dimension]
         if dimension == "harm_type":
             return self.harm_types or (None,)
         if dimension == "red_line":
@@ -148,7 +186,7 @@ class StatRecord:
             return (self._month(),)
         if dimension == "week":
             return (self.week,)
-        single: dict[str, KeyValue] = {"origin": self.origin, "severity": self.severity.value,
+        single: dict[str, KeyValue] = {"severity": self.severity.value,
                                        "developer": self.developer}
         return (single[dimension],)
 
@@ -194,8 +232,43 @@ def _sort_key(dimension: str, value: KeyValue) -> tuple[int, int, str]:
     return (0, 0, value)
 
 
+def incident_facets(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The statistics facets of an incident document beyond the OECD core: affected countries,
+    sector of deployment, model, and the provenance of each mapped field."""
+    system = doc.get("ai_system") or {}
+    model = system.get("model_ref") or system.get("name") or None
+    if model and system.get("version"):
+        model = f"{model} {system['version']}"
+    provenance = doc.get("provenance")
+    return {"countries": list(doc.get("countries") or ()),
+            "sector": doc.get("sector") or doc.get("critical_infrastructure_sector") or None,
+            "model": model,
+            "provenance": dict(provenance) if isinstance(provenance, Mapping) else {}}
+
+
+def check_basis(basis: str) -> str:
+    """Validate a ``basis`` name.
+
+    Raises:
+        SchemaError: not one of ``BASES`` (``$.query.basis``).
+    """
+    if basis not in BASES:
+        raise SchemaError([Problem("$.query.basis", f"{basis!r}: use observed (only what the "
+                                                    "sources state), derived (and what import "
+                                                    "rules read from them) or all")])
+    return basis
+
+
+def in_range(record: StatRecord, since: date | None, until: date | None) -> bool:
+    """Whether the record's date lies in the inclusive range; undated records lie in none."""
+    if since is None and until is None:
+        return True
+    day = record.date_for_range
+    return day is not None and not ((since and day < since) or (until and day > until))
+
+
 def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date | None = None,
-                 until: date | None = None) -> dict[str, Any]:
+                 until: date | None = None, basis: str = "all") -> dict[str, Any]:
     """Count records by any combination of ``DIMENSIONS``, within an occurrence-date range.
 
     Args:
@@ -204,34 +277,71 @@ def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date |
         since: first occurrence date included, or ``None`` for no lower bound.
         until: last occurrence date included, or ``None`` for no upper bound.
 
+        basis: which values count as known: ``observed``, ``derived`` (observed or derived by
+            an import rule) or ``all`` (defaults too); an excluded value is unknown (``None``).
+
     Returns:
-        ``{"total": N, "groups": [{"key": {dim: value, ...}, "count": n}, ...]}``, groups sorted
-        by their key values in the order of ``by`` (severity by scale, ``None`` last).
+        ``{"total": N, "undated": U, "basis": basis, "groups": [{"key": {dim: value, ...},
+        "count": n}, ...]}``, groups sorted by their key values in the order of ``by`` (severity
+        by scale, ``None`` last). ``undated`` counts the records a date range left out because
+        they have no date, so that none is dropped silently.
 
     Raises:
-        SchemaError: a bad dimension name (``$.query.by``) or ``since`` after ``until``.
+        SchemaError: a bad dimension or basis name, or ``since`` after ``until``.
     """
     dims = check_dimensions(by)
+    check_basis(basis)
     if since is not None and until is not None and since > until:
         raise SchemaError([Problem("$.query.since", f"{since} is after until {until}")])
-    total = 0
+    total = undated = 0
     counts: Counter[tuple[KeyValue, ...]] = Counter()
     for record in records:
-        if since is not None or until is not None:
-            day = record.date_for_range
-            if day is None or (since and day < since) or (until and day > until):
-                continue
+        if not in_range(record, since, until):
+            undated += record.date_for_range is None
+            continue
         total += 1
         keys: list[tuple[KeyValue, ...]] = [()]
         for dim in dims:
             # Multi-valued dimensions explode: one key per value, deduplicated per record.
-            keys = [(*k, v) for k in keys for v in dict.fromkeys(record.values(dim))]
+            keys = [(*k, v) for k in keys for v in dict.fromkeys(record.values(dim, basis))]
         counts.update(keys)
     ordered = sorted(counts.items(),
                      key=lambda kv: [_sort_key(d, v) for d, v in zip(dims, kv[0], strict=True)])
-    return {"total": total,
+    return {"total": total, "undated": undated, "basis": basis,
             "groups": [{"key": dict(zip(dims, key, strict=True)), "count": n}
                        for key, n in ordered]}
+
+
+def parse_where(terms: Iterable[str]) -> dict[str, KeyValue]:
+    """``["year:2020", "country:"]`` → ``{"year": 2020, "country": None}``: the key of one
+    group of ``group_counts``, as a chart's link to the incident list says it (an empty value
+    is the unknown group).
+
+    Raises:
+        SchemaError: a term without ``:``, an unknown or repeated dimension, a year not a number.
+    """
+    out: dict[str, KeyValue] = {}
+    for term in terms:
+        dim, sep, raw = term.partition(":")
+        if not sep:
+            raise SchemaError([Problem("$.query.where", f"{term!r}: write dimension:value, "
+                                                        "e.g. year:2020 or country:FR")])
+        try:
+            check_dimensions([*out, dim])
+        except SchemaError as e:
+            raise SchemaError([Problem("$.query.where", p.message) for p in e.problems]) from e
+        value: KeyValue = raw if raw else None
+        if dim == "year" and raw:
+            if not raw.isdigit():
+                raise SchemaError([Problem("$.query.where", f"year {raw!r} is not a number")])
+            value = int(raw)
+        out[dim] = value
+    return out
+
+
+def matches(record: StatRecord, where: Mapping[str, KeyValue], basis: str = "all") -> bool:
+    """Whether the record falls in the group ``where`` (as ``group_counts`` counts it)."""
+    return all(value in record.values(dim, basis) for dim, value in where.items())
 
 
 def red_line_crossings(records: Iterable[StatRecord]) -> dict[str, int]:

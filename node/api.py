@@ -6,6 +6,10 @@
 |---|---|
 | ``POST /api/v1/incidents``, ``POST /api/v1/incidents/{id}/revisions`` | operator |
 | ``GET /api/v1/incidents?q=&origin=&severity=&since=``, ``GET /api/v1/incidents/{id}`` | any |
+| ``GET /api/v1/incidents?where=year:2020&where=country:FR&basis=&occurred_since=`` | any |
+
+The second form lists the events behind one bar of a statistics chart (``/api/v1/stats``
+grouped the same way): one report per same-as cluster, and ``total``, the bar's count.
 | ``GET /api/v1/roster``, ``GET /api/v1/peers`` | any |
 | ``GET /api/v1/quarantine`` | auditor, operator |
 | ``GET /healthz``, ``GET /metrics`` | none (``node.observe``) |
@@ -25,9 +29,11 @@ from federation.envelope import Envelope
 from federation.errors import MAX_PROBLEMS, Problem, RosterError, SchemaError, SignatureError
 from federation.messages import SERVER_FIELDS, incident_from_report
 from federation.severity import Severity
+from federation.stats import check_basis, parse_where
 from federation.timeutil import format_instant, parse_time
 from federation.tlp import TLPError
-from node import filing, records, roster_sync
+from node import filing, records, roster_sync, statistics
+from node.api_stats import date_param
 from node.appkeys import BUS, NODE
 from node.auth import ForbiddenError
 from node.context import NodeContext
@@ -55,12 +61,7 @@ async def revise_incident(request: web.Request) -> web.Response:
     principal(request, "operator")
     ctx = request.app[NODE]
     incident_id = request.match_info["id"]
-    current = records.get_incident(ctx.store, incident_id)
-    if current is None:
-        raise NotFound(f"incident {incident_id!r}")
-    if current["origin"] != ctx.node_id:
-        raise ForbiddenError(f"only {current['origin']} can revise {incident_id}; "
-                             f"this node is {ctx.node_id}")
+    current = own_incident(ctx, incident_id, "revise")
     changes = await json_body(request)
     new = await asyncio.to_thread(_checked_incident, ctx, changes,
                                   previous=json.loads(current["document"]))
@@ -96,6 +97,22 @@ def _checked_incident(ctx: NodeContext, report: Any,
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "incident")
     return new
+
+
+def own_incident(ctx: NodeContext, incident_id: str, action: str) -> dict[str, Any]:
+    """This node's own incident ``incident_id`` (its stored row), for a command on it.
+
+    Raises:
+        NotFound: no such incident here.
+        ForbiddenError: another member issued it; only its origin may ``action`` it.
+    """
+    current = records.get_incident(ctx.store, incident_id)
+    if current is None:
+        raise NotFound(f"incident {incident_id!r}")
+    if current["origin"] != ctx.node_id:
+        raise ForbiddenError(f"only {current['origin']} can {action} {incident_id}; "
+                             f"this node is {ctx.node_id}")
+    return current
 
 
 def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
@@ -181,11 +198,29 @@ async def list_incidents(request: web.Request) -> web.Response:
     text = q.get("q") or None
     if text is not None and len(text) > 200:
         raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])
+    events = _chart_events(request)
     page = records.list_incidents(
         request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
-        limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request), text=text)
-    return web.json_response({"items": page.items,
-                              "next": None if page.next_cursor is None else str(page.next_cursor)})
+        limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request), text=text,
+        ids=events)
+    body: dict[str, Any] = {"items": page.items, "next": None if page.next_cursor is None
+                            else str(page.next_cursor)}
+    if events is not None:
+        body["total"] = len(events)
+    return web.json_response(body)
+
+
+def _chart_events(request: web.Request) -> list[str] | None:
+    """The events of one statistics group (``where=dim:value``, ``basis``, ``occurred_since``,
+    ``occurred_until``: a chart's bar), or ``None`` when the list is not filtered so."""
+    q = request.query
+    keys = ("where", "basis", "occurred_since", "occurred_until")
+    if not any(k in q for k in keys):
+        return None
+    return statistics.event_ids(
+        request.app[NODE].store, parse_where(q.getall("where", [])),
+        check_basis(q.get("basis") or "all"), date_param(request, "occurred_since"),
+        date_param(request, "occurred_until"))
 
 
 @routes.get("/api/v1/incidents/{id}")

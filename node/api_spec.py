@@ -186,13 +186,15 @@ STATS_TAG = "statistics"
 STATS_RANGE = (Param("since", {"type": "string"}, "first occurrence date included (YYYY-MM-DD)"),
                Param("until", {"type": "string"}, "last occurrence date included (YYYY-MM-DD)"))
 SCHEMAS.update({
-    "StatGroups": obj(("total", "groups"), total=INT, groups={"type": "array", "items": obj(
+    "StatGroups": obj(("total", "groups"), total=INT, undated=INT, basis=STR, groups={
+        "type": "array", "items": obj(
         ("key", "count"), key={"type": "object", "additionalProperties": {
             "type": ["string", "integer", "null"]}}, count=INT)}),
     "StatSummary": obj(
         ("node", "role", "generated_at", "total", "stubs", "red_lines", "red_line_reports",
          "tripwires", "ack_times", "escalations"),
         node=STR, role=STR, generated_at=STR, total=INT, stubs=INT, red_line_reports=INT,
+        undated=INT, clusters=INT,
         red_lines={"type": "object", "additionalProperties": INT},
         tripwires={"type": "object", "additionalProperties": INT},
         ack_times={"type": "array", "items": obj(
@@ -227,13 +229,39 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         description="The body holds the fields that change; the TLP label cannot change. "
                     "403 if another member issued the incident."),
     ("GET", "/api/v1/incidents"): Endpoint(
-        "Incidents this node holds, newest first", INC_TAG, ANY_ROLE, page_of(ref(
-            "IncidentSummary")),
+        "Incidents this node holds, newest first", INC_TAG, ANY_ROLE,
+        {"allOf": [page_of(ref("IncidentSummary")), obj((), total={
+            "type": "integer", "description": "with a chart filter: the events in that group"})]},
         params=(Param("origin", STR, "only this member's incidents"),
                 Param("severity", common("severity"), "at least this severity"),
                 Param("since", {"type": "string", "format": "date-time"},
                       "issued at or after (RFC 3339 with an offset)"),
-                limit(50, 500), CURSOR), errors=(400,)),
+                Param("where", STR, "a chart's group, dimension:value (repeatable; empty "
+                                    "value: unknown), e.g. year:2020, country:FR"),
+                Param("basis", {"enum": ["observed", "derived", "all"]}, "with where: as "
+                      "/api/v1/stats counted"),
+                Param("occurred_since", STR, "with where: occurred on or after (YYYY-MM-DD)"),
+                Param("occurred_until", STR, "with where: occurred on or before (YYYY-MM-DD)"),
+                limit(50, 500), CURSOR), errors=(400,),
+        description="With where, basis or occurred_*: the events behind one bar of "
+                    "/api/v1/stats (one report per same-as cluster) and their total."),
+    ("POST", "/api/v1/incidents/{id}/links"): Endpoint(
+        "Sign a link: this node's report is the same as, or related to, another report",
+        INC_TAG, ("operator",), obj(("digest", "link", "cluster"), digest=common("digest"),
+                                    link=ref("link"), cluster={"type": "array", "items": STR}),
+        status=201, params=(ID,), body_required=True, errors=(400, 403, 404, 413),
+        body=obj(("incident_id", "relation"), incident_id=STR,
+                 relation={"enum": ["same-as", "related-to"]}, note=STR),
+        description="403 unless this node owns {id}; 404 if either report is unknown here. "
+                    "Statistics then count a same-as cluster once, with every reporter."),
+    ("GET", "/api/v1/incidents/{id}/links"): Endpoint(
+        "A report's links, its same-as cluster and candidate duplicates", INC_TAG, ANY_ROLE,
+        obj(("links", "cluster", "candidates"), links={"type": "array", "items": {
+            "type": "object"}}, cluster={"type": "array", "items": STR},
+            candidates={"type": "array", "items": obj(
+                ("incident_id", "origin", "title", "reasons"), incident_id=STR, origin=STR,
+                title=STR, reasons={"type": "array", "items": STR})}),
+        params=(ID,), errors=(404,)),
     ("GET", "/api/v1/incidents/{id}"): Endpoint(
         "One incident with its verbatim signed envelope", INC_TAG, ANY_ROLE,
         ref("IncidentDetail"), params=(ID,), errors=(404,)),
@@ -351,8 +379,11 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "Incident counts by any combination of dimensions", STATS_TAG, ANY_ROLE,
         ref("StatGroups"), media="application/json", alt_media=("text/csv",),
         params=(Param("by", STR, "comma-separated dimensions: origin, severity, harm_type, "
-                                 "red_line, developer, year, month, week"),
+                                 "red_line, developer, year, month, week, country, sector, "
+                                 "model"),
                 *STATS_RANGE,
+                Param("basis", {"enum": ["observed", "derived", "all"]},
+                      "which values count as known (default all); others are null"),
                 Param("format", {"enum": ["json", "csv"]},
                       "csv: the same groups as CSV (or send Accept: text/csv)")),
         errors=(400,),

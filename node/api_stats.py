@@ -8,7 +8,7 @@
 
 | endpoint | roles |
 |---|---|
-| ``GET /api/v1/stats?by=&since=&until=`` | any: group counts, JSON or CSV |
+| ``GET /api/v1/stats?by=&since=&until=&basis=`` | any: group counts, JSON or CSV |
 | ``GET /api/v1/stats/summary?since=&until=`` | any: red lines, tripwires, ack times, clocks |
 | ``GET /api/v1/stats/snapshot`` | any: the newest snapshot signed by the international body |
 | ``POST /api/v1/stats/snapshot`` | operator, at the international body: sign one now |
@@ -19,8 +19,13 @@ snapshot comes with its signer, digest, ``verified`` (re-checked against the ros
 verbatim envelope; ``POST`` at a member node is a 409.
 
 ``by`` is a comma-separated list of ``origin, severity, harm_type, red_line, developer, year,
-month, week`` (``federation.stats.DIMENSIONS``); ``since`` and ``until`` are occurrence dates
-(``YYYY-MM-DD``, or an RFC 3339 timestamp whose UTC date counts), both inclusive.
+month, week, country, sector, model`` (``federation.stats.DIMENSIONS``; ``country`` is the
+affected country); ``since`` and ``until`` are occurrence dates (``YYYY-MM-DD``, or an RFC 3339
+timestamp whose UTC date counts), both inclusive; undated records are left out of a range and
+counted in ``undated``. ``basis`` — ``observed``, ``derived`` or ``all`` (default) — says which
+values count as known: a value an import rule derived, or a default, is "unknown" (``null``) under
+a stricter basis (``docs/aiid-mapping.md``). Reports linked ``same-as`` count once, as one event,
+in the group of every reporter (``federation.links``).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from datetime import date
 from aiohttp import web
 
 from federation.errors import Error, Problem, SchemaError
-from federation.stats import group_counts, to_csv_rows
+from federation.stats import check_basis, group_counts, to_csv_rows
 from federation.timeutil import parse_time
 from node import snapshots, statistics
 from node.appkeys import NODE
@@ -47,7 +52,8 @@ log = logging.getLogger("beacon.stats")
 routes = web.RouteTableDef()
 
 
-def _date_param(request: web.Request, name: str) -> date | None:
+def date_param(request: web.Request, name: str) -> date | None:
+    """A ``YYYY-MM-DD`` (or RFC 3339) query parameter as a date, or ``None`` if absent."""
     raw = request.query.get(name, "").strip()
     if not raw:
         return None
@@ -59,7 +65,7 @@ def _date_param(request: web.Request, name: str) -> date | None:
 
 
 def _range(request: web.Request) -> tuple[date | None, date | None]:
-    since, until = _date_param(request, "since"), _date_param(request, "until")
+    since, until = date_param(request, "since"), date_param(request, "until")
     if since and until and since > until:
         raise SchemaError([Problem("$.query.since", f"{since} is after until {until}")])
     return since, until
@@ -78,7 +84,8 @@ async def stats(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
     by = [d.strip() for d in request.query.get("by", "").split(",") if d.strip()]
     since, until = _range(request)
-    result = group_counts(statistics.load_records(ctx.store), by, since, until)
+    basis = check_basis(request.query.get("basis", "all"))
+    result = group_counts(statistics.load_records(ctx.store), by, since, until, basis)
     if not _wants_csv(request):
         return web.json_response(result)
     out = io.StringIO()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from node import (
     api,
+    api_links,
     api_log,
     api_runs,
     api_stats,
@@ -62,6 +63,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(observe.routes)
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
+    app.add_routes(api_links.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/
     web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events

@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8400,
                    help="base port: NATS on it, nodes on the next ones (default: 8400)")
     d.add_argument("--seed", choices=["aiid"], default=None,
-                   help="once the nodes are up, file the AI Incident Database through the "
-                        "members (../shared/data/aiid/incidents.csv or $BEACON_AIID_CSV)")
+                   help="once the nodes are up, have the international body file the AI "
+                        "Incident Database as its own (../shared/data/aiid/incidents.csv or "
+                        "$BEACON_AIID_CSV)")
     d.add_argument("--time-scale", type=_positive, default=1.0,
                    help="multiply every scheduled duration (0.001 turns an hour into 3.6 s)")
     d.add_argument("--nats-cluster", type=int, choices=[1, 3, 5], default=1,

@@ -6,7 +6,8 @@
 session (without one it redirects to ``/login?next=/dashboard``), wears the console's top bar
 (navigation from ``web_pages.NAV``, who is signed in, sign-out) and its ``app.css``. The page is
 a static shell (``node/static/dashboard.html``) holding no data: its script
-(``dashboard.js``, drawing with ``dashboard-charts.js``) reads
+(``dashboard.js``, drawing with ``dashboard-charts.js``, with the range presets, drill-down links
+and chart exports of ``dashboard-tools.js``) reads
 ``/api/v1/stats``, ``/api/v1/stats/summary`` and ``/api/v1/stats/snapshot`` with the session
 cookie, and draws every chart as inline SVG. Nothing is loaded from outside the node, and the
 Content-Security-Policy says so: scripts, styles and connections to this origin only, no inline
@@ -32,7 +33,7 @@ routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"dashboard.js": "text/javascript", "dashboard-charts.js": "text/javascript",
-          "dashboard.css": "text/css"}
+          "dashboard-tools.js": "text/javascript", "dashboard.css": "text/css"}
 HEADER_MARK = "<!-- console header: node/dashboard.py puts the console's top bar here -->"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "

@@ -232,8 +232,8 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
                    stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1) -> int:
     """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
-    ``seed="aiid"`` files the AI Incident Database through the members once they are up;
-    ``nats_cluster=3`` runs a three-server JetStream cluster with R3 streams instead of one
+    ``seed="aiid"`` has the international body file the AI Incident Database once the nodes are
+    up; ``nats_cluster=3`` runs a three-server JetStream cluster with R3 streams instead of one
     server."""
     doc = prepare(data, members, base_port, time_scale, nats_cluster)
     children: list[Child] = []

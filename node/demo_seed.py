@@ -2,11 +2,12 @@
 
     task = asyncio.create_task(seed_demo(doc, data, "aiid"))   # after the nodes are up
 
-The corpus is filed through the member nodes exactly as ``beacon import aiid --nodes`` does
-(``node.importer``; idempotent, so a restarted demo files nothing twice). Once the international
-body has received every report over NATS, it is asked to sign a statistics snapshot at once, so a
-new user opening any node's ``/dashboard`` sees the living global picture without waiting for the
-snapshot timer.
+The corpus is filed by the international body, as its own origin with the source recorded, exactly
+as ``beacon import aiid --node <int>`` does (``node.importer``; idempotent, so a restarted demo
+files nothing twice): a public dataset is nobody's national report, and filing it through members
+would invent where each incident was reported. Once every report is stored, it is asked to sign
+a statistics snapshot at once, so a new user opening any node's ``/dashboard`` sees the living
+global picture without waiting for the snapshot timer.
 
 The snapshot is looked for at ``$BEACON_AIID_CSV``, then ``../shared/data/aiid/incidents.csv``
 beside the repository and beside the working directory. Without it the demo still starts, and
@@ -86,10 +87,14 @@ async def seed_aiid(doc: dict[str, Any], data: Path) -> None:
     if corpus.fatal:
         _say(f"{path} cannot be imported ({corpus.problems[0]}); no seed data")
         return
-    _say(f"filing {len(corpus.records)} AI Incident Database reports through the members "
-         "(CC BY-SA 4.0, Responsible AI Collaborative)")
-    summary = await import_corpus(corpus, targets_from_demo(data / "demo.json"), default=None,
-                                  progress=sys.stdout)
+    targets = targets_from_demo(data / "demo.json", "international-body")
+    if not targets:
+        _say("the demo has no international body to import the AI Incident Database; "
+             "no seed data")
+        return
+    _say(f"filing {len(corpus.records)} AI Incident Database reports as {targets[0].node_id}'s "
+         "own (CC BY-SA 4.0, Responsible AI Collaborative)")
+    summary = await import_corpus(corpus, targets[:1], default=None, progress=sys.stdout)
     counts = {o: summary.total(o) for o in ("filed", "present", "refused", "failed")}
     _say(", ".join(f"{k} {v}" for k, v in counts.items()))
     international = _node(doc, "international-body")

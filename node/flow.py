@@ -176,6 +176,9 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             return [] if local else _open_sealed(ctx, tx, doc, dg, received_at)
         case "stub" | "stats" | "roster":
             return []  # statistics only (projected above); the roster has its own path
+        case "link":
+            ctx.emit("incident", {"id": doc["incident_id"], "link": doc["relation"]})
+            return []  # projected above (statistics count a same-as cluster once)
         case _:
             assert_never(name)
 

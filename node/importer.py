@@ -1,7 +1,7 @@
-"""``beacon import aiid``: file the AI Incident Database as reports at member nodes.
+"""``beacon import aiid``: file the AI Incident Database as one node's own reports.
 
-    $ beacon import aiid ../shared/data/aiid/incidents.csv --node http://127.0.0.1:8401 --token T
-    $ beacon import aiid ../shared/data/aiid/incidents.csv --nodes demo-data/demo.json
+    $ beacon import aiid ../shared/data/aiid/incidents.csv --node http://127.0.0.1:8404 --token T
+    $ beacon import aiid incidents.csv --nodes demo-data/demo.json --default-node gb
     $ beacon import aiid incidents.csv --dry-run          # check files and mapping, file nothing
 
 ``classifications_{CSETv1,CSETv0,MIT,GMF}.csv`` beside the incidents file are joined by incident
@@ -69,12 +69,13 @@ class Target:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def targets_from_demo(path: Path) -> list[Target]:
-    """The member nodes of a ``beacon demo`` (its ``demo.json``), with their operator tokens."""
+def targets_from_demo(path: Path, role: str = "member") -> list[Target]:
+    """The nodes of a ``beacon demo`` (its ``demo.json``) that have ``role``, with their
+    operator tokens."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         return [Target(n["id"], n["url"].rstrip("/"), n["tokens"]["operator"])
-                for n in doc["nodes"] if n.get("role", "member") == "member"]
+                for n in doc["nodes"] if n.get("role", "member") == role]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise AiidImportError(f"{path}: not a readable demo.json ({e})") from e
 
@@ -196,7 +197,8 @@ OUTCOMES = ("filed", "present", "refused", "failed")
 
 async def import_corpus(corpus: Corpus, targets: list[Target], *, default: str | None,
                         concurrency: int = 8, progress: TextIO | None = None) -> Summary:
-    """File every sound record at the node ``assign_origin`` picks; skip those already there.
+    """File every sound record at the node ``assign_origin`` picks (with one target: there);
+    skip those already there.
 
     Raises:
         AiidImportError: a node cannot be reached or refuses the token.
@@ -212,13 +214,14 @@ async def import_corpus(corpus: Corpus, targets: list[Target], *, default: str |
         for target, keys in zip(targets, found, strict=True):
             present.update(dict.fromkeys(keys, target.node_id))
         by_id = {t.node_id: t for t in targets}
+        home = _default_node(targets, default)
         bar = Progress(len(corpus.records), progress)
 
         async def one(line: int, record: aiid.AiidRecord) -> None:
             node = present.get(aiid.record_key(record.incident_id))
             outcome = "present"
             if node is None:
-                node = aiid.assign_origin(record, list(by_id), default)
+                node = aiid.assign_origin(record, list(by_id), home)
                 outcome, detail = await client.file(by_id[node],
                                                     aiid.to_report(record, members))
                 if outcome != "filed":
@@ -237,6 +240,17 @@ async def import_corpus(corpus: Corpus, targets: list[Target], *, default: str |
         finally:
             bar.close()
     return summary
+
+
+def _default_node(targets: Sequence[Target], default: str | None) -> str:
+    """Where an incident with no member country is filed: ``default``, or the only target."""
+    if default is None and len(targets) == 1:
+        return targets[0].node_id
+    if default is None:
+        raise AiidImportError("say which node files the incidents with no member country "
+                              "(--default-node ID): none is picked at random, so that "
+                              "statistics by origin mean something")
+    return default
 
 
 def check_mapping(corpus: Corpus, members: Sequence[str] = ()) -> list[RowProblem]:
@@ -271,12 +285,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     where = a.add_mutually_exclusive_group()
     where.add_argument("--node", metavar="URL", help="file every incident at this node")
     where.add_argument("--nodes", type=Path, metavar="DEMO_JSON",
-                       help="spread incidents over the member nodes of a beacon demo "
-                            "(by country, else by incident id)")
+                       help="file at the member nodes of a beacon demo: each incident at "
+                            "the member of its observed country, else at --default-node")
     a.add_argument("--token", help="operator token for --node (default: $BEACON_TOKEN)")
     a.add_argument("--default-node", metavar="ID",
                    help="with --nodes: where incidents with no member country go "
-                        "(default: spread by incident id)")
+                        "(required with --nodes)")
     a.add_argument("--limit", type=int, metavar="N", help="import only the first N rows")
     a.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     a.add_argument("--dry-run", action="store_true",

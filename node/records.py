@@ -142,11 +142,15 @@ SUMMARY_COLUMNS = ("id", "revision", "origin", "digest", "severity", "tlp", "sta
 
 def list_incidents(store: Store, *, origin: str | None, severity: str | None,
                    since: str | None, limit: int, cursor: int | None,
-                   text: str | None = None) -> Page:
+                   text: str | None = None, ids: list[str] | None = None) -> Page:
     """Newest first. ``severity`` means at least that severity; ``since`` filters issued_at;
-    ``text``: every word must occur in the report (any field, ASCII case-insensitive)."""
+    ``text``: every word must occur in the report (any field, ASCII case-insensitive);
+    ``ids``: only these incidents."""
     where: list[str] = ["1=1"]
     params: list[Any] = []
+    if ids is not None:
+        where.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(ids))
     for word in (text or "").split()[:8]:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(title LIKE ? ESCAPE '\\' OR document LIKE ? ESCAPE '\\')")

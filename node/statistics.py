@@ -27,14 +27,24 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from federation.canonical import decode
 from federation.envelope import Envelope
 from federation.errors import SignatureError
+from federation.links import clusters, counted_once
 from federation.severity import Severity
-from federation.stats import StatRecord, iso_week, red_line_crossings
+from federation.stats import (
+    KeyValue,
+    StatRecord,
+    in_range,
+    incident_facets,
+    iso_week,
+    matches,
+    red_line_crossings,
+)
 from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
 from federation.stats_summary import (
     Answer,
@@ -61,6 +71,8 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
     """Project one newly stored message into the statistics tables (no-op for other types)."""
     if message_type in ("incident", "stub"):
         _upsert_record(tx, message_type, doc, digest, received_at)
+    elif message_type == "link":
+        _record_link(tx, doc, digest)
     elif message_type == "stats":
         _record_snapshot(ctx, tx, doc, digest, received_at)
 
@@ -78,12 +90,14 @@ def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any
               None if is_stub else (system.get("developer") or None),
               None if is_stub or not occurred
               else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
-              doc.get("week") if is_stub else None, doc["tlp"], received_at)
+              doc.get("week") if is_stub else None, doc["tlp"], received_at,
+              "{}" if is_stub else json.dumps(incident_facets(doc)))
     # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
     tx.execute(
         "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
-        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
+        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "facets=excluded.facets, "
         "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
         "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
         "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
@@ -91,6 +105,26 @@ def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any
         "tlp=excluded.tlp, updated_at=excluded.updated_at "
         "WHERE excluded.revision > stat_records.revision OR (excluded.revision = "
         "stat_records.revision AND excluded.is_stub < stat_records.is_stub)", values)
+
+
+def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
+    # Inbound links were checked (federation.inbound refuses not-owner) and this node's own by
+    # the API; checked again because a wrong row would change every count.
+    if not str(doc["incident_id"]).startswith(f"{doc['origin']}-"):
+        log.warning("ignored a link from %s about %s, a report it does not own",
+                    doc["origin"], doc["incident_id"])
+        return
+    tx.execute("INSERT OR IGNORE INTO incident_links(incident_id, linked_id, relation, origin, "
+               "digest, issued_at) VALUES (?,?,?,?,?,?)",
+               (doc["incident_id"], doc["linked_id"], doc["relation"], doc["origin"], digest,
+                doc["issued_at"]))
+
+
+def links_of(store: Store, incident_id: str) -> list[dict[str, Any]]:
+    """Every link that names ``incident_id``, from either side."""
+    return [dict(r) for r in store.query(
+        "SELECT incident_id, linked_id, relation, origin, digest, issued_at FROM incident_links "
+        "WHERE incident_id = ? OR linked_id = ? ORDER BY issued_at", (incident_id, incident_id))]
 
 
 def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
@@ -111,24 +145,41 @@ def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, An
 # -- reading ----------------------------------------------------------------------------------
 def _record(row: sqlite3.Row) -> StatRecord:
     day = date.fromisoformat(row["occurred_on"]) if row["occurred_on"] else None
+    facets = json.loads(row["facets"] or "{}")
     return StatRecord(origin=row["origin"], severity=Severity(row["severity"]),
                       harm_types=tuple(json.loads(row["harm_types"])),
                       red_lines=tuple(json.loads(row["red_lines"])),
                       developer=row["developer"], occurred_at=day, tlp=row["tlp"],
                       is_stub=bool(row["is_stub"]),
-                      week=row["week"] if row["is_stub"] else (iso_week(day) if day else None))
+                      week=row["week"] if row["is_stub"] else (iso_week(day) if day else None),
+                      incident_id=row["incident_id"],
+                      countries=tuple(facets.get("countries") or ()),
+                      sector=facets.get("sector"), model=facets.get("model"),
+                      provenance=facets.get("provenance") or {})
 
 
 def load_records(store: Store) -> list[StatRecord]:
-    """Every incident this node may count, once per incident id."""
-    return [_record(r) for r in store.query("SELECT * FROM stat_records")]
+    """Every event this node may count: one record per incident id, except that reports
+    linked ``same-as`` count once, as one cluster with every reporter listed."""
+    same_as = [(r["incident_id"], r["linked_id"]) for r in store.query(
+        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
+    return counted_once((_record(r) for r in store.query("SELECT * FROM stat_records")), same_as)
 
 
-def _in_range(record: StatRecord, since: date | None, until: date | None) -> bool:
-    if since is None and until is None:
-        return True
-    day = record.date_for_range
-    return day is not None and not ((since and day < since) or (until and day > until))
+def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
+              until: date | None) -> list[str]:
+    """The events (one incident id per same-as cluster: its first) in the group ``where``
+    within the date range: what a chart's bar counts, for the incident list to show."""
+    return [r.incident_id for r in load_records(store)
+            if in_range(r, since, until) and matches(r, where, basis)]
+
+
+def cluster_ids(store: Store, incident_id: str) -> list[str]:
+    """The ids of every report in ``incident_id``'s same-as cluster (itself included)."""
+    pairs = [(r["incident_id"], r["linked_id"]) for r in store.query(
+        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
+    ids = {incident_id} | {i for pair in pairs for i in pair}
+    return next(g for g in clusters(pairs, sorted(ids)) if incident_id in g)
 
 
 def tripwires(store: Store, since: date | None = None,
@@ -136,7 +187,7 @@ def tripwires(store: Store, since: date | None = None,
     """Full reports naming each tripwire id (stubs carry none), within the occurrence range."""
     rows = store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
     return tripwire_counts(json.loads(r["tripwire_ids"]) for r in rows
-                           if _in_range(_record(r), since, until))
+                           if in_range(_record(r), since, until))
 
 
 def _documents(store: Store, message_type: str) -> list[dict[str, Any]]:
@@ -163,10 +214,13 @@ def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str
 def summary(ctx: NodeContext, since: date | None = None,
             until: date | None = None) -> dict[str, Any]:
     """What the dashboard shows beside the group counts (``GET /api/v1/stats/summary``)."""
-    records = [r for r in load_records(ctx.store) if _in_range(r, since, until)]
+    everything = load_records(ctx.store)
+    records = [r for r in everything if in_range(r, since, until)]
     ack, escalations = escalation_figures(ctx)
     return {"node": ctx.node_id, "role": ctx.config.role, "generated_at": ctx.now_text(),
             "total": len(records), "stubs": sum(1 for r in records if r.is_stub),
+            "undated": sum(1 for r in everything if r.date_for_range is None),
+            "clusters": sum(1 for r in records if len(r.reporters) > 1),
             "red_lines": red_line_crossings(records),
             "red_line_reports": sum(1 for r in records if r.red_lines),
             "tripwires": tripwires(ctx.store, since, until),

@@ -273,6 +273,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tokens ADD COLUMN expires_at TEXT
     """,
+    # statistics facets (affected countries, sector, model, provenance) and links between
+    # reports of one event (node/statistics.py, federation/links.py)
+    """
+    ALTER TABLE stat_records ADD COLUMN facets TEXT NOT NULL DEFAULT '{}';
+    UPDATE stat_records SET facets = (SELECT json_object(
+        'countries', json(COALESCE(json_extract(i.document, '$.countries'), '[]')),
+        'sector', COALESCE(json_extract(i.document, '$.sector'),
+                           json_extract(i.document, '$.critical_infrastructure_sector')),
+        'model', COALESCE(json_extract(i.document, '$.ai_system.model_ref'),
+                          json_extract(i.document, '$.ai_system.name')),
+        'provenance', json(COALESCE(json_extract(i.document, '$.provenance'), '{}')))
+        FROM incidents i WHERE i.id = stat_records.incident_id) WHERE is_stub = 0
+        AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = stat_records.incident_id);
+    CREATE TABLE incident_links (
+        incident_id TEXT NOT NULL,       -- the linking node's own report
+        linked_id TEXT NOT NULL,
+        relation TEXT NOT NULL,          -- same-as | related-to
+        origin TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        PRIMARY KEY (incident_id, linked_id, relation)
+    );
+    CREATE INDEX incident_links_linked ON incident_links(linked_id)
+    """,
 ]
 
 

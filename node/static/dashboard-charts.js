@@ -110,7 +110,7 @@ window.BeaconCharts = (() => {
 
   // -- charts -----------------------------------------------------------------------------------
   // Stacked columns: categories along x, one stacked segment per series (bottom first).
-  function stackedColumns(el, {categories, label, series, height, title}) {
+  function stackedColumns(el, {categories, label, series, height, title, href}) {
     const width = widthOf(el, 800);
     const H = height || 260;
     const m = {left: 46, right: 10, top: 12, bottom: 34};
@@ -136,12 +136,14 @@ window.BeaconCharts = (() => {
         const v = sr.values[i] || 0;
         if (!v) continue;
         const y0 = y(acc), y1 = y(acc + v);
-        bars.append(s("rect", {
+        const rect = s("rect", {
           class: "bar", x: x.toFixed(2), y: y1.toFixed(2), width: barW.toFixed(2),
           height: Math.max(0.5, y0 - y1).toFixed(2), fill: sr.color, "data-value": v,
-          "data-series": sr.key, "data-category": cat,
-          "data-tip": `${label(cat)}\n${sr.name}: ${fmt(v)}\nAll severities: ${fmt(totals[i])}`,
-        }));
+          "data-series": sr.key, "data-category": cat === null ? "" : cat,
+          "data-tip": `${label(cat)}\n${sr.name}: ${fmt(v)}\nAll severities: ${fmt(totals[i])}`
+            + (href ? "\nClick to list them" : ""),
+        });
+        bars.append(linked(rect, href ? href(cat, sr.key) : null, `${label(cat)}, ${sr.name}: ${fmt(v)}`));
         acc += v;
       }
     });
@@ -183,15 +185,65 @@ window.BeaconCharts = (() => {
         g.append(s("rect", {class: "bar", x: labelW, y: yMid - 8, width: w.toFixed(2), height: 16,
                             rx: 3, fill: it.color || color || COLOR.blue, "data-value": it.value,
                             "data-label": it.label}));
+        if (it.href) g.setAttribute("data-tip", `${g.getAttribute("data-tip")}\nClick to list them`);
       } else {
         g.append(s("line", {x1: labelW, x2: labelW, y1: yMid - 8, y2: yMid + 8, class: "baseline",
                             "data-value": 0, "data-label": it.label}));
       }
       g.append(s("text", {x: labelW + w + 6, y: yMid + 4, class: it.value ? "value-label" : "zero"},
                  fmtV(it.value)));
-      svg.append(g);
+      svg.append(it.value && it.href ? linked(g, it.href, `${it.label}: ${fmtV(it.value)}`) : g);
     });
     el.replaceChildren(svg);
+  }
+
+  // A chart mark that opens the incident list filtered as the mark counts (an SVG link).
+  function linked(mark, href, name) {
+    if (!href) return mark;
+    const a = s("a", {href, class: "drill", "aria-label": `${name}: list these incidents`});
+    a.append(mark);
+    return a;
+  }
+
+  function save(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const a = h("a", {href: url, download: filename});
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 5000);
+  }
+
+  // The chart's SVG drawn onto a canvas at twice its size, with the styles it needs inlined
+  // (the page's stylesheet does not reach an SVG drawn as an image).
+  function savePng(el, filename) {
+    const svg = el.querySelector("svg");
+    if (!svg) return Promise.resolve(false);
+    const copy = svg.cloneNode(true);
+    copy.setAttribute("xmlns", SVGNS);
+    const style = document.createElementNS(SVGNS, "style");
+    style.textContent = "text{font:12px system-ui,sans-serif;fill:#141c28}"
+      + ".gridline{stroke:#eceff3}.baseline{stroke:#8a94a3}.zero{fill:#8a94a3}";
+    copy.prepend(style);
+    const w = Number(svg.getAttribute("width")), hgt = Number(svg.getAttribute("height"));
+    const src = "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(
+      new XMLSerializer().serializeToString(copy))));
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => {
+        const canvas = document.createElement("canvas");
+        canvas.width = w * 2;
+        canvas.height = hgt * 2;
+        const ctx = canvas.getContext("2d");
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, canvas.width, canvas.height);
+        ctx.scale(2, 2);
+        ctx.drawImage(img, 0, 0, w, hgt);
+        canvas.toBlob((blob) => { save(blob, filename); resolve(true); }, "image/png");
+      };
+      img.onerror = () => reject(new Error("the chart could not be drawn as an image"));
+      img.src = src;
+    });
   }
 
   function legend(el, entries) {
@@ -203,5 +255,5 @@ window.BeaconCharts = (() => {
   }
 
   return {COLOR, fmt, h, fitText, fmtDuration, fmtTime, ago, empty, wireTooltip, stackedColumns,
-          hbars, legend};
+          hbars, legend, save, savePng};
 })();

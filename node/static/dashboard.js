@@ -8,6 +8,7 @@
 (() => {
   const {COLOR, fmt, h, fmtDuration, fmtTime, ago, empty, wireTooltip, stackedColumns, hbars,
          legend} = window.BeaconCharts;
+  const {presetRange, drillHref, addExports} = window.BeaconTools;
   const SEVERITIES = ["hazard", "serious-hazard", "incident", "serious-incident", "disaster"];
   const SEVERITY_LABEL = {
     "hazard": "Hazard", "serious-hazard": "Serious hazard", "incident": "Incident",
@@ -34,7 +35,19 @@
   const MONTHS_SHOWN = 36;
   const REFRESH_MS = 30000;
 
-  const state = {unit: "year", since: "", until: "", data: null, loading: false};
+  const state = {unit: "year", since: "", until: "", basis: "all", auto: true, data: null,
+                 loading: false};
+  const BASIS_NOTE = {
+    all: "Showing every value: as the sources state it (observed), as an import rule read it "
+      + "from them (derived), and defaults. Choose \u201cobserved only\u201d to leave out what "
+      + "no source states.",
+    derived: "Showing observed and derived values; a default (e.g. the severity given to an "
+      + "unclassified imported report) counts as unknown.",
+    observed: "Showing only what the sources state; derived and default values count as "
+      + "unknown, so totals stay the same and the unknown bars grow.",
+  };
+  const drill = (where) => drillHref(where, state);
+  const unknownLabel = (k, what) => (k === null ? `${what} unknown` : String(k));
   const $ = (id) => document.getElementById(id);
 
   // -- data shaping -----------------------------------------------------------------------------
@@ -51,9 +64,10 @@
   }
 
   // Continuous time categories (no gaps: an empty year is a fact worth seeing).
-  function timeCategories(groups, unit) {
+  function timeCategories(groups, unit, withUnknown) {
     const keys = [...new Set(groups.map((g) => g.key[unit]).filter((k) => k !== null))].sort();
-    if (!keys.length) return {cats: [], hidden: 0};
+    const unknown = withUnknown && groups.some((g) => g.key[unit] === null);
+    if (!keys.length) return {cats: unknown ? [null] : [], hidden: 0};
     const cats = [];
     if (unit === "year") {
       for (let yv = keys[0]; yv <= keys[keys.length - 1]; yv++) cats.push(yv);
@@ -63,10 +77,13 @@
       if (monthAdd(first, MONTHS_SHOWN - 1) < last) first = monthAdd(last, -(MONTHS_SHOWN - 1));
       for (let k = first; k <= last; k = monthAdd(k, 1)) cats.push(k);
     }
+    // Undated reports are a column of their own, never dropped silently.
+    if (unknown) cats.push(null);
     return {cats};
   }
 
   function monthLabel(ym) {
+    if (ym === null) return "month unknown";
     const [y, m] = ym.split("-").map(Number);
     return new Date(Date.UTC(y, m - 1, 1)).toLocaleString("en-GB", {month: "short", timeZone: "UTC"})
       + " " + String(y).slice(2);
@@ -98,7 +115,11 @@
     const serious = (sev.get("serious-incident") || 0) + (sev.get("disaster") || 0);
     const range = state.since || state.until
       ? `occurred ${state.since || "…"} to ${state.until || "…"}` : "all time";
-    setTile("tile-total", total, range);
+    const undated = d.severity.undated
+      ? ` · ${fmt(d.severity.undated)} more with date unknown` : "";
+    const clusters = d.summary.clusters
+      ? ` · ${fmt(d.summary.clusters)} reported by several members, counted once` : "";
+    setTile("tile-total", total, range + undated + clusters);
     setTile("tile-serious", serious, total ? `${((100 * serious) / total).toFixed(1)} % of all` : "");
     setTile("tile-redlines", d.summary.red_line_reports, "reports naming a red line",
             d.summary.red_line_reports > 0);
@@ -112,8 +133,9 @@
   function renderTimeline(d) {
     const unit = state.unit;
     const groups = d.time.groups;
-    const {cats} = timeCategories(groups, unit);
+    const {cats} = timeCategories(groups, unit, true);
     const el = $("chart-timeline");
+    el.dataset.by = `${unit},severity`;
     const note = $("timeline-note");
     legend($("legend-severity"), SEVERITIES.map((sv) => [SEVERITY_LABEL[sv], SEVERITY_COLOR[sv]]));
     if (!cats.length) {
@@ -125,18 +147,22 @@
     const shown = series.reduce((a, sr) => a + sr.values.reduce((x, y) => x + y, 0), 0);
     stackedColumns(el, {
       categories: cats, series, height: 280,
-      label: unit === "year" ? String : monthLabel,
+      label: unit === "year" ? (c) => unknownLabel(c, "date") : monthLabel,
       title: `Incidents by ${unit} of occurrence and severity`,
+      href: (cat, severity) => drill({[unit]: cat, severity}),
     });
     const undated = groups.filter((g) => g.key[unit] === null).reduce((a, g) => a + g.count, 0);
     const parts = [];
-    if (unit === "month" && d.time.total - undated > shown) {
-      parts.push(`Showing the last ${MONTHS_SHOWN} months with data; ${fmt(d.time.total - undated - shown)} earlier incidents are in the yearly view.`);
+    if (unit === "month" && d.time.total > shown) {
+      parts.push(`Showing the last ${MONTHS_SHOWN} months with data; ${fmt(d.time.total - shown)} earlier incidents are in the yearly view.`);
     }
     if (undated) {
       parts.push(unit === "month"
-        ? `${fmt(undated)} incidents have no known month (no occurrence date, or a stub whose week spans two months).`
-        : `${fmt(undated)} incidents have no occurrence date and are not shown.`);
+        ? `${fmt(undated)} incidents have no known month (no occurrence date, a stub whose week spans two months, or a date the chosen values leave out): the last column.`
+        : `${fmt(undated)} incidents have no known date: the \u201cdate unknown\u201d column.`);
+    }
+    if (d.time.undated) {
+      parts.push(`${fmt(d.time.undated)} reports with no date cannot lie in the chosen range and are not counted here; choose \u201cAll time\u201d to see them.`);
     }
     note.textContent = parts.join(" ");
     el.dataset.total = String(shown);
@@ -145,11 +171,13 @@
   function renderBreakdowns(d) {
     const origins = [...byKey(d.origin, "origin")].sort((a, b) => b[1] - a[1]);
     hbars($("chart-origin"), origins.map(([k, v]) => ({label: k === null ? "unknown" : k.toUpperCase(), value: v,
-                                                       tip: `${k}: ${fmt(v)} incidents`})),
+                                                       tip: `${k}: ${fmt(v)} incidents`,
+                                                       href: drill({origin: k})})),
           {color: COLOR.blue, title: "Incidents by reporting jurisdiction", emptyText: "No incident yet."});
 
     const harms = [...byKey(d.harm, "harm_type")].filter(([k]) => k !== null).sort((a, b) => b[1] - a[1]);
-    hbars($("chart-harm"), harms.map(([k, v]) => ({label: HARM_LABEL[k] || k, value: v})),
+    hbars($("chart-harm"), harms.map(([k, v]) => ({label: HARM_LABEL[k] || k, value: v,
+                                                  href: drill({harm_type: k})})),
           {color: COLOR.green, title: "Incidents by harm type", emptyText: "No incident yet."});
 
     // AIID names an unidentified party "unknown" or "unknown-<something>": a placeholder, not a
@@ -160,7 +188,8 @@
       .sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(b[0]));
     const unnamed = devs.filter(([k]) => k === null).reduce((a, [, v]) => a + v, 0);
     const unidentified = devs.filter(([k]) => k !== null && placeholder(k)).reduce((a, [, v]) => a + v, 0);
-    hbars($("chart-developer"), known.slice(0, 10).map(([k, v]) => ({label: k, value: v, tip: `${k}: ${fmt(v)}`})),
+    hbars($("chart-developer"), known.slice(0, 10).map(([k, v]) => ({label: k, value: v, tip: `${k}: ${fmt(v)}`,
+                                                                    href: drill({developer: k})})),
           {color: COLOR.purple, title: "Top 10 AI system developers", maxLabel: 230,
            emptyText: "No report names a developer yet."});
     $("developer-note").textContent = [
@@ -171,15 +200,38 @@
 
     const sev = byKey(d.severity, "severity");
     hbars($("chart-severity"), SEVERITIES.map((k) => ({label: SEVERITY_LABEL[k], value: sev.get(k) || 0,
-                                                      color: SEVERITY_COLOR[k], keepZero: d.severity.total > 0})),
+                                                      color: SEVERITY_COLOR[k], keepZero: d.severity.total > 0,
+                                                      href: drill({severity: k})})),
           {title: "Incidents by severity", emptyText: "No incident yet."});
+    const sevUnknown = sev.get(null) || 0;
+    $("chart-severity").dataset.unknown = String(sevUnknown);
+    if (sevUnknown) {
+      $("chart-severity").append(h("p", {class: "note"},
+        h("a", {href: drill({severity: null})}, `${fmt(sevUnknown)} with severity unknown`),
+        " under the chosen values (a default severity)."));
+    }
+    renderFacet(d.country, "country", "Incidents by affected country", 15, "affected country");
+    renderFacet(d.sector, "sector", "Incidents by sector of deployment", 10, "sector");
+    renderFacet(d.model, "model", "Incidents by AI system or model", 10, "system");
+  }
+
+  // A ranked breakdown with its "unknown" bar last: what cannot be known is shown, not hidden.
+  function renderFacet(result, dim, title, top, what) {
+    const all = [...byKey(result, dim)];
+    const known = all.filter(([k]) => k !== null).sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(b[0]));
+    const unknown = all.filter(([k]) => k === null).reduce((a, [, v]) => a + v, 0);
+    const items = known.slice(0, top).map(([k, v]) => ({label: String(k), value: v, href: drill({[dim]: k})}));
+    if (unknown) items.push({label: `${what} unknown`, value: unknown, color: COLOR.grey, href: drill({[dim]: null})});
+    hbars($(`chart-${dim}`), items, {color: COLOR.sky, title, maxLabel: 230, emptyText: "No incident yet."});
+    $(`${dim}-note`).textContent = known.length > top ? `${fmt(known.length)} in all; the top ${top} shown.` : "";
   }
 
   function renderSummary(d) {
     const sm = d.summary;
     const reds = Object.entries(sm.red_lines);
     const anyRed = reds.some(([, v]) => v > 0);
-    hbars($("chart-redlines"), reds.map(([k, v]) => ({label: RED_LINE_LABEL[k] || k, value: v, keepZero: true})),
+    hbars($("chart-redlines"), reds.map(([k, v]) => ({label: RED_LINE_LABEL[k] || k, value: v, keepZero: true,
+                                                     href: drill({red_line: k})})),
           {color: COLOR.vermillion, title: "Red-line crossings", maxLabel: 300, labelShare: 0.5});
     $("chart-redlines").dataset.any = String(anyRed);
 
@@ -275,22 +327,18 @@
     const years = h("div", {}, h("p", {class: "mini-title"}, "Worldwide, by year of occurrence"));
     const yearChart = h("div", {class: "chart", id: "chart-global-years"});
     years.append(yearChart);
-    const origins = h("div", {}, h("p", {class: "mini-title"}, "By reporting jurisdiction"));
-    const originChart = h("div", {class: "chart", id: "chart-global-origin"});
-    origins.append(originChart);
-    body.replaceChildren(sig, years, origins);
+    body.replaceChildren(sig, years);
 
     const ys = sn.counts.year_severity || [];
     const {cats} = timeCategories(ys, "year");
     if (cats.length) {
+      // The snapshot counts everything, all time: its bars open this node's list the same way.
       stackedColumns(yearChart, {categories: cats, series: severitySeries(ys, "year", cats), height: 170,
-                                 label: String, title: "Worldwide incidents by year and severity"});
+                                 label: String, title: "Worldwide incidents by year and severity",
+                                 href: (year, severity) => drillHref({year, severity}, {basis: "all"})});
     } else {
       empty(yearChart, "No dated incident yet.");
     }
-    const og = (sn.counts.origin || []).slice().sort((a, b) => b.count - a.count);
-    hbars(originChart, og.map((g) => ({label: String(g.key.origin).toUpperCase(), value: g.count})),
-          {color: COLOR.blue, title: "Worldwide incidents by reporting jurisdiction", emptyText: "No incident yet."});
   }
 
   function render() {
@@ -301,6 +349,8 @@
     renderBreakdowns(d);
     renderSummary(d);
     renderSnapshot(d.snapshot);
+    $("basis-note").textContent = BASIS_NOTE[state.basis];
+    addExports(query, (text) => setStatus(text, true));
     document.body.dataset.ready = "true";
   }
 
@@ -331,6 +381,8 @@
     return q ? `&${q}` : "";
   }
 
+  const query = () => `${rangeQuery()}&basis=${state.basis}`;
+
   function setStatus(text, isError, link) {
     const el = $("status");
     el.className = isError ? "status error" : "status";
@@ -341,14 +393,17 @@
     if (state.loading) return;
     state.loading = true;
     const q = rangeQuery();
-    const stats = (by) => api(`/api/v1/stats?by=${by}${q}`);
+    const stats = (by) => api(`/api/v1/stats?by=${by}${query()}`);
     try {
-      const [time, origin, harm, developer, severity, summary, snapshot] = await Promise.all([
-        stats(`${state.unit},severity`), stats("origin"), stats("harm_type"), stats("developer"),
-        stats("severity"), api(`/api/v1/stats/summary?${q.slice(1)}`),
-        api("/api/v1/stats/snapshot").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-      ]);
-      state.data = {time, origin, harm, developer, severity, summary, snapshot};
+      const [time, origin, harm, developer, severity, country, sector, model, summary, snapshot] =
+        await Promise.all([
+          stats(`${state.unit},severity`), stats("origin"), stats("harm_type"), stats("developer"),
+          stats("severity"), stats("country"), stats("sector"), stats("model"),
+          api(`/api/v1/stats/summary?${q.slice(1)}`),
+          api("/api/v1/stats/snapshot").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+        ]);
+      state.data = {time, origin, harm, developer, severity, country, sector, model, summary,
+                    snapshot};
       $("scope-note").textContent = `Counted at ${summary.node} (${summary.role === "international-body"
         ? "the international body" : "a member"}) from every report it may see: full reports, and the `
         + "signed statistical stubs that stand in for TLP:RED and TLP:AMBER+STRICT reports.";
@@ -371,7 +426,7 @@
 
   async function downloadCsv() {
     try {
-      const blob = await api(`/api/v1/stats?by=year,origin,severity${rangeQuery()}`, "text/csv");
+      const blob = await api(`/api/v1/stats?by=year,origin,severity${query()}`, "text/csv");
       const url = URL.createObjectURL(blob);
       const a = h("a", {href: url, download: "beacon-stats-year-origin-severity.csv"});
       document.body.append(a);
@@ -398,6 +453,16 @@
       load();
     });
     $("download-csv").addEventListener("click", downloadCsv);
+    for (const b of document.querySelectorAll("[data-preset]")) {
+      b.addEventListener("click", () => {
+        [state.since, state.until] = presetRange(b.dataset.preset);
+        $("since").value = state.since;
+        $("until").value = state.until;
+        load();
+      });
+    }
+    $("basis").addEventListener("change", () => { state.basis = $("basis").value; load(); });
+    $("auto-refresh").addEventListener("change", () => { state.auto = $("auto-refresh").checked; });
     for (const b of document.querySelectorAll(".toggle button")) {
       b.addEventListener("click", () => {
         state.unit = b.dataset.unit;
@@ -412,7 +477,7 @@
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(render, 150);
     });
-    setInterval(() => { if (document.visibilityState === "visible") load(); }, REFRESH_MS);
+    setInterval(() => { if (state.auto && document.visibilityState === "visible") load(); }, REFRESH_MS);
     load();
   }
 

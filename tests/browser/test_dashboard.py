@@ -1,6 +1,7 @@
 """The statistics dashboard in a real headless Chromium against a real federation.
 
-The whole AI Incident Database is filed through the members (gb, fr, jp), plus a TLP:RED report
+The whole AI Incident Database is imported by the international body as its own (as the demo
+does), plus a TLP:RED report
 naming a red line (only its stub reaches the others), a disaster naming another, one escalation
 acknowledged and one left to go overdue. The federation runs at ``--time-scale 0.0001``: a
 24-hour deadline is 8.6 s, and the international body's snapshot timer fires every second.
@@ -50,7 +51,8 @@ def dfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
 def _seed(fed: Federation) -> None:
     p = argparse.ArgumentParser(prog="beacon")
     add_parser(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["import", "aiid", str(AIID_CSV), "--nodes", str(fed.data / "demo.json")])
+    args = p.parse_args(["import", "aiid", str(AIID_CSV), "--node", fed.url("int", ""),
+                         "--token", fed.node("int")["tokens"]["operator"]])
     # Playwright's sync API runs an event loop in this thread; the importer runs its own.
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(run, args).result(timeout=120) == 0
@@ -128,11 +130,11 @@ def test_a_members_dashboard_draws_every_chart_from_its_data(
     assert page.locator("#tile-redlines").get_attribute("data-value") == \
         str(summary["red_line_reports"])
 
-    # The time series: one stacked segment per (year, severity) group with a date, adding up.
-    dated = [g for g in by_year["groups"] if g["key"]["year"] is not None]
+    # The time series: one stacked segment per (year, severity) group, undated ones in a "date
+    # unknown" column of their own, adding up to the total.
     timeline = values(page, "#chart-timeline rect.bar")
-    assert len(timeline) == len(dated)
-    assert sum(timeline) == sum(g["count"] for g in dated)
+    assert len(timeline) == len(by_year["groups"])
+    assert sum(timeline) == by_year["total"]
     colours = set(page.eval_on_selector_all("#chart-timeline rect.bar",
                                             "els => els.map(e => e.getAttribute('fill'))"))
     assert len(colours) >= 3  # several severities, each its own colour
@@ -162,7 +164,20 @@ def test_a_members_dashboard_draws_every_chart_from_its_data(
     assert page.locator("#global-total").get_attribute("data-value") == \
         str(snap["snapshot"]["total"])
     assert len(values(page, "#chart-global-years rect.bar")) > 10
-    assert len(values(page, "#chart-global-origin rect.bar")) == len(MEMBERS)
+    # "By reporting jurisdiction" is drawn once, not again in the global panel.
+    expect(page.get_by_role("heading", name="By reporting jurisdiction")).to_have_count(1)
+    assert page.locator("#chart-global-origin").count() == 0
+    # Affected country, sector and model, each with its "unknown" bar last when there is one
+    # (every imported report has a system name, if only the default one).
+    for dim, has_unknown in (("country", True), ("sector", True), ("model", False)):
+        got = api(dfed, "gb", f"/api/v1/stats?by={dim}")
+        drawn = values(page, f"#chart-{dim} rect.bar")
+        unknown = sum(g["count"] for g in got["groups"] if g["key"][dim] is None)
+        assert (unknown > 0) == has_unknown, dim
+        assert drawn[-1] == unknown if unknown else max(drawn) == max(
+            g["count"] for g in got["groups"]), dim
+    # Every chart can be exported.
+    assert page.locator(".exports button[data-format=png]").count() >= 12
 
     check_clean(page)
     shot(page, shots, "dashboard-gb")
@@ -171,8 +186,9 @@ def test_a_members_dashboard_draws_every_chart_from_its_data(
 def test_months_and_a_date_range_redraw_from_the_api(
         browser: Browser, dfed: Federation, shots: Path) -> None:
     page = dashboard(browser, dfed, "fr")
-    page.get_by_role("button", name="Months").click()
-    expect(page.get_by_role("button", name="Months")).to_have_attribute("aria-pressed", "true")
+    unit = page.get_by_role("button", name="Months", exact=True)
+    unit.click()
+    expect(unit).to_have_attribute("aria-pressed", "true")
     # The page's policy forbids eval, so wait on the rendered DOM rather than a JS predicate.
     expect(page.locator("#chart-timeline rect.bar").first).to_have_attribute(
         "data-category", re.compile(r"^\d{4}-\d{2}$"))
@@ -218,3 +234,84 @@ def test_the_dashboard_is_served_only_to_a_session_with_a_strict_policy(
     expect(page.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
     page.wait_for_selector("body[data-ready=true]")
     no_script_errors(page)
+
+
+def test_clicking_a_bar_opens_the_incident_list_it_counts(
+        browser: Browser, dfed: Federation, shots: Path) -> None:
+    page = dashboard(browser, dfed, "int", role="operator")
+    # A country bar small enough that every event fits on the list's first page.
+    bar = page.locator("#chart-country a.drill rect.bar").nth(2)
+    expected = int(str(bar.get_attribute("data-value")))
+    label = str(bar.get_attribute("data-label"))
+    assert 0 < expected <= 50
+    bar.click()
+    page.wait_for_url(re.compile(r"/\?where=country%3A"))
+    count = page.locator("#result-count")
+    expect(count).to_have_attribute("data-total", str(expected))
+    expect(page.locator("#results tbody tr")).to_have_count(expected)
+    expect(page.locator("#chart-filter")).to_contain_text(f"country {label}")
+    by_country = api(dfed, "int", "/api/v1/stats?by=country")
+    assert expected == next(g["count"] for g in by_country["groups"]
+                            if g["key"]["country"] == label)
+    shot(page, shots, "dashboard-drill-country")
+
+    # The "date unknown" and severity segments drill down too, under a stricter basis.
+    page = dashboard(browser, dfed, "int", role="operator")
+    page.select_option("#basis", "observed")
+    expect(page.locator("#basis-note")).to_contain_text("only what the sources state")
+    segment = page.locator("#chart-timeline a.drill rect.bar").last
+    expected = int(str(segment.get_attribute("data-value")))
+    year, severity = segment.get_attribute("data-category"), segment.get_attribute("data-series")
+    by = api(dfed, "int", "/api/v1/stats?by=year,severity&basis=observed")
+    assert expected == next(g["count"] for g in by["groups"]
+                            if str(g["key"]["year"] or "") == year
+                            and g["key"]["severity"] == severity)
+    segment.click()
+    page.wait_for_url(re.compile(r"basis=observed"))
+    expect(page.locator("#result-count")).to_have_attribute("data-total", str(expected))
+    check_clean(page)
+
+
+def test_presets_set_the_range_and_undated_reports_are_never_dropped_silently(
+        browser: Browser, dfed: Federation, shots: Path) -> None:
+    page = dashboard(browser, dfed, "gb")
+    page.get_by_role("button", name="Since 2020").click()
+    expect(page.locator("#since")).to_have_value("2020-01-01")
+    ranged = api(dfed, "gb", "/api/v1/stats?by=severity&since=2020-01-01")
+    expect(page.locator("#tile-total .value")).to_have_text(f"{ranged['total']:,}")
+    if ranged["undated"]:
+        expect(page.locator("#tile-total .sub")).to_contain_text("date unknown")
+        expect(page.locator("#timeline-note")).to_contain_text("not counted here")
+    assert page.locator("#auto-refresh").is_checked()
+    with page.expect_download() as download:
+        page.locator('.exports[data-chart="chart-country"] button[data-format=csv]').click()
+    assert download.value.suggested_filename == "beacon-stats-country.csv"
+    with page.expect_download() as png:
+        page.locator('.exports[data-chart="chart-country"] button[data-format=png]').click()
+    assert png.value.suggested_filename == "beacon-country.png"
+    check_clean(page)
+    shot(page, shots, "dashboard-gb-since-2020")
+
+
+def test_an_operator_links_a_suggested_duplicate_and_the_event_counts_once(
+        browser: Browser, dfed: Federation, shots: Path) -> None:
+    event = {"title": "Autonomous tractor drove through a village fence",
+             "affected_jurisdictions": [], "occurred_at": "2026-10-03T08:00:00Z",
+             "ai_system": {"name": "FieldPilot", "role": "steering", "developer": "Agritech"}}
+    mine = api(dfed, "gb", "/api/v1/incidents", "POST", "operator", report(**event), status=201)
+    theirs = api(dfed, "fr", "/api/v1/incidents", "POST", "operator", report(**event),
+                 status=201)
+    poll(lambda: bearer(dfed, "gb", "viewer", "GET",
+                        f"/api/v1/incidents/{theirs['id']}")[0] == 200, within_s=20)
+    before = api(dfed, "gb", "/api/v1/stats")
+    page = dashboard(browser, dfed, "gb", role="operator")
+    page.goto(dfed.url("gb", f"/incidents/{mine['id']}"))
+    candidate = page.locator(f'#candidates li[data-id="{theirs["id"]}"]')
+    expect(candidate).to_contain_text("similar title")
+    candidate.get_by_role("button", name="Same event").click()
+    expect(page.locator("#links")).to_contain_text("Counted once in the statistics together with")
+    after = poll(lambda: (lambda s: s["total"] == before["total"] - 1 and s)(
+        api(dfed, "gb", "/api/v1/stats")), within_s=20)
+    assert after["total"] == before["total"] - 1
+    check_clean(page)
+    shot(page, shots, "incident-linked")

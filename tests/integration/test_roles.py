@@ -85,6 +85,10 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = report(title="Filed in the roles test")
     elif path.endswith("/revisions"):
         kw["json"] = {"status": "contained"}
+    elif (method, path) == ("POST", "/api/v1/incidents/{id}/links"):
+        other = call(fed, "gb", "POST", "/api/v1/incidents", "operator",
+                     json=report(title="Linked in the roles test")).json()["id"]
+        kw["json"] = {"incident_id": other, "relation": "related-to"}
     elif path.endswith("/decline"):
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):

@@ -81,16 +81,29 @@ def test_every_incident_of_the_snapshot_maps_to_a_valid_report(schemas: SchemaSe
 
 def test_the_snapshots_severities_are_what_the_docs_say() -> None:
     counts = Counter(map_severity(r)[0].value for r in corpus().values())
-    assert counts == {"incident": 1307, "hazard": 39, "serious-incident": 13,
-                      "serious-hazard": 8}
+    assert counts == {"incident": 1277, "hazard": 46, "serious-incident": 44}
     assert sum(map_severity(r)[1] == "default" for r in corpus().values()) == 1169
 
 
-def test_mapping_and_spreading_are_deterministic() -> None:
-    first = [(to_report(r, MEMBERS), assign_origin(r, MEMBERS)) for r in corpus().values()]
-    again = [(to_report(r, MEMBERS), assign_origin(r, MEMBERS)) for r in corpus().values()]
+def test_the_snapshots_provenance_is_what_the_docs_say() -> None:
+    reports = [to_report(r) for r in corpus().values()]
+    basis = Counter((f, b) for rep in reports for f, b in rep["provenance"].items())
+    assert basis[("severity", "defaulted")] == 1169
+    assert basis[("severity", "derived")] == 1367 - 1169
+    assert basis[("harm_types", "defaulted")] == 360
+    assert basis[("occurred_at", "observed")] == 1367
+    assert (basis[("countries", "observed")], basis[("countries", "derived")]) == (144, 279)
+    assert sum("countries" not in rep for rep in reports) == 944   # unknown stays unknown
+
+
+def test_mapping_and_filing_are_deterministic() -> None:
+    first = [(to_report(r, MEMBERS), assign_origin(r, MEMBERS, "gb")) for r in corpus().values()]
+    again = [(to_report(r, MEMBERS), assign_origin(r, MEMBERS, "gb")) for r in corpus().values()]
     assert first == again
-    assert Counter(origin for _, origin in first) == {"gb": 460, "fr": 455, "jp": 452}
+    # Only an observed member country moves an incident away from the default node.
+    moved = [(rep, node) for rep, node in first if node != "gb"]
+    assert moved and all(rep["provenance"]["countries"] == "observed"
+                         and rep["countries"][0].lower() == node for rep, node in moved)
 
 
 # -- hand-picked real rows -------------------------------------------------------------------
@@ -136,8 +149,47 @@ def test_youtube_kids_intangible_harm_is_an_incident() -> None:
     assert "Known AI Goal: Content Recommendation" in report["classifications"]["GMF"]
 
 
-def test_a_cset_near_miss_is_a_serious_hazard() -> None:
-    assert map_severity(real(8)) == (Severity.SERIOUS_HAZARD, "CSETv1 AI Harm Level")
+def test_a_near_miss_of_minor_harm_is_a_hazard() -> None:
+    # AIID #519: a delivery robot struggling with campus terrain. CSET says near-miss, but the
+    # harm avoided was not serious, so it is no *serious* hazard (OECD).
+    assert map_severity(real(519)) == (Severity.HAZARD, "CSETv1 AI Harm Level near-miss")
+    critical = synthetic(CSETv1={"AI Harm Level": "AI tangible harm near-miss",
+                                 "Impact on Critical Services": "yes"})
+    assert map_severity(critical)[0] == Severity.SERIOUS_HAZARD
+
+
+def test_injuries_at_scale_are_a_serious_incident() -> None:
+    # AIID #125: 55,000 injuries at Amazon fulfilment centres; #2: 54 workers hurt by bear spray.
+    assert map_severity(real(125)) == (Severity.SERIOUS_INCIDENT, "CSETv1 Injuries at scale")
+    assert map_severity(real(2)) == (Severity.SERIOUS_INCIDENT, "CSETv1 Injuries at scale")
+    assert map_severity(synthetic(CSETv1={"Injuries": "9"}))[0] == Severity.INCIDENT
+    assert map_severity(synthetic(CSETv1={"Injuries": "10"}))[0] == Severity.SERIOUS_INCIDENT
+
+
+def test_a_rights_violation_is_a_serious_incident() -> None:
+    # AIID #94: a court ruled Deliveroo's rider-ranking algorithm discriminatory (Art. 3(49)(c)).
+    assert map_severity(real(94)) == (Severity.SERIOUS_INCIDENT, "CSETv1 Rights Violation")
+    report = to_report(real(94))
+    assert report["provenance"]["severity"] == "derived"
+    assert report["countries"] == ["IT"] and report["provenance"]["countries"] == "observed"
+    civil = synthetic(CSETv0={"Harm Type": "Harm to civil liberties", "Near Miss": "Harm caused",
+                              "Severity": "Minor"})
+    assert map_severity(civil) == (Severity.SERIOUS_INCIDENT, "CSETv0 Harm to civil liberties")
+
+
+def test_a_report_that_describes_no_harm_is_a_hazard() -> None:
+    record = synthetic(CSETv1={"AI Harm Level": "none",
+                               "Tangible Harm": "no tangible harm, near-miss, or issue"})
+    assert map_severity(record) == (Severity.HAZARD, "CSETv1 AI Harm Level")
+
+
+def test_a_country_named_in_the_text_is_derived_never_observed() -> None:
+    # AIID #1336: India's BJP deepfakes; no classification says where, the title does.
+    record = real(1336)
+    assert record.classification("CSETv1") is None
+    report = to_report(record, ("gb", "fr", "jp", "int"))
+    assert report["countries"] == ["IN"] and report["provenance"]["countries"] == "derived"
+    assert assign_origin(record, ["in", "int"], "int") == "int"   # derived: never moves it
 
 
 def test_an_unclassified_incident_gets_honest_defaults() -> None:
@@ -153,7 +205,7 @@ def test_an_unclassified_incident_gets_honest_defaults() -> None:
 @pytest.mark.parametrize(("classes", "expected"), [
     ({}, "incident"),
     ({"CSETv1": {"AI Harm Level": "AI tangible harm event"}}, "incident"),
-    ({"CSETv1": {"AI Harm Level": "AI tangible harm near-miss"}}, "serious-hazard"),
+    ({"CSETv1": {"AI Harm Level": "AI tangible harm near-miss"}}, "hazard"),
     ({"CSETv1": {"AI Harm Level": "AI tangible harm issue"}}, "hazard"),
     ({"CSETv1": {"AI Harm Level": "none"}}, "hazard"),
     ({"CSETv1": {"AI Harm Level": "none", "Special Interest Intangible Harm": "yes"}},
@@ -231,25 +283,23 @@ def test_countries(classes: dict[str, dict[str, str]], expected: list[str]) -> N
     assert map_countries(synthetic(**classes)) == expected
 
 
-def test_an_incident_goes_to_the_member_of_its_country() -> None:
+def test_an_incident_goes_to_the_member_of_its_observed_country() -> None:
     for country, node in (("GB", "gb"), ("FR", "fr"), ("JP", "jp"), ("US", "us")):
         record = synthetic(30, CSETv1={"Location Country (two letters)": country})
-        assert assign_origin(record, ["gb", "fr", "jp", "us"]) == node
+        assert assign_origin(record, ["gb", "fr", "jp", "us"], "gb") == node
 
 
 def test_real_british_and_japanese_incidents_go_home() -> None:
-    assert assign_origin(real(28), MEMBERS) == "gb"
-    assert assign_origin(real(152), MEMBERS) == "jp"
-    assert assign_origin(real(75), MEMBERS) == "fr"
+    assert assign_origin(real(28), MEMBERS, "gb") == "gb"
+    assert assign_origin(real(152), MEMBERS, "gb") == "jp"
+    assert assign_origin(real(75), MEMBERS, "gb") == "fr"
 
 
-def test_unplaced_incidents_spread_by_id_or_go_to_the_default() -> None:
+def test_unplaced_incidents_go_to_the_default_never_round_robin() -> None:
     us = {"CSETv1": {"Location Country (two letters)": "US"}}
-    assert [assign_origin(synthetic(i, **us), MEMBERS) for i in range(1, 7)] == [
-        "fr", "jp", "gb", "fr", "jp", "gb"]
-    assert assign_origin(synthetic(5), MEMBERS, default="gb") == "gb"
-    with pytest.raises(ValueError, match="no member node"):
-        assign_origin(synthetic(5), [])
+    assert {assign_origin(synthetic(i, **us), MEMBERS, "jp") for i in range(1, 7)} == {"jp"}
+    with pytest.raises(ValueError, match="not one of"):
+        assign_origin(synthetic(5), MEMBERS, "int")
 
 
 def test_affected_jurisdictions_are_only_members() -> None:

@@ -282,17 +282,19 @@ async def test_broken_rows_are_never_filed_and_a_second_run_files_nothing(
     gb.docs.append({"id": "gb-hand", "title": "Incident number 3"})   # same title, no source
 
     corpus = read_corpus(path)
-    summary = await import_corpus(corpus, targets, default=None, progress=io.StringIO())
+    with pytest.raises(AiidImportError, match="--default-node"):   # never picked at random
+        await import_corpus(corpus, targets, default=None, progress=io.StringIO())
+    summary = await import_corpus(corpus, targets, default="fr", progress=io.StringIO())
     assert summary.total("filed") == 6 and summary.refusals == []
     assert sorted(d["source"]["record_id"] for d in gb.docs[1:] + fr.docs) == list("123456")
-    assert {d["source"]["record_id"] for d in fr.docs} == {"1", "3", "5"}   # odd ids: fr
+    assert len(fr.docs) == 6   # no member country: all at the default
     assert messages(corpus) == ["incidents.csv line 8: date 'xx' is not a date (YYYY-MM-DD)"]
 
     posts = gb.posts + fr.posts
-    again = await import_corpus(read_corpus(path), targets, default=None, progress=io.StringIO())
-    assert gb.posts + fr.posts == posts
+    again = await import_corpus(read_corpus(path), targets, default="gb", progress=io.StringIO())
+    assert gb.posts + fr.posts == posts   # present at fr: not filed again at gb
     assert again.total("present") == 6 and again.total("filed") == 0
-    assert {n: c["present"] for n, c in again.per_node.items()} == {"gb": 3, "fr": 3}
+    assert {n: c["present"] for n, c in again.per_node.items()} == {"fr": 6}
 
 
 async def test_refusals_are_reported_with_their_line(

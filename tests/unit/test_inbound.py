@@ -15,6 +15,7 @@ from federation.envelope import Envelope, Signature, payload_type
 from federation.errors import Error, RejectedMessage
 from federation.inbound import InboundPolicy, Verified, check_inbound
 from federation.keys import SigningKey
+from federation.links import link_body
 from federation.roster import Roster
 from federation.schema import SchemaSet
 from federation.subjects import subject_for
@@ -295,3 +296,14 @@ def test_old_key_after_rotation_is_reported_as_revoked(check: Any, now: datetime
     assert "signed by a key of 'gb' that was not valid" in error.detail
     fresh, subject = signed_incident(member_key("gb", 2), "gb", now)
     assert check(fresh, subject, trusted=rotated).origin == "gb"
+
+
+# -- a member speaks only for its own reports ------------------------------------------------------
+def test_a_link_about_another_members_report_is_refused(check: Any, now: datetime) -> None:
+    def link(incident_id: str) -> Envelope:
+        doc = link_body(incident_id, "jp-00000000000000aa", "same-as", origin="fr", now=now)
+        return Envelope.sign(payload_type("link"), encode(doc), [member_key("fr")])
+    assert check(link("fr-00000000000000bb"), subject_for("link", "fr")).message_type == "link"
+    error = rejected(check, "not-owner", link("gb-00000000000000bb"), subject_for("link", "fr"))
+    assert "'gb-00000000000000bb'" in error.detail
+

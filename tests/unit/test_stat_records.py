@@ -62,7 +62,8 @@ def test_the_migration_counts_the_incidents_stored_before_it(tmp_path: Path) -> 
         for statement in script.split(";"):
             if statement.strip():
                 conn.execute(statement)
-    doc = incident(3, "serious-incident")
+    doc = incident(3, "serious-incident") | {"countries": ["FR"], "sector": "energy",
+                                             "provenance": {"countries": "derived"}}
     conn.execute("INSERT INTO envelopes VALUES (?, 'incident', 'gb', 's', x'00', 't', 0)",
                  ("a" * 64,))
     conn.execute("INSERT INTO incidents(id, revision, digest, origin, severity, severity_rank, "
@@ -79,5 +80,30 @@ def test_the_migration_counts_the_incidents_stored_before_it(tmp_path: Path) -> 
             "gb", Severity.SERIOUS_INCIDENT, "Example AI", ("physical",), False)
         assert r.occurred_at is not None and r.occurred_at.isoformat() == "2026-11-20"
         assert statistics.tripwires(store) == {"tw-1": 1}
+        # The later migration backfills the facets of what was stored before it.
+        assert (r.countries, r.sector, r.model, dict(r.provenance)) == (
+            ("FR",), "energy", "X", {"countries": "derived"})
+    finally:
+        store.close()
+
+
+def test_a_same_as_link_makes_one_record_listing_both_reporters(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    other = incident(1) | {"id": "fr-00000000000000ff", "origin": "fr", "severity": "disaster"}
+    try:
+        assert len(apply(store, incident(1), other)) == 2
+        link = {"type": "link", "origin": "fr", "issued_at": "2026-11-21T00:00:00Z",
+                "incident_id": other["id"], "linked_id": ID, "relation": "same-as"}
+        forged = link | {"incident_id": ID, "linked_id": other["id"]}   # fr speaks for gb's
+        with store.transaction() as tx:
+            tx.execute("INSERT INTO envelopes VALUES (?, 'link', 'fr', 's', x'00', 't', 0)",
+                       ("b" * 64,))
+            statistics._record_link(tx, forged, "b" * 64)
+        assert len(statistics.load_records(store)) == 2   # a link about another's report: ignored
+        with store.transaction() as tx:
+            statistics._record_link(tx, link, "b" * 64)
+        [r] = statistics.load_records(store)
+        assert (r.reporters, r.severity) == (("fr", "gb"), Severity.DISASTER)
+        assert statistics.cluster_ids(store, ID) == sorted([ID, other["id"]])
     finally:
         store.close()

@@ -15,6 +15,8 @@ from federation.stats import (
     StatRecord,
     ack_time_summary,
     group_counts,
+    matches,
+    parse_where,
     percentile,
     red_line_crossings,
     to_csv_rows,
@@ -52,7 +54,7 @@ def test_a_full_report_becomes_a_record() -> None:
     r = incident(occurred="2024-12-30T23:30:00Z")
     assert r == StatRecord(origin="gb", severity=Severity.INCIDENT, harm_types=("physical",),
                            red_lines=(), developer="Example AI", occurred_at=date(2024, 12, 30),
-                           tlp="GREEN", is_stub=False, week="2025-W01")
+                           tlp="GREEN", is_stub=False, week="2025-W01", model="X")
     # A report dated 30 December 2024 is in calendar year 2024 but ISO week 2025-W01.
     assert r.values("year") == (2024,)
     assert r.values("month") == ("2024-12",)
@@ -150,8 +152,10 @@ def test_month_week_and_developer() -> None:
 
 
 def test_no_dimension_gives_one_group_and_no_record_gives_none() -> None:
-    assert group_counts(RECORDS, []) == {"total": 5, "groups": [{"key": {}, "count": 5}]}
-    assert group_counts([], ["origin"]) == {"total": 0, "groups": []}
+    assert group_counts(RECORDS, []) == {"total": 5, "undated": 0, "basis": "all",
+                                         "groups": [{"key": {}, "count": 5}]}
+    assert group_counts([], ["origin"]) == {"total": 0, "undated": 0, "basis": "all",
+                                            "groups": []}
 
 
 def test_order_of_input_does_not_change_the_result() -> None:
@@ -265,3 +269,49 @@ def test_ack_time_summary_per_tier_by_hand() -> None:
 def test_a_negative_ack_time_is_an_error() -> None:
     with pytest.raises(ValueError, match="before notification"):
         ack_time_summary([(1, -5.0)])
+
+
+# -- provenance, countries, chart filters ------------------------------------------------------
+def _imported(**provenance: str) -> StatRecord:
+    return StatRecord.from_incident({
+        "type": "incident", "id": "int-1", "origin": "int", "severity": "incident",
+        "harm_types": ["public-interest"], "tlp": "CLEAR", "countries": ["IN"],
+        "occurred_at": "2020-02-01T00:00:00Z", "sector": "politics",
+        "ai_system": {"name": "Unidentified AI system", "role": "r"},
+        "provenance": provenance})
+
+
+def test_basis_turns_values_it_does_not_admit_into_unknown() -> None:
+    r = _imported(severity="defaulted", harm_types="defaulted", countries="derived",
+                  occurred_at="observed", sector="observed")
+    assert r.values("country", "all") == ("IN",)
+    assert r.values("country", "derived") == ("IN",)
+    assert r.values("country", "observed") == (None,)
+    assert r.values("severity", "derived") == (None,)
+    assert r.values("year", "observed") == (2020,)
+    assert r.values("sector", "observed") == ("politics",)
+    # A hand-filed report states everything itself: observed.
+    assert incident().values("severity", "observed") == ("incident",)
+    totals = {b: group_counts([r], ["country"], basis=b) for b in ("observed", "all")}
+    assert totals["observed"]["total"] == totals["all"]["total"] == 1   # the total never moves
+    with pytest.raises(SchemaError, match="observed"):
+        group_counts([r], ["country"], basis="guessed")
+
+
+def test_a_date_range_counts_what_it_leaves_undated() -> None:
+    undated = incident(occurred=None)
+    result = group_counts([undated, incident()], ["year"], since=date(2000, 1, 1))
+    assert (result["total"], result["undated"]) == (1, 1)
+
+
+def test_a_chart_group_selects_the_records_it_counts() -> None:
+    r = _imported(countries="derived")
+    assert parse_where(["year:2020", "country:IN"]) == {"year": 2020, "country": "IN"}
+    assert matches(r, parse_where(["year:2020", "country:IN"]))
+    assert not matches(r, parse_where(["country:IN"]), "observed")
+    assert matches(r, parse_where(["country:"]), "observed")   # the unknown group
+    with pytest.raises(SchemaError, match="dimension:value"):
+        parse_where(["year"])
+    with pytest.raises(SchemaError, match="unknown dimension") as bad:
+        parse_where(["planet:mars"])
+    assert [p.path for p in bad.value.problems] == ["$.query.where"]

@@ -6,6 +6,7 @@ import {
   timeEl, tlpBadge, toast,
 } from '../dom.js';
 import { on } from '../live.js';
+import { linksSection } from './incident-links.js';
 import { parseCheckpoint, verifyInclusion } from '../merkle.js';
 
 const TLP_MEANING = {
@@ -73,6 +74,8 @@ function reportSection(inc) {
     ['Became aware', inc.aware_at ? timeEl(inc.aware_at) : null],
     ['Countries', inc.countries?.join(', ')],
     ['Infrastructure sector', inc.critical_infrastructure_sector],
+    ['Sector of deployment', inc.sector],
+    ['How each field is known', inc.provenance ? Object.entries(inc.provenance).map(([f, b]) => `${f}: ${b}`).join(', ') : null],
     ['Deployment', inc.deployment_breadth],
     ['Autonomy', inc.autonomy_level],
     ['Deaths', hq.deaths], ['Injuries', hq.injuries], ['People affected', hq.people_affected],
@@ -168,7 +171,9 @@ export async function render(root, ctx) {
         h('div', {}, reportSection(inc),
           h('details', { class: 'card' }, h('summary', {}, 'Signed envelope (DSSE, verbatim)'),
             h('pre', { class: 'raw' }, JSON.stringify(inc.envelope, null, 2)))),
-        h('div', {}, integrity, tlp, runList, revs, canRevise ? revisionForm(inc, ctx, load) : null)));
+        h('div', {}, integrity, tlp, h('div', { id: 'links-slot' }), runList, revs,
+          canRevise ? revisionForm(inc, ctx, load) : null)));
+    document.getElementById('links-slot').replaceChildren(await linksSection(inc, ctx, load));
     current = inc;
     const slot = document.getElementById('inclusion');
     slot.replaceChildren(await inclusionCheck(inc, ctx));

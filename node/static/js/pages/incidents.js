@@ -9,8 +9,29 @@ import { on } from '../live.js';
 
 const PAGE = 50;
 
+// A statistics chart's link (dashboard) names its group: where=dim:value (repeated), basis and
+// the occurrence range. The list then shows the events that bar counts, and their total.
+function chartFilter(params) {
+  const where = params.getAll('where');
+  const keys = ['basis', 'occurred_since', 'occurred_until'];
+  if (!where.length && !keys.some((k) => params.has(k))) return null;
+  const u = new URLSearchParams();
+  for (const w of where) u.append('where', w);
+  for (const k of keys) if (params.get(k)) u.set(k, params.get(k));
+  const terms = where.map((w) => {
+    const [dim, ...rest] = w.split(':');
+    const value = rest.join(':');
+    return `${dim.replace('_', ' ')} ${value || 'unknown'}`;
+  });
+  if (params.get('occurred_since') || params.get('occurred_until')) {
+    terms.push(`occurred ${params.get('occurred_since') || '…'} to ${params.get('occurred_until') || '…'}`);
+  }
+  return { query: u.toString(), text: terms.join(', '), basis: params.get('basis') || 'all' };
+}
+
 export async function render(root, ctx) {
   const params = new URLSearchParams(window.location.search);
+  const chart = chartFilter(params);
   const field = (id, label, control) => h('div', { class: 'field' }, h('label', { for: id }, label), control);
   const q = h('input', { id: 'f-q', name: 'q', type: 'search', value: params.get('q') || '',
     placeholder: 'Words in the title, description, system, developer…', autocomplete: 'off' });
@@ -27,6 +48,12 @@ export async function render(root, ctx) {
     h('div', { class: 'btn-row' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
       h('button', { type: 'reset', class: 'btn' }, 'Clear')));
   const count = h('p', { id: 'result-count', role: 'status' }, '');
+  if (chart) {
+    root.append(h('div', { class: 'card chart-filter', id: 'chart-filter' },
+      h('p', {}, 'Showing the events behind one bar of the statistics dashboard: ',
+        h('strong', {}, chart.text), ` (values: ${chart.basis}). Reports linked as the same event appear once. `,
+        h('a', { href: '/dashboard' }, 'Back to the dashboard'), ' · ', h('a', { href: '/' }, 'All incidents'))));
+  }
   const actions = ctx.can('operator') ? h('a', { class: 'btn btn-small', href: '/file' }, 'File a report') : null;
   const results = h('div', { id: 'results' });
   const more = h('div', { class: 'btn-row', style: null });
@@ -35,6 +62,7 @@ export async function render(root, ctx) {
   let seen = null; // ids on screen, to highlight rows that arrive live
   let items = [];
   let next = null;
+  let total = null; // the chart's count, when the list shows a chart's bar
 
   const filters = () => ({
     q: q.value.trim(), origin: origin.value, severity: severity.value,
@@ -45,7 +73,8 @@ export async function render(root, ctx) {
     const f = filters();
     let data;
     try {
-      data = await api(`/api/v1/incidents${qs({ ...f, limit: PAGE, cursor: append ? next : '' })}`);
+      const extra = chart ? `&${chart.query}` : '';
+      data = await api(`/api/v1/incidents${qs({ ...f, limit: PAGE, cursor: append ? next : '' }) || '?'}${extra}`);
     } catch (e) {
       clear(results).append(notice('error', h('p', {}, e.message)));
       return;
@@ -53,6 +82,7 @@ export async function render(root, ctx) {
     const fresh = live && seen ? data.items.filter((i) => !seen.has(i.id)) : [];
     items = append ? items.concat(data.items) : data.items;
     next = data.next;
+    total = data.total ?? null;
     seen = new Set(items.map((i) => i.id));
     draw(new Set(fresh.map((i) => i.id)));
     for (const i of fresh.slice(0, 3)) announce(`New incident from ${i.origin}: ${i.title}`);
@@ -63,6 +93,13 @@ export async function render(root, ctx) {
     const filtered = Boolean(f.q || f.origin || f.severity || f.since);
     count.textContent = `${items.length}${next ? '+' : ''} incident${items.length === 1 ? '' : 's'}`
       + (filtered ? ' match these filters' : '') + ', newest first';
+    if (total !== null) {
+      count.dataset.total = String(total);
+      count.textContent = `${total} event${total === 1 ? '' : 's'} in this bar`
+        + (total > items.length ? ` (${items.length}${next ? '+' : ''} shown, newest first;`
+          + ' the others are reports whose detail stays at their origin, or more pages)' : ', newest first')
+        + (filtered ? '; the filters above narrow the list' : '');
+    }
     clear(results);
     clear(more);
     if (!items.length) {
@@ -96,7 +133,8 @@ export async function render(root, ctx) {
   function syncUrl() {
     const f = filters();
     const s = qs({ q: f.q, origin: f.origin, severity: f.severity, since: since.value });
-    window.history.replaceState(null, '', `/${s}`);
+    const keep = chart ? `${s ? '&' : '?'}${chart.query}` : '';
+    window.history.replaceState(null, '', `/${s}${keep}`);
   }
 
   form.addEventListener('submit', (e) => { e.preventDefault(); syncUrl(); load(); });
