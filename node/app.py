@@ -21,6 +21,7 @@ from node import (
     api_log,
     api_runs,
     api_stats,
+    api_webhooks,
     audit_trail,
     dashboard,
     observe,
@@ -28,7 +29,7 @@ from node import (
     roster_sync,
 )
 from node import web as web_console
-from node.appkeys import BUS, LOG, NODE, TIMERS
+from node.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
 from node.bus import Bus
 from node.config import NodeConfig
 from node.context import NodeContext
@@ -36,6 +37,7 @@ from node.middleware import auth_middleware, error_middleware
 from node.playbook_files import load_playbooks
 from node.timers import RunTimers
 from node.translog import TransparencyLog, checkpoint_loop
+from node.webhooks import WebhookDispatcher
 
 log = logging.getLogger("beacon.app")
 
@@ -51,6 +53,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app[BUS] = Bus(ctx)
     app[LOG] = TransparencyLog(ctx)
     app[TIMERS] = RunTimers(ctx)
+    app[WEBHOOKS] = WebhookDispatcher(ctx)
     ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
         else load_playbooks()
     app.cleanup_ctx.append(_lifecycle)
@@ -61,6 +64,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(observe.routes)
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
+    app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events
     return app
@@ -72,7 +76,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx.timer_sync = timers.sync
     timers.start()  # re-arms every running run's timer from the store, overdue ones at once
     await bus.start()
-    tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints")]
+    tasks = [asyncio.create_task(checkpoint_loop(ctx, app[LOG]), name="checkpoints"),
+             asyncio.create_task(app[WEBHOOKS].run(), name="webhooks")]
     if ctx.config.role == "international-body":
         tasks.append(asyncio.create_task(api_stats.snapshot_loop(ctx), name="stats-snapshots"))
     log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role, ctx.roster.version)

@@ -30,8 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from federation.run_model import PlaybookRun
 from federation.subjects import STREAM
-from node import records
-from node.appkeys import BUS, NODE, TIMERS
+from node import records, webhook_store
+from node.appkeys import BUS, NODE, TIMERS, WEBHOOKS
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.observe")
@@ -88,6 +88,9 @@ def refresh_store_gauges(ctx: NodeContext) -> None:
     m.missed_clocks.clear()
     for action, n in missed.items():
         m.missed_clocks.labels(action=action).set(n)
+    queue = webhook_store.delivery_counts(ctx.store)
+    for status in ("pending", "delivered", "failed"):
+        m.webhook_queue.labels(status=status).set(queue.get(status, 0))
 
 
 @routes.get("/metrics")
@@ -114,6 +117,8 @@ async def healthz(request: web.Request) -> web.Response:
         log.exception("store health check failed")
         body.update(outbox_depth=-1, incidents=None, store="error")
     body["scheduler"] = scheduler_state(request.app)
+    if WEBHOOKS in request.app:
+        body["webhooks"] = request.app[WEBHOOKS].state
     serving = body["store"] == "ok" and body["scheduler"] == "running"
     body["status"] = "ok" if serving and ctx.nats_state == "connected" else "degraded"
     return web.json_response(body, status=200 if serving else 503)
