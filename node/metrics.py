@@ -68,6 +68,6 @@ class Metrics:
         self.webhook_round_errors = Counter("beacon_webhook_dispatcher_errors_total",
                                             "Rounds of the webhook dispatcher that failed and "
                                             "were restarted", registry=r)
-        self.webhook_queue = Gauge("beacon_webhook_deliveries", "Webhook deliveries in the "
+        self.webhook_queue = Gauge("beacon_webhook_stored_deliveries", "Webhook deliveries in the "
                                    "store, by status (pending: still to be attempted)",
                                    ["status"], registry=r)

@@ -275,7 +275,7 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
         roles TEXT NOT NULL,             -- JSON array of API roles (federation.webhooks)
-        secret TEXT NOT NULL,            -- the HMAC key; never returned by the API
+        secret TEXT NOT NULL,            -- the HMAC key, never returned by the API
         created_at TEXT NOT NULL
     );
     CREATE TABLE webhook_deliveries (
