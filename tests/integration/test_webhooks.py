@@ -145,17 +145,19 @@ async def test_registration_is_checked_and_for_operators_only(
 
 async def test_notify_step_arrives_signed_and_a_dead_hook_fails_without_stalling(
         wfed: Federation, http: aiohttp.ClientSession, receiver: Receiver) -> None:
-    good = await _register(http, wfed, "gb", receiver.base + "/good", ["operator"])
+    # Registered first, the hanging endpoint's deliveries come first in the queue: a
+    # dispatcher that waited for it (10 s per attempt) would hold up every other webhook.
+    hang = await _register(http, wfed, "gb", receiver.base + "/hang", ["operator"])
     dead = await _register(http, wfed, "gb", f"http://127.0.0.1:{closed_port()}/x",
                            ["operator"])
-    hang = await _register(http, wfed, "gb", receiver.base + "/hang", ["operator"])
+    good = await _register(http, wfed, "gb", receiver.base + "/good", ["operator"])
     await _register(http, wfed, "fr", receiver.base + "/fr", ["responder"])
     incident = await _file(http, wfed, "Webhook delivery")
 
     async def notified() -> Any:
         return [(h, b) for n, h, b in receiver.got if n == "good"
                 and json.loads(b)["event"] == "notify" and json.loads(b)["incident_id"] == incident]
-    [(headers, raw)] = await wait_for(notified, within_s=10)
+    [(headers, raw)] = await wait_for(notified, within_s=8)
     assert _signed_right(headers, raw)
     doc = json.loads(raw)
     assert doc["step"] == "notify-duty-officer" and doc["node"] == "gb"
