@@ -116,9 +116,15 @@ def due_deliveries(store: Store, *, now: str, exclude: set[int], limit: int) -> 
                 str(r["secret"])) for r in rows if r["seq"] not in exclude][:limit]
 
 
-def next_due(store: Store) -> str | None:
-    value = store.scalar("SELECT MIN(next_at) FROM webhook_deliveries WHERE status = 'pending'")
-    return None if value is None else str(value)
+def next_due(store: Store, *, exclude: set[int]) -> str | None:
+    """When the next pending delivery that is not in flight (``exclude``) is due."""
+    rows = store.query("SELECT seq, next_at FROM webhook_deliveries WHERE status = 'pending' "
+                       "ORDER BY next_at LIMIT ?", (len(exclude) + 1,))
+    return next((str(r["next_at"]) for r in rows if r["seq"] not in exclude), None)
+
+
+def has_webhooks(store: Store) -> bool:
+    return store.scalar("SELECT 1 FROM webhooks LIMIT 1") is not None
 
 
 def record_attempt(tx: sqlite3.Connection, seq: int, *, at: str, status: str, attempts: int,

@@ -38,6 +38,7 @@ CONCURRENCY = 16
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
 WARN_FRACTION = 0.25  # "approaching": the last quarter of a step's time to its deadline
 IDLE_SECONDS = 5.0    # the longest sleep between rounds with nothing due
+ROUND_GAP = 0.05      # the shortest pause between rounds
 RESTART_SECONDS = (0.5, 30.0)  # supervision: first and longest pause after a failed round
 
 
@@ -97,15 +98,18 @@ class WebhookDispatcher:
                                                         name=f"webhook-{d.seq}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._sleep_seconds())
+        await asyncio.sleep(ROUND_GAP)  # a burst of commits (an import) makes one round
 
     def _sleep_seconds(self) -> float:
         """Until the next retry or warning is due, at most ``IDLE_SECONDS``."""
-        now = self.ctx.now()
+        store, now = self.ctx.store, self.ctx.now()
+        if not ws.has_webhooks(store):
+            return IDLE_SECONDS
         times: list[datetime] = []
-        if (due := ws.next_due(self.ctx.store)) is not None and \
-                len(self.in_flight) < CONCURRENCY:
+        due = ws.next_due(store, exclude=set(self.in_flight))
+        if due is not None and len(self.in_flight) < CONCURRENCY:
             times.append(parse_time(due))
-        if (warn := ws.next_warning(self.ctx.store, now, self.warn_fraction)) is not None:
+        if (warn := ws.next_warning(store, now, self.warn_fraction)) is not None:
             times.append(warn)
         wait = min((t - now for t in times), default=timedelta(seconds=IDLE_SECONDS))
         return min(max(wait.total_seconds(), 0.0), IDLE_SECONDS)
