@@ -222,3 +222,8 @@ async def test_a_delivery_in_flight_at_a_crash_is_delivered_after_restart(
     [row] = [d for d in await _deliveries(http, wfed, "gb", flaky)
              if d["body"]["id"] == first["id"]]
     assert row["status"] == "delivered" and row["attempts"] == 1 and row["response_code"] == 200
+
+    async def settled() -> Any:  # let the restarted node finish starting before it is stopped
+        async with http.get(wfed.url("gb", "/healthz")) as r:
+            return (await r.json()).get("nats") == "connected"
+    await wait_for(settled)
