@@ -19,10 +19,10 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from federation.timeutil import parse_time
+from federation.timeutil import format_time, parse_time
 from federation.webhooks import WebhookEvent, wants, webhook_body
 from node.context import NodeContext
 from node.store import Store, row_dict
@@ -202,29 +202,57 @@ def _new_events(tx: sqlite3.Connection, seen: dict[str, str]) -> Iterator[Webhoo
                                    f"missed at {h['at']}", f"missed:{r['id']}:{h.get('step')}")
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """A deadline someone here must meet: a waiting run step, or an open inbox escalation."""
+
+    run_id: str
+    step: str
+    incident_id: str
+    started: datetime
+    deadline: datetime
+    ref: str   # what the event keys name: the run and step, or the escalation id
+    inbox: bool
+
+    def warn_at(self, warn_fraction: float) -> datetime:
+        return self.deadline - (self.deadline - self.started) * warn_fraction
+
+
+def _clocks(conn: sqlite3.Connection) -> Iterator[_Clock]:
+    for r in conn.execute("SELECT id, incident_id, document FROM runs WHERE state = 'running'"):
+        for s in json.loads(r["document"]).get("steps", []):
+            if s.get("status") == "waiting" and s.get("deadline") and s.get("started_at"):
+                yield _Clock(r["id"], s["step_id"], r["incident_id"],
+                             parse_time(s["started_at"]), parse_time(s["deadline"]),
+                             f"{r['id']}:{s['step_id']}", inbox=False)
+    for r in conn.execute("SELECT id, run_id, incident_id, deadline, received_at, document "
+                          "FROM escalations WHERE status = 'open'"):
+        step = str(json.loads(r["document"]).get("step_id", ""))
+        yield _Clock(r["run_id"], step, r["incident_id"], parse_time(r["received_at"]),
+                     parse_time(r["deadline"]), r["id"], inbox=True)
+
+
 def _approaching(tx: sqlite3.Connection, now: datetime,
                  warn_fraction: float) -> Iterator[WebhookEvent]:
-    for r in tx.execute("SELECT id, incident_id, document FROM runs WHERE state = 'running'"):
-        for s in json.loads(r["document"]).get("steps", []):
-            if s.get("status") != "waiting" or not s.get("deadline") or not s.get("started_at"):
-                continue
-            deadline, started = parse_time(s["deadline"]), parse_time(s["started_at"])
-            if deadline - (deadline - started) * warn_fraction <= now < deadline:
-                left = max(timedelta(0), deadline - now)
-                yield WebhookEvent("deadline-approaching", r["id"], s["step_id"],
-                                   r["incident_id"], f"{s['step_id']}: deadline {s['deadline']}"
-                                   f" ({int(left.total_seconds())} s left)",
-                                   f"approaching:{r['id']}:{s['step_id']}:{s['deadline']}")
+    """Deadlines in their warning window; and inbox escalations left open past their deadline
+    (a run step's miss is in its run's history, found by ``_new_events``)."""
+    for c in _clocks(tx):
+        what = f"escalation {c.ref}" if c.inbox else c.step
+        if c.warn_at(warn_fraction) <= now < c.deadline:
+            left = int((c.deadline - now).total_seconds())
+            yield WebhookEvent("deadline-approaching", c.run_id, c.step, c.incident_id,
+                               f"{what}: answer by {format_time(c.deadline)} ({left} s left)",
+                               f"approaching:{c.ref}:{format_time(c.deadline)}")
+        elif c.inbox and now >= c.deadline:
+            yield WebhookEvent("deadline-missed", c.run_id, c.step, c.incident_id,
+                               f"{what}: still open after its deadline "
+                               f"{format_time(c.deadline)}", f"missed:{c.ref}")
 
 
 def next_warning(store: Store, now: datetime, warn_fraction: float) -> datetime | None:
-    """When the next waiting step enters its warning window (for the dispatcher's sleep)."""
-    times = []
-    for r in store.query("SELECT document FROM runs WHERE state = 'running'"):
-        for s in json.loads(r["document"]).get("steps", []):
-            if s.get("status") == "waiting" and s.get("deadline") and s.get("started_at"):
-                deadline, started = parse_time(s["deadline"]), parse_time(s["started_at"])
-                at = deadline - (deadline - started) * warn_fraction
-                if at > now:
-                    times.append(at)
+    """When the next deadline enters its warning window, or an open inbox escalation passes
+    its deadline (for the dispatcher's sleep)."""
+    times = [t for c in _clocks(store.conn)
+             for t in (c.warn_at(warn_fraction), *((c.deadline,) if c.inbox else ()))
+             if t > now]
     return min(times, default=None)

@@ -178,9 +178,12 @@ async def test_notify_step_arrives_signed_and_a_dead_hook_fails_without_stalling
     assert failed["attempts"] == MAX_ATTEMPTS and failed["event"] == "notify"
     assert "Connect" in failed["last_error"] and failed["response_code"] is None
 
-    for event in ("deadline-approaching", "deadline-missed"):  # while /hang still hangs
-        async def arrived(event: str = event) -> Any:
-            return [e for e in receiver.events("good")
+    # gb's run step and fr's inbox item share the tier-1 deadline: both sides hear it coming
+    # and hear it pass (while /hang still hangs)
+    for hook, event in [(h, e) for h in ("good", "fr")
+                        for e in ("deadline-approaching", "deadline-missed")]:
+        async def arrived(hook: str = hook, event: str = event) -> Any:
+            return [e for e in receiver.events(hook)
                     if e["event"] == event and e["incident_id"] == incident
                     and e["step"] == "escalate-affected-peers"]
         await wait_for(arrived, within_s=20)
