@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,6 +45,7 @@ DUTY_ROLES = frozenset({"duty-officer", "security-duty-officer", "incident-respo
                         "responder"})
 SIGNATURE_HEADER = "X-Beacon-Signature"
 MIN_SECRET = 16
+MAILTO = re.compile(r"mailto:[^@\s<>,;:]+@[^@\s<>,;:]+\.[^@\s<>,;:]+")
 MAX_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 10.0  # then doubling: 10, 20, 40, 80, 160 s — about 5 min in all
 
@@ -103,10 +105,11 @@ def gives_up(attempts: int) -> bool:
 def check_registration(url: object, roles: object, secret: object) -> list[Problem]:
     """Everything wrong with a webhook registration body (empty: it is fine)."""
     problems: list[Problem] = []
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) \
-            or len(url) > 2000 or "://" not in url or not url.split("://", 1)[1].strip("/"):
-        problems.append(Problem("$.url", "give an absolute http:// or https:// URL "
-                                         "(at most 2000 characters)"))
+    if not isinstance(url, str) or len(url) > 2000 or not (
+            (url.lower().startswith(("http://", "https://"))
+             and url.split("://", 1)[1].strip("/")) or MAILTO.fullmatch(url)):
+        problems.append(Problem("$.url", "give an absolute http:// or https:// URL, or "
+                                         "mailto:<address> (at most 2000 characters)"))
     if not isinstance(roles, list) or not roles or \
             not all(isinstance(r, str) and r in WEBHOOK_ROLES for r in roles):
         problems.append(Problem("$.roles", "give a non-empty list of roles from "

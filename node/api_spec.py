@@ -170,7 +170,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                   status={"enum": ["ok", "degraded"]}, node=STR, role=STR, nats=STR,
                   store={"enum": ["ok", "error"]},
                   scheduler={"enum": ["running", "paused", "stopped", "absent"]},
-                  outbox_depth=INT, roster_version=INT, incidents={"type": ["integer", "null"]}),
+                  outbox_depth=INT, roster_version=INT, incidents={"type": ["integer", "null"]},
+                  webhooks={"enum": ["running", "restarting", "stopped"],
+                            "description": "the webhook dispatcher (docs/notifications.md)"}),
 }
 
 CREATED_INCIDENT = obj(("id", "digest"), id=STR, digest=common("digest"))

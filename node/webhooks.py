@@ -29,6 +29,7 @@ from federation.webhooks import (
     retry_delay,
     signature,
 )
+from node import mail
 from node import webhook_store as ws
 from node.context import LiveEvent, NodeContext
 
@@ -118,22 +119,30 @@ class WebhookDispatcher:
         seq, body = d.seq, d.body
         code: int | None = None
         error: str | None = None
+        sig = signature(d.secret.encode(), body)
         try:
-            async with session.post(
-                    d.url, data=body, allow_redirects=False,
-                    headers={"Content-Type": "application/json",
-                             SIGNATURE_HEADER: signature(d.secret.encode(), body),
-                             "User-Agent": f"Beacon-Webhook/1 ({self.ctx.node_id})"}) as r:
-                code = r.status
-                await r.read()
-                if not 200 <= r.status < 300:
-                    error = f"HTTP {r.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            error = f"{type(e).__name__}: {e}"[:500] or type(e).__name__
+            if d.url.startswith("mailto:"):
+                await asyncio.to_thread(mail.send, self.ctx.config, d.url[7:], body, sig)
+                code = 250  # SMTP: accepted for delivery
+            else:
+                code = await self._post(session, d.url, body, sig)
+                error = None if 200 <= code < 300 else f"HTTP {code}"
+        except (aiohttp.ClientError, TimeoutError, OSError, mail.MailError) as e:
+            error = f"{type(e).__name__}: {e}"[:500]
         finally:
             self.in_flight.pop(seq, None)
             self._wake.set()
         self._record(seq, d.attempts + 1, code, error)
+
+    async def _post(self, session: aiohttp.ClientSession, url: str, body: bytes,
+                    sig: str) -> int:
+        async with session.post(url, data=body, allow_redirects=False,
+                                headers={"Content-Type": "application/json",
+                                         SIGNATURE_HEADER: sig,
+                                         "User-Agent": f"Beacon-Webhook/1 ({self.ctx.node_id})"}
+                                ) as r:
+            await r.read()
+            return r.status
 
     def _record(self, seq: int, attempts: int, code: int | None, error: str | None) -> None:
         ctx, m = self.ctx, self.ctx.metrics

@@ -1,6 +1,7 @@
 """Webhooks across real nodes: a notify step reaches a receiver, HMAC-signed; a dead endpoint is
 retried and marked failed while a hanging one and a good one do not hold anything up; a
-delivery in flight when the node is killed is delivered after the restart.
+delivery in flight when the node is killed is delivered after the restart; a mailto: webhook
+sends mail through a real (local, aiosmtpd) SMTP server.
 
 The federation runs with ``--time-scale 0.0001``: the tier-1 acknowledgement deadline (PT24H)
 is 8.6 s, so "approaching" and "missed" arrive within seconds, and the whole retry schedule of
@@ -10,6 +11,8 @@ a dead webhook (10 s … 160 s at scale 1) takes about 31 ms.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -18,11 +21,13 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
 from federation.webhooks import MAX_ATTEMPTS
 from tests.integration.conftest import Federation, report, running_federation, wait_for
@@ -230,3 +235,57 @@ async def test_a_delivery_in_flight_at_a_crash_is_delivered_after_restart(
         async with http.get(wfed.url("gb", "/healthz")) as r:
             return (await r.json()).get("nats") == "connected"
     await wait_for(settled)
+
+
+class _Mailbox:
+    """aiosmtpd handler: keeps what it was handed."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.mails.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+async def test_a_mailto_hook_sends_signed_mail_through_smtp(
+        wfed: Federation, http: aiohttp.ClientSession) -> None:
+    box = _Mailbox()
+    smtp = Controller(box, hostname="127.0.0.1", port=closed_port())
+    smtp.start()
+    try:
+        running = [p for p in wfed.extra if p.poll() is None]  # gb, restarted by a test above
+        if running:
+            running[-1].terminate()
+            running[-1].wait(timeout=30)
+        else:
+            os.kill(wfed.node("gb")["pid"], signal.SIGKILL)
+        config = Path(wfed.node("gb")["config"])
+        config.write_text(config.read_text() + f'\n[smtp]\nhost = "127.0.0.1"\n'
+                          f'port = {smtp.port}\nfrom = "beacon@gb.example"\n')
+        wfed.spawn_node("gb")
+
+        async def up() -> Any:
+            async with http.get(wfed.url("gb", "/healthz")) as r:
+                return (await r.json()).get("nats") == "connected"
+        await wait_for(up, within_s=30)
+        hook = await _register(http, wfed, "gb", "mailto:duty@gb.example", ["responder"])
+        incident = await _file(http, wfed, "Webhook by mail")
+
+        async def mailed() -> Any:
+            return [m for m in box.mails if incident.encode() in m[1]
+                    and b"notify-duty-officer" in m[1]]
+        [(rcpt, raw)] = await wait_for(mailed)
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        assert rcpt == ["duty@gb.example"] and mail["From"] == "beacon@gb.example"
+        assert mail["Subject"].startswith("[Beacon gb] notify: ")
+        text = mail.get_content().encode()
+        assert json.loads(text)["incident_id"] == incident
+        # mail transport adds a line ending to the text and may fold the header: strip both
+        assert _signed_right({"X-Beacon-Signature": mail["X-Beacon-Signature"].strip()},
+                             text.rstrip(b"\r\n"))
+        [row] = [d for d in await _deliveries(http, wfed, "gb", hook)
+                 if d["body"]["incident_id"] == incident and d["event"] == "notify"]
+        assert row["status"] == "delivered" and row["response_code"] == 250
+    finally:
+        smtp.stop()

@@ -87,3 +87,9 @@ def test_registration_problems_name_each_field() -> None:
     assert "http://" in problems[0].message and "16" in problems[2].message
     assert [p.path for p in check_registration("http://", [], None)] == \
         ["$.url", "$.roles", "$.secret"]
+
+
+def test_mailto_addresses_are_webhook_targets() -> None:
+    assert check_registration("mailto:duty@gb.example", ["responder"], "x" * 16) == []
+    for bad in ("mailto:duty", "mailto:a@b.example,c@d.example", "mailto:", "mail:x@y.example"):
+        assert [p.path for p in check_registration(bad, ["responder"], "x" * 16)] == ["$.url"]
