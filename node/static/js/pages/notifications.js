@@ -104,7 +104,7 @@ function addForm(roles, reload) {
   errors['$.roles'] = h('p', { class: 'field-error', hidden: true });
   const form = h('form', { class: 'card form', novalidate: true, 'aria-labelledby': 'wh-add-title' },
     h('h3', { id: 'wh-add-title' }, 'Add a webhook'),
-    field('$.url', 'URL', url, 'The node POSTs JSON here. Receivers check X-Beacon-Signature: sha256=HMAC-SHA256(secret, body).'),
+    field('$.url', 'URL', url, 'https://… receives a JSON POST; mailto:… an e-mail (if the node has an SMTP server). Receivers check X-Beacon-Signature: sha256=HMAC-SHA256(secret, body).'),
     h('fieldset', { class: 'field', dataset: { path: '$.roles' } }, h('legend', {}, 'Roles: which events it receives'), errors['$.roles'], ...boxes),
     field('$.secret', 'Shared secret (16 characters or more; never shown again)', secret),
     h('div', { class: 'btn-row' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add webhook')));
