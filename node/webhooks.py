@@ -127,12 +127,18 @@ class WebhookDispatcher:
             else:
                 code = await self._post(session, d.url, body, sig)
                 error = None if 200 <= code < 300 else f"HTTP {code}"
-        except (aiohttp.ClientError, TimeoutError, OSError, mail.MailError) as e:
+        except Exception as e:  # any failure of one attempt is that delivery's, never ours
+            if not isinstance(e, aiohttp.ClientError | TimeoutError | OSError | mail.MailError):
+                log.exception("webhook delivery %d: unexpected error", seq)
             error = f"{type(e).__name__}: {e}"[:500]
         finally:
             self.in_flight.pop(seq, None)
             self._wake.set()
-        self._record(seq, d.attempts + 1, code, error)
+        try:
+            self._record(seq, d.attempts + 1, code, error)
+        except Exception:  # the row stays pending and is attempted again next round
+            self.ctx.metrics.webhook_round_errors.inc()
+            log.exception("could not record the outcome of webhook delivery %d", seq)
 
     async def _post(self, session: aiohttp.ClientSession, url: str, body: bytes,
                     sig: str) -> int:
