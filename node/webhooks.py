@@ -97,8 +97,11 @@ class WebhookDispatcher:
                                    limit=max(free, 0)):
             self.in_flight[d.seq] = asyncio.create_task(self._deliver(session, d),
                                                         name=f"webhook-{d.seq}")
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as the event is set (a commit wakes us often), and shutdown would wait forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._sleep_seconds())
+            async with asyncio.timeout(self._sleep_seconds()):
+                await self._wake.wait()
         await asyncio.sleep(ROUND_GAP)  # a burst of commits (an import) makes one round
 
     def _sleep_seconds(self) -> float:
