@@ -256,8 +256,8 @@ async def test_a_mailto_hook_sends_signed_mail_through_smtp(
     try:
         running = [p for p in wfed.extra if p.poll() is None]  # gb, restarted by a test above
         if running:
-            running[-1].kill()
-            running[-1].wait(timeout=10)
+            running[-1].terminate()  # a graceful stop (SIGTERM) must end the dispatcher too
+            running[-1].wait(timeout=20)
         else:
             os.kill(wfed.node("gb")["pid"], signal.SIGKILL)
         config = Path(wfed.node("gb")["config"])
