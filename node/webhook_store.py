@@ -100,6 +100,7 @@ class Due:
     """A delivery to attempt now: its bytes and where to, with the secret that signs them."""
 
     seq: int
+    webhook_id: str
     body: bytes
     attempts: int
     url: str
@@ -108,12 +109,12 @@ class Due:
 
 def due_deliveries(store: Store, *, now: str, exclude: set[int], limit: int) -> list[Due]:
     """Pending deliveries whose next attempt is due, oldest first, with URL and secret."""
-    rows = store.query("SELECT d.seq, d.body, d.attempts, w.url, w.secret "
+    rows = store.query("SELECT d.seq, d.webhook_id, d.body, d.attempts, w.url, w.secret "
                        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
                        "WHERE d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at, d.seq "
                        "LIMIT ?", (now, limit + len(exclude)))
-    return [Due(int(r["seq"]), bytes(r["body"]), int(r["attempts"]), str(r["url"]),
-                str(r["secret"])) for r in rows if r["seq"] not in exclude][:limit]
+    return [Due(int(r["seq"]), str(r["webhook_id"]), bytes(r["body"]), int(r["attempts"]),
+                str(r["url"]), str(r["secret"])) for r in rows if r["seq"] not in exclude][:limit]
 
 
 def next_due(store: Store, *, exclude: set[int]) -> str | None:

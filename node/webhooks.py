@@ -138,7 +138,7 @@ class WebhookDispatcher:
             self.in_flight.pop(seq, None)
             self._wake.set()
         try:
-            self._record(seq, d.attempts + 1, code, error)
+            self._record(d, code, error)
         except Exception:  # the row stays pending and is attempted again next round
             self.ctx.metrics.webhook_round_errors.inc()
             log.exception("could not record the outcome of webhook delivery %d", seq)
@@ -153,8 +153,9 @@ class WebhookDispatcher:
             await r.read()
             return r.status
 
-    def _record(self, seq: int, attempts: int, code: int | None, error: str | None) -> None:
+    def _record(self, d: ws.Due, code: int | None, error: str | None) -> None:
         ctx, m = self.ctx, self.ctx.metrics
+        seq, attempts = d.seq, d.attempts + 1
         now = ctx.now()
         if error is None:
             status, next_at = "delivered", now
@@ -170,3 +171,5 @@ class WebhookDispatcher:
         with ctx.transaction() as tx:
             ws.record_attempt(tx, seq, at=ws.stamp(now), status=status, attempts=attempts,
                               next_at=ws.stamp(next_at), code=code, error=error)
+            if status != "pending":  # the console's webhook list shows the outcome live
+                ctx.emit("webhook", {"id": d.webhook_id, "status": status})

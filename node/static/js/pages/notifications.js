@@ -163,6 +163,7 @@ export async function render(root, ctx) {
   on('run', reload);
   on('escalation', reload);
   on('reconnected', reload);
+  on('webhook', reload);
   await loadNotes();
   if (ctx.can('operator')) await loadHooks();
 }
