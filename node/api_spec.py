@@ -312,7 +312,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                     "(event, run_id, step, incident_id, message, id, node, at) with "
                     "X-Beacon-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>. "
                     "roles choose the events (docs/notifications.md). The secret is never "
-                    "answered."),
+                    "answered. url may also be mailto:<address> if the node has an SMTP "
+                    "server ([smtp] in node.toml)."),
     ("GET", "/api/v1/webhooks"): Endpoint(
         "The webhooks, with delivery counts and the last attempt", HOOK_TAG, ("operator",),
         items_of(ref("Webhook"))),
