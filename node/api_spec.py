@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from federation.webhooks import MIN_SECRET, WEBHOOK_ROLES
 from node.auth import ROLES
 
 Schema = Mapping[str, Any]
@@ -178,7 +179,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                   late_clocks={"type": "array", "description": "deadlines whose firing "
                                "failed and is being retried", "items": obj(
                                    ("run_id", "attempts"), run_id=STR, token=INT, attempts=INT,
-                                   late_since=STR, last_error=STR, next_attempt_at=STR)}),
+                                   late_since=STR, last_error=STR, next_attempt_at=STR)},
+                  webhooks={"enum": ["running", "restarting", "stopped"],
+                            "description": "the webhook dispatcher (docs/notifications.md)"}),
 }
 
 CREATED_INCIDENT = obj(("id", "digest"), id=STR, digest=common("digest"))
@@ -212,6 +215,13 @@ SCHEMAS.update({
         signer=obj(("member", "role", "keyid"), member=STR, role=OPT_STR, keyid=OPT_STR)),
 })
 LOG_TAG, RUN_TAG, INC_TAG, OPS_TAG = "transparency log", "playbook runs", "incidents", "operations"
+HOOK_TAG = "notifications"
+SCHEMAS["Webhook"] = obj(
+    ("id", "url", "roles", "created_at"), id=STR, url=STR,
+    roles={"type": "array", "items": {"enum": list(WEBHOOK_ROLES)}}, created_at=STR,
+    deliveries={"type": "object", "description": "counts by status (GET only)",
+                "additionalProperties": INT},
+    last_delivery={"type": ["object", "null"], "description": "the last attempt (GET only)"})
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     # -- incidents (node.api) --------------------------------------------------------------
@@ -324,10 +334,45 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
             declarations={"type": "array", "items": obj(("by", "at", "digest"), by=STR,
                                                         at=STR, digest=STR)})),
     ("GET", "/api/v1/notifications"): Endpoint(
-        "What runs asked this node's people to do", RUN_TAG, ANY_ROLE,
+        "What runs asked this node's people to do, newest first (the last 200)", HOOK_TAG,
+        ANY_ROLE,
         items_of(obj(("seq", "run_id", "step_id", "role", "kind", "message", "created_at"),
                      seq=INT, run_id=STR, step_id=STR, role=STR, kind=STR, message=STR,
-                     due=OPT_STR, created_at=STR))),
+                     due=OPT_STR, created_at=STR)),
+        description="role: the playbook role the step names (duty-officer, ...); kind: notify, "
+                    "or record-incident; due: the step's deadline, if any. Webhooks deliver "
+                    "the same notify steps (docs/notifications.md)."),
+    # -- webhooks (node.api_webhooks) --------------------------------------------------------
+    ("POST", "/api/v1/webhooks"): Endpoint(
+        "Register a webhook: signed notifications POSTed to a URL", HOOK_TAG, ("operator",),
+        ref("Webhook"), status=201, body_required=True,
+        body=obj(("url", "roles", "secret"),
+                 url={"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://.", "maxLength": 2000},
+                 roles={"type": "array", "minItems": 1,
+                        "items": {"enum": list(WEBHOOK_ROLES)}},
+                 secret={"type": "string", "minLength": MIN_SECRET, "maxLength": 512}),
+        errors=(400, 413),
+        description="Each event this node's people should hear about is POSTed as JSON "
+                    "(event, run_id, step, incident_id, message, id, node, at) with "
+                    "X-Beacon-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>. "
+                    "roles choose the events (docs/notifications.md). The secret is never "
+                    "answered. url may also be mailto:<address> if the node has an SMTP "
+                    "server ([smtp] in node.toml)."),
+    ("GET", "/api/v1/webhooks"): Endpoint(
+        "The webhooks, with delivery counts and the last attempt", HOOK_TAG, ("operator",),
+        items_of(ref("Webhook"))),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"): Endpoint(
+        "A webhook's delivery log, newest first", HOOK_TAG, ("operator",),
+        obj(("webhook_id", "items"), webhook_id=STR, items={"type": "array", "items": obj(
+            ("seq", "event", "event_key", "status", "attempts", "body"), seq=INT, event=STR,
+            event_key=STR, status={"enum": ["pending", "delivered", "failed"]}, attempts=INT,
+            body={"type": "object"}, next_at=OPT_STR, created_at=STR,
+            last_attempt_at=OPT_STR, last_error=OPT_STR,
+            response_code={"type": ["integer", "null"]})}),
+        params=(ID, limit(100, 1000)), errors=(400, 404)),
+    ("DELETE", "/api/v1/webhooks/{id}"): Endpoint(
+        "Delete a webhook and its delivery log", HOOK_TAG, ("operator",), None, status=204,
+        params=(ID,), errors=(404,)),
     # -- transparency log (node.api_log) ----------------------------------------------------
     ("GET", "/api/v1/log/checkpoint"): Endpoint(
         "The latest checkpoint (C2SP signed note) with cosignature lines", LOG_TAG, PUBLIC,

@@ -22,6 +22,7 @@ from node import (
     api_log,
     api_runs,
     api_stats,
+    api_webhooks,
     audit_trail,
     dashboard,
     observe,
@@ -30,7 +31,7 @@ from node import (
     taxii,
 )
 from node import web as web_console
-from node.appkeys import BUS, LOG, NODE, TIMERS
+from node.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
 from node.bus import Bus
 from node.config import NodeConfig
 from node.context import NodeContext
@@ -38,6 +39,7 @@ from node.middleware import auth_middleware, error_middleware
 from node.playbook_files import load_playbooks
 from node.timers import RunTimers
 from node.translog import TransparencyLog, checkpoint_loop
+from node.webhooks import WebhookDispatcher
 
 log = logging.getLogger("beacon.app")
 
@@ -53,6 +55,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app[BUS] = Bus(ctx)
     app[LOG] = TransparencyLog(ctx)
     app[TIMERS] = RunTimers(ctx)
+    app[WEBHOOKS] = WebhookDispatcher(ctx)
     ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
         else load_playbooks()
     app.cleanup_ctx.append(_lifecycle)
@@ -64,6 +67,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
     app.add_routes(api_links.routes)
+    app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/
     web_console.setup(app)  # pages, sessions, /console assets, /api/v1/events
@@ -84,6 +88,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         timers.start()  # re-arms every running run's timer from the store, overdue ones at once
         await bus.start()
         sup.spawn("checkpoints", lambda: checkpoint_loop(ctx, app[LOG]))
+        sup.spawn("webhooks", app[WEBHOOKS].run)
         if ctx.config.role == "international-body":
             sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
         log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,

@@ -8,8 +8,10 @@ from node.bus import Bus
 from node.context import NodeContext
 from node.timers import RunTimers
 from node.translog import TransparencyLog
+from node.webhooks import WebhookDispatcher
 
 NODE = web.AppKey("node", NodeContext)
 BUS = web.AppKey("bus", Bus)
 LOG = web.AppKey("log", TransparencyLog)
 TIMERS = web.AppKey("timers", RunTimers)
+WEBHOOKS = web.AppKey("webhooks", WebhookDispatcher)

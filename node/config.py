@@ -36,6 +36,11 @@ Example file (``beacon init`` writes one)::
     [stats]
     snapshot_interval_seconds = 60     # international body only; scaled by time_scale
 
+    [smtp]                             # optional: for webhooks registered as mailto:…
+    host = "127.0.0.1"
+    port = 25
+    from = "beacon@gb.example"
+
 Relative paths are resolved against the config file's folder.
 """
 
@@ -75,6 +80,9 @@ class NodeConfig:
     stats_snapshot_interval_seconds: float = 60.0
     playbooks_dir: Path | None = None
     path: Path | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = ""
 
     @property
     def db_path(self) -> Path:
@@ -110,8 +118,9 @@ class NodeConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], base: Path, path: Path) -> NodeConfig:
-        node, http, nats, keys, trust, tlog, stats = (
-            raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log", "stats"))
+        node, http, nats, keys, trust, tlog, stats, smtp = (
+            raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log", "stats",
+                                     "smtp"))
 
         def p(value: str | None) -> Path | None:
             return None if value is None else (base / value).resolve()
@@ -137,6 +146,8 @@ class NodeConfig:
             witness_threshold=int(tlog.get("witness_threshold", 2)),
             stats_snapshot_interval_seconds=float(stats.get("snapshot_interval_seconds", 60)),
             playbooks_dir=p(node.get("playbooks_dir")), path=path,
+            smtp_host=smtp.get("host"), smtp_port=int(smtp.get("port", 25)),
+            smtp_from=str(smtp.get("from", "")),
         )
 
     def to_toml(self) -> str:
@@ -159,4 +170,7 @@ class NodeConfig:
             doc["node"]["playbooks_dir"] = str(self.playbooks_dir)
         if self.encryption_key_file:
             doc["keys"]["encryption_key_file"] = str(self.encryption_key_file)
+        if self.smtp_host:
+            doc["smtp"] = {"host": self.smtp_host, "port": self.smtp_port,
+                           "from": self.smtp_from}
         return tomli_w.dumps(doc)

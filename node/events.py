@@ -14,7 +14,8 @@ through the JSON API, so access rules live in one place. ``quarantine`` events g
 roles that may read the quarantine. Event kinds: ``hello`` (on connect: reload everything),
 ``incident`` ``{id, revision, origin, severity}``, ``escalation`` ``{open}``, ``run``
 ``{id, incident_id, state}``, ``quarantine`` ``{count}``, ``checkpoint`` ``{origin, size,
-status}``, ``peer`` ``{id, at}``, ``health`` (the ``/healthz`` fields that change).
+status}``, ``peer`` ``{id, at}``, ``health`` (the ``/healthz`` fields that change), ``webhook``
+``{id, status}`` (a delivery ended: delivered or failed; operators only).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 QUEUE_LIMIT = 512  # a client this far behind is dropped; it reconnects and reloads
 QUARANTINE_ROLES = frozenset({"auditor", "operator"})
+ONLY_FOR = {"quarantine": QUARANTINE_ROLES, "webhook": frozenset({"operator"})}
 
 
 @dataclass(eq=False)  # identity, not value: clients live in a set
@@ -89,7 +91,7 @@ class EventHub:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         for c in list(self.clients):
-            if kind == "quarantine" and c.role not in QUARANTINE_ROLES:
+            if kind in ONLY_FOR and c.role not in ONLY_FOR[kind]:
                 continue
             try:
                 c.queue.put_nowait((kind, data))

@@ -72,3 +72,18 @@ class Metrics:
         self.heartbeats_refused = Counter("beacon_heartbeats_refused_total",
                                           "Peer heartbeats dropped, by reason", ["reason"],
                                           registry=r)
+        # Webhooks (node.webhooks): final outcomes, failed attempts, and the queue at scrape.
+        self.webhook_deliveries = Counter("beacon_webhook_deliveries_total",
+                                          "Webhook deliveries finished, by outcome (delivered, "
+                                          "or failed after every retry)", ["outcome"],
+                                          registry=r)
+        self.webhook_attempt_errors = Counter("beacon_webhook_attempt_errors_total",
+                                              "Webhook attempts that failed (error status, "
+                                              "refused, timed out); retried until the last",
+                                              registry=r)
+        self.webhook_round_errors = Counter("beacon_webhook_dispatcher_errors_total",
+                                            "Rounds of the webhook dispatcher that failed and "
+                                            "were restarted", registry=r)
+        self.webhook_queue = Gauge("beacon_webhook_stored_deliveries", "Webhook deliveries in the "
+                                   "store, by status (pending: still to be attempted)",
+                                   ["status"], registry=r)

@@ -33,8 +33,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from federation.run_model import PlaybookRun
 from federation.subjects import STREAM
 from federation.timeutil import format_time
-from node import records
-from node.appkeys import BUS, NODE, TIMERS
+from node import records, webhook_store
+from node.appkeys import BUS, NODE, TIMERS, WEBHOOKS
 from node.context import NodeContext
 
 log = logging.getLogger("beacon.observe")
@@ -91,6 +91,9 @@ def refresh_store_gauges(ctx: NodeContext) -> None:
     m.missed_clocks.clear()
     for action, n in missed.items():
         m.missed_clocks.labels(action=action).set(n)
+    queue = webhook_store.delivery_counts(ctx.store)
+    for status in ("pending", "delivered", "failed"):
+        m.webhook_queue.labels(status=status).set(queue.get(status, 0))
 
 
 @routes.get("/metrics")
@@ -119,6 +122,8 @@ async def healthz(request: web.Request) -> web.Response:
     body["scheduler"] = scheduler_state(request.app)
     body["tasks"] = ctx.supervisor.status()
     body["late_clocks"] = list(ctx.late_clocks.values())
+    if WEBHOOKS in request.app:
+        body["webhooks"] = request.app[WEBHOOKS].state
     serving = body["store"] == "ok" and body["scheduler"] == "running"
     sound = ctx.nats_state == "connected" and not ctx.late_clocks \
         and not ctx.supervisor.failing()

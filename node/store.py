@@ -297,6 +297,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX incident_links_linked ON incident_links(linked_id)
     """,
+    # webhooks (node/webhooks.py): endpoints operators register, and the durable delivery
+    # queue and log; a delivery row is written before any attempt, so a restart resumes it
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        roles TEXT NOT NULL,             -- JSON array of API roles (federation.webhooks)
+        secret TEXT NOT NULL,            -- the HMAC key, never returned by the API
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_key TEXT NOT NULL,         -- what happened (idempotency: once per webhook)
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,              -- the exact bytes POSTed and signed, every attempt
+        status TEXT NOT NULL,            -- pending | delivered | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,           -- when the next attempt is due (pending only)
+        created_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_error TEXT,
+        response_code INTEGER,
+        UNIQUE (webhook_id, event_key)
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at)
+    """,
 ]
 
 

@@ -7,6 +7,7 @@
 | ``GET /login``, ``POST /login`` (form field ``token``) | anyone: token in, session out |
 | ``POST /logout`` (form field ``csrf``) | a session |
 | ``GET /``, ``/incidents/{id}``, ``/inbox``, ``/runs/{id}``, ``/peers`` | any role |
+| ``GET /notifications`` | any role (the webhooks on it: operator) |
 | ``GET /file`` | operator |
 | ``GET /quarantine`` | auditor, operator |
 | ``GET /console/…`` | anyone: CSS, JavaScript modules, icons (no secrets) |
@@ -185,6 +186,11 @@ async def run_page(request: web.Request) -> web.Response:
 @routes.get("/peers")
 async def peers_page(request: web.Request) -> web.Response:
     return _page(request, "peers")
+
+
+@routes.get("/notifications")
+async def notifications_page(request: web.Request) -> web.Response:
+    return _page(request, "notifications")
 
 
 @routes.get("/quarantine")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from federation.webhooks import WEBHOOK_ROLES
 from node.auth import Principal
 from node.context import NodeContext
 from node.sessions import (
@@ -45,6 +46,7 @@ PAGES = {p.key: p for p in (
     Page("inbox", "Escalation inbox"),
     Page("run", "Playbook run"),
     Page("peers", "Peers and witnessing"),
+    Page("notifications", "Notifications and webhooks"),
     Page("quarantine", "Quarantine", ("auditor", "operator")),
 )}
 
@@ -52,6 +54,7 @@ NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/", "Incidents", "incidents", ()),
     ("/file", "File report", "file", ("operator",)),
     ("/inbox", "Inbox", "inbox", ()),
+    ("/notifications", "Notifications", "notifications", ()),
     ("/peers", "Peers", "peers", ()),
     ("/quarantine", "Quarantine", "quarantine", ("auditor", "operator")),
     ("/dashboard", "Dashboard", "dashboard", ()),
@@ -83,6 +86,7 @@ def vocabulary(ctx: NodeContext) -> dict[str, Any]:
         "deployment_breadth": props.get("deployment_breadth", {}).get("enum", []),
         "autonomy_level": props.get("autonomy_level", {}).get("enum", []),
         "status": props.get("status", {}).get("enum", []),
+        "webhook_roles": list(WEBHOOK_ROLES),
         "members": [{"id": m.id, "jurisdiction": m.jurisdiction, "role": m.role}
                     for m in ctx.roster.members],
     }

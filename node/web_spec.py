@@ -52,6 +52,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/runs/{id}"): page("run", "One playbook run (page)"),
     ("GET", "/peers"): page("peers", "Peers and witnessing (page)"),
     ("GET", "/quarantine"): page("quarantine", "Quarantine (page)"),
+    ("GET", "/notifications"): page("notifications", "Notifications and webhooks (page)"),
     ("GET", "/console/{filename}"): Endpoint(
         "The console's stylesheet, scripts and icons", CONSOLE, PUBLIC, {"type": "string"},
         media="text/css",

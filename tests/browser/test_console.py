@@ -333,7 +333,7 @@ def test_accessibility_basics_on_every_page(browser: Browser, ui_fed: Federation
     page = sign_in(browser, ui_fed, "gb", "operator")
     _, listing = bearer(ui_fed, "gb", "viewer", "GET", "/api/v1/incidents?limit=1")
     _, runs = bearer(ui_fed, "gb", "viewer", "GET", "/api/v1/runs?limit=1")
-    paths = ["/", "/file", "/inbox", "/peers", "/quarantine",
+    paths = ["/", "/file", "/inbox", "/peers", "/quarantine", "/notifications",
              f"/incidents/{listing['items'][0]['id']}", f"/runs/{runs['items'][0]['id']}"]
     for path in paths:
         page.goto(ui_fed.url("gb", path))

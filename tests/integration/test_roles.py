@@ -33,6 +33,8 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/stats/snapshot"): {409},         # only the international body signs one
     ("GET", "/api/v1/stats/snapshot"): {200, 404},     # int may not have published one yet
     ("POST", "/api/v1/roster"): {400},                 # the current roster is no successor
+    ("GET", "/api/v1/webhooks/{id}/deliveries"): {404},  # no such webhook
+    ("DELETE", "/api/v1/webhooks/{id}"): {404},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
@@ -93,6 +95,9 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):
         kw["data"] = {"token": fed.node("gb")["tokens"]["viewer"], "next": "/"}
+    elif (method, path) == ("POST", "/api/v1/webhooks"):
+        kw["json"] = {"url": "http://127.0.0.1:9/roles-test", "roles": ["viewer"],
+                      "secret": "x" * 16}
     elif (method, path) == ("POST", "/api/v1/roster"):
         kw["json"] = call(fed, "gb", "GET", "/api/v1/roster").json()["envelope"]
     if ENDPOINTS[(method, path)].media == "text/event-stream":

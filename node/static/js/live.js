@@ -1,7 +1,7 @@
 // Live updates: one EventSource on /api/v1/events per page; pages subscribe with on(kind, fn).
 // Events are hints (ids, counts); pages re-fetch what they show through the API.
 
-const KINDS = ['hello', 'incident', 'escalation', 'run', 'quarantine', 'checkpoint', 'peer', 'health'];
+const KINDS = ['hello', 'incident', 'escalation', 'run', 'quarantine', 'checkpoint', 'peer', 'health', 'webhook'];
 const listeners = new Map();
 let state = 'connecting';
 const stateListeners = new Set();
