@@ -25,6 +25,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check federation node tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)

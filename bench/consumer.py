@@ -28,8 +28,8 @@ from bench.pipeline import pipeline_rate
 from federation.canonical import decode, encode
 from federation.envelope import Envelope, payload_type
 from federation.messages import incident_from_report
-from node.identity import load_signing_key
-from node.schemas import default_schemas
+from node.core.identity import load_signing_key
+from node.core.schemas import default_schemas
 from tests.integration.conftest import MINIMAL_REPORT, Federation
 
 

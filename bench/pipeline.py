@@ -19,17 +19,17 @@ from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
 from federation.inbound import check_inbound
 from federation.messages import incident_from_report
-from node.context import NodeContext
-from node.flow import Accepted
-from node.ingest import ingest_batch
-from node.playbook_files import load_playbooks
-from node.provision import (
+from node.cli.provision import (
     genesis_document,
     member_entry,
     provision_node,
     sign_genesis,
     write_config,
 )
+from node.core.playbook_files import load_playbooks
+from node.pipeline.context import NodeContext
+from node.pipeline.flow import Accepted
+from node.pipeline.ingest import ingest_batch
 from tests.integration.conftest import MINIMAL_REPORT
 
 SUBJECT = "beacon.v1.incident.fr.serious-incident"

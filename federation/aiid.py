@@ -13,7 +13,7 @@
     >>> report["provenance"]["severity"], report["provenance"]["occurred_at"]
     ('defaulted', 'observed')
 
-Pure: the node side (``node.importer``) reads the CSV files and hands rows over as dicts of
+Pure: the node side (``node.cli.importer``) reads the CSV files and hands rows over as dicts of
 strings, one ``AiidRecord`` per incident with the classification rows that name it. The
 mapping tables and their justification are in ``docs/aiid-mapping.md``; in short:
 

@@ -7,7 +7,7 @@
     incident_id 'x' is not a positive whole number
     date '2024-02-30' is not a date (YYYY-MM-DD)
 
-The importer (``node.aiid_csv``) adds file names and line numbers; ``federation.aiid`` maps the
+The importer (``node.cli.aiid_csv``) adds file names and line numbers; ``federation.aiid`` maps the
 rows these checks let through.
 """
 

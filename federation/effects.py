@@ -26,7 +26,8 @@ order. Every effect is safe to execute twice: messages carry stable ids (``escal
 | ``CancelTimer`` | removes the job if it exists |
 
 ``AnyEffect`` (at the end) is the closed union of these: ``Transition.effects`` holds only its
-members, and ``node.engine._execute`` matches over it ending in ``assert_never``, so ``make lint``
+members, and ``node.pipeline.engine._execute`` matches over it ending in ``assert_never``, so
+``make lint``
 fails when an effect has no branch (``tests/unit/test_effects.py`` shows mypy failing on a
 dispatch that forgets one). The messages an effect causes are built by the pure builders of
 ``federation.run_messages``, which refuse rather than sign a placeholder.
@@ -175,7 +176,8 @@ class CancelTimer(Effect):
 
 # The closed set of effects. Transitions carry only these, and the node dispatches over them with
 # ``match`` ending in ``assert_never``: a new effect class that is added here but gets no branch
-# in ``node.engine._execute`` fails ``mypy`` (and one that is not added here cannot be returned).
+# in ``node.pipeline.engine._execute`` fails ``mypy`` (and one that is not added here cannot be
+# returned).
 AnyEffect = (Notify | RecordIncident | SendEscalation | RequestAction | ProposeEmergency
              | DeclareEmergency | EndEmergency | PublishAdvisory | SendResolution | ArmTimer
              | CancelTimer)

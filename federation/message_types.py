@@ -8,7 +8,8 @@
 
 Adding a message type: its name to ``MessageType``, an entry here, its schema
 ``schemas/<name>.v1.json``, its model and builder in ``federation/``, and its branch in the
-node's pipeline (``node.flow``), where ``match`` + ``assert_never`` makes mypy name a type that has
+node's pipeline (``node.pipeline.flow``), where ``match`` + ``assert_never`` makes mypy name a type
+that has
 no handler. The stream's subjects and the log's exclusions follow from this table.
 """
 

@@ -1,6 +1,6 @@
 """Contingency playbooks: the model, the YAML reader that names file and line, and matching.
 
-    schemas = node.schemas.default_schemas()
+    schemas = node.core.schemas.default_schemas()
     pb = parse_playbook_yaml(text, "playbooks/red-line-crossing.yaml", schemas=schemas)
     [p.id for p in matching_playbooks([pb], incident_doc, local_id="gb", is_local=True)]
     ['red-line-crossing']
@@ -17,7 +17,7 @@ once from the moment the incident is known. A step's ``clock`` may name a regula
 
 ``parse_playbook_yaml`` composes the YAML node tree first, so every schema or semantic problem
 names file, line and JSON path: ``playbooks/x.yaml:14: $.steps[2].deadline: ...``. The schema is
-passed in (``node.schemas.default_schemas()``); this module reads no files.
+passed in (``node.core.schemas.default_schemas()``); this module reads no files.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def parse_playbook_yaml(text: str, filename: str, *, schemas: SchemaSet,
     Args:
         text: the YAML source.
         filename: the name to put in problems (as the user would open it).
-        schemas: the project's schemas (``node.schemas.default_schemas()``).
+        schemas: the project's schemas (``node.core.schemas.default_schemas()``).
         regimes: the regulatory clocks steps may name (``playbooks/regimes.yaml``).
 
     Returns:

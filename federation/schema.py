@@ -4,7 +4,7 @@
     >>> s.problems("a", {})[0].message
     "'n' is a required property"
 
-The set is built from schema documents that the caller has read (``node.schemas`` reads
+The set is built from schema documents that the caller has read (``node.core.schemas`` reads
 ``schemas/``); this module never touches the file system. Schemas refer to each other by relative
 ``$ref`` resolved through a ``referencing.Registry`` keyed by ``$id``.
 """

@@ -14,7 +14,7 @@ GitHub's and Stripe's webhook receivers do. The node delivers each event at leas
 receiver deduplicates by the body's ``id``.
 
 Which webhook role receives which event (``ROLE_EVENTS``) follows the API roles of
-``node.auth.ROLES``: an ``operator`` webhook gets everything; a ``responder`` webhook gets the
+``node.store.auth.ROLES``: an ``operator`` webhook gets everything; a ``responder`` webhook gets the
 work of people on duty (notify steps for duty and responder roles, escalations, deadlines,
 emergencies); an ``auditor`` webhook gets missed deadlines and emergencies (the accountability
 record); a ``viewer`` webhook gets emergencies only.

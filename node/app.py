@@ -16,7 +16,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node import (
+from node.bus import roster_sync
+from node.bus.transport import Bus
+from node.core.config import NodeConfig
+from node.core.playbook_files import load_playbooks
+from node.http import (
     api,
     api_links,
     api_log,
@@ -24,22 +28,17 @@ from node import (
     api_stats,
     api_webhooks,
     audit_trail,
-    dashboard,
     observe,
-    openapi,
-    roster_sync,
     taxii,
 )
-from node import web as web_console
-from node.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
-from node.bus import Bus
-from node.config import NodeConfig
-from node.context import NodeContext
-from node.middleware import auth_middleware, error_middleware
-from node.playbook_files import load_playbooks
-from node.timers import RunTimers
-from node.translog import TransparencyLog, checkpoint_loop
-from node.webhooks import WebhookDispatcher
+from node.http.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
+from node.http.middleware import auth_middleware, error_middleware
+from node.notify.webhooks import WebhookDispatcher
+from node.pipeline.context import NodeContext
+from node.pipeline.timers import RunTimers
+from node.pipeline.translog import TransparencyLog, checkpoint_loop
+from node.web import console as web_console
+from node.web import dashboard, openapi
 
 log = logging.getLogger("beacon.app")
 

@@ -20,7 +20,7 @@ from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
 from federation.keys import SigningKey
 from federation.messages import incident_from_report
-from node.identity import load_signing_key
+from node.core.identity import load_signing_key
 from tests.browser.conftest import VIEWPORT
 from tests.integration.conftest import Federation, report
 

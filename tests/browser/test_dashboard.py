@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from node.importer import add_parser, run
+from node.cli.importer import add_parser, run
 from tests.browser.console import bearer, no_script_errors, open_page, poll, shot
 from tests.integration.conftest import Federation, report, running_federation
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from node.auth import issue_token, revoke_token
-from node.config import NodeConfig
-from node.store import Store
+from node.core.config import NodeConfig
+from node.store.auth import issue_token, revoke_token
+from node.store.db import Store
 from tests.browser.console import no_script_errors, open_page, shot
 from tests.integration.conftest import Federation
 

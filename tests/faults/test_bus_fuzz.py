@@ -42,9 +42,9 @@ from federation.messages import incident_from_report
 from federation.roster import Roster
 from federation.subjects import DURABLE_TYPES
 from federation.timeutil import format_time
-from node.identity import load_roster, load_signing_key
-from node.roster_sync import POLL_SECONDS
-from node.schemas import default_schemas
+from node.bus.roster_sync import POLL_SECONDS
+from node.core.identity import load_roster, load_signing_key
+from node.core.schemas import default_schemas
 from tests.integration.conftest import Federation, report, running_federation, wait_for
 from tests.unit.hostile import hostile_bodies, json_values, paths, replaced
 

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.config import NodeConfig
+from node.core.config import NodeConfig
 from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 SCALE = 0.0001

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from node.openapi import ENDPOINTS
+from node.web.openapi import ENDPOINTS
 from tests.integration.conftest import MINIMAL_REPORT, Federation, running_federation
 from tests.integration.world import call
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.config import NodeConfig
+from node.core.config import NodeConfig
 from tests.faults.burst import all_ids
 from tests.integration.conftest import Federation, report, running_federation, wait_for
 

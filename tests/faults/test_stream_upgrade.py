@@ -17,8 +17,8 @@ import pytest
 from nats.aio.client import Client
 
 from federation.subjects import STREAM, stream_subjects
-from node.natsconf import NkeyUser, find_nats_server, server_config
-from node.stream_setup import consumer_config, setup_jetstream, stream_config
+from node.bus.natsconf import NkeyUser, find_nats_server, server_config
+from node.bus.stream_setup import consumer_config, setup_jetstream, stream_config
 from tests.integration.conftest import free_base_port, wait_for
 
 OLD_SUBJECTS = [s for s in stream_subjects() if s not in ("beacon.v1.advisory.>",

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.demo import ports_needed
+from node.cli.demo import ports_needed
 
 MINIMAL_REPORT: dict[str, Any] = {
     "title": "Chatbot gave dangerous medical advice",

@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from node.config import NodeConfig
-from node.context import NodeContext
-from node.provision import (
+from node.cli.provision import (
     NodeFiles,
     genesis_document,
     member_entry,
@@ -19,6 +17,8 @@ from node.provision import (
     sign_genesis,
     write_config,
 )
+from node.core.config import NodeConfig
+from node.pipeline.context import NodeContext
 
 
 def open_local_node(tmp_path: Path, node_id: str, *, peers: tuple[str, ...] = (),

@@ -18,7 +18,7 @@ from federation.canonical import digest
 from federation.envelope import Envelope
 from federation.roster import sign_roster_document
 from federation.roster_edit import successor
-from node.identity import load_signing_key
+from node.core.identity import load_signing_key
 from tests.integration.conftest import Federation, report, wait_for
 
 PEERS = ("fr", "int", "jp")

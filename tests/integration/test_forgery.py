@@ -18,7 +18,7 @@ from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
 from federation.keys import SigningKey
 from federation.messages import incident_from_report, new_incident_id
-from node.identity import load_signing_key
+from node.core.identity import load_signing_key
 from tests.integration.conftest import Federation, report, wait_for
 
 _DEEP = b'{"a":' * 1000 + b"1" + b"}" * 1000

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.importer import add_parser, run
+from node.cli.importer import add_parser, run
 from tests.integration.conftest import Federation, barrier, wait_for
 
 AIID_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "aiid" / "incidents.csv"

@@ -15,9 +15,9 @@ from federation.canonical import digest, encode
 from federation.envelope import Envelope, payload_type
 from federation.inbound import Verified, check_inbound
 from federation.messages import incident_from_report
-from node.context import NodeContext
-from node.flow import Accepted
-from node.ingest import ingest_batch
+from node.pipeline.context import NodeContext
+from node.pipeline.flow import Accepted
+from node.pipeline.ingest import ingest_batch
 from tests.integration.conftest import report
 from tests.integration.local_node import open_local_node
 

@@ -1,7 +1,7 @@
 """A plain ``pip install .`` (not editable) into a fresh venv gives a working ``beacon``.
 
 The schemas and playbooks live at the top of the project, outside any package; this proves the
-installed copy finds them (``node.resources``) from a folder that has no checkout around it.
+installed copy finds them (``node.core.resources``) from a folder that has no checkout around it.
 """
 
 from __future__ import annotations

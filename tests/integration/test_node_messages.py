@@ -17,16 +17,16 @@ from federation import runs
 from federation.canonical import decode
 from federation.envelope import Envelope
 from federation.messages import Draft, incident_from_report
-from node import engine, flow
-from node.context import NodeContext, utcnow
-from node.playbook_files import load_playbooks
-from node.provision import (
+from node.cli.provision import (
     genesis_document,
     member_entry,
     provision_node,
     sign_genesis,
     write_config,
 )
+from node.core.playbook_files import load_playbooks
+from node.pipeline import engine, flow
+from node.pipeline.context import NodeContext, utcnow
 from tests.integration.conftest import report
 
 PLAYBOOK = "serious-incident-cross-border"

@@ -38,11 +38,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from node import openapi
 from node.app import init_app
-from node.appkeys import NODE
-from node.config import NodeConfig
-from node.openapi import ENDPOINTS
+from node.core.config import NodeConfig
+from node.http.appkeys import NODE
+from node.web import openapi
+from node.web.openapi import ENDPOINTS
 from tests.integration.conftest import MINIMAL_REPORT, Federation
 from tests.integration.world import World, build_world, call
 
@@ -75,12 +75,12 @@ def test_every_registered_route_is_documented(fed: Federation, doc: dict[str, An
     app = init_app(NodeConfig.load(Path(fed.node("gb")["config"])))
     try:
         registered = set(openapi.registered_operations(app))
-        assert openapi.undocumented(app) == [], "describe these in node/api_spec.py"
+        assert openapi.undocumented(app) == [], "describe these in node/http/api_spec.py"
     finally:
         app[NODE].close()
     served = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert served == registered
-    assert set(ENDPOINTS) - registered == set(), "node/api_spec.py describes routes that " \
+    assert set(ENDPOINTS) - registered == set(), "node/http/api_spec.py describes routes that " \
                                                  "no longer exist"
 
 

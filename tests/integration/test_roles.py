@@ -1,7 +1,8 @@
 """Every endpoint × every role, and no token, against a live federation.
 
 The expected answers come from the table behind the OpenAPI document's ``x-roles``
-(``node.api_spec`` and ``node.web_spec``, merged in ``node.openapi.ENDPOINTS``), and the test
+(``node.http.api_spec`` and ``node.web.web_spec``, merged in ``node.web.openapi.ENDPOINTS``), and
+the test
 first checks that the served document says the same: a role the table allows gets the
 endpoint's success status (or the one named in ``ALLOWED``), a role it does not gets 403, no
 token gets 401, and a public endpoint answers everyone. Console pages are signed in with a
@@ -18,9 +19,9 @@ import requests
 
 from federation.stix import incident_id
 from federation.taxii import collection_id
-from node.api_spec import Endpoint
-from node.auth import ROLES
-from node.openapi import ENDPOINTS
+from node.http.api_spec import Endpoint
+from node.store.auth import ROLES
+from node.web.openapi import ENDPOINTS
 from tests.integration.conftest import Federation, report
 from tests.integration.world import World, build_world, call
 

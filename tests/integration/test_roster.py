@@ -17,7 +17,7 @@ import nats
 from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
 from federation.messages import incident_from_report
-from node.identity import load_signing_key
+from node.core.identity import load_signing_key
 from tests.integration.conftest import Federation, report, wait_for
 
 

@@ -27,11 +27,11 @@ from nats.js.kv import KeyValue
 from federation.envelope import Envelope
 from federation.roster import sign_roster_document
 from federation.roster_edit import successor
-from node.auth import issue_token
-from node.config import NodeConfig
-from node.context import utcnow
-from node.identity import load_signing_key
-from node.store import Store
+from node.core.config import NodeConfig
+from node.core.identity import load_signing_key
+from node.pipeline.context import utcnow
+from node.store.auth import issue_token
+from node.store.db import Store
 from tests.integration.conftest import Federation, wait_for
 from tests.integration.test_roster import beacon
 

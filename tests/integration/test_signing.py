@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from federation.messages import incident_from_report
-from node import records, snapshots, statistics
-from node.context import NodeContext
-from node.flow import sign_and_record
+from node.pipeline import snapshots, statistics
+from node.pipeline.context import NodeContext
+from node.pipeline.flow import sign_and_record
+from node.store import records
 from tests.integration.conftest import report
 from tests.integration.local_node import open_local_node
 

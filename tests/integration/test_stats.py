@@ -35,7 +35,7 @@ import nacl.signing
 import pytest
 
 from federation.aiid_places import COUNTRY_NAMES, ISO_COUNTRIES
-from node.importer import add_parser, run
+from node.cli.importer import add_parser, run
 from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 AIID_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "aiid" / "incidents.csv"

@@ -26,7 +26,7 @@ from taxii2client.v21 import Collection, Server, as_pages
 from federation.messages import SERVER_FIELDS
 from federation.stix import incident_id
 from federation.taxii import TAXII_MEDIA, collection_id
-from node.cli import main
+from node.cli.main import main
 from tests.integration.conftest import Federation, free_base_port, report, running_federation
 from tests.integration.world import call
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from federation.errors import Error
-from node.auth import (  # _hash: what the software before expiry stored, too
+from node.cli.users import expiry, list_tokens
+from node.http.sessions import IDLE, LIFETIME, Ended, SessionStore
+from node.store.auth import (  # _hash: what the software before expiry stored, too
     AuthError,
     TokenExpiredError,
     TokenVerifier,
@@ -22,10 +24,8 @@ from node.auth import (  # _hash: what the software before expiry stored, too
     issue_token,
     revoke_token,
 )
-from node.sessions import IDLE, LIFETIME, Ended, SessionStore
-from node.store import MIGRATIONS, Store
-from node.users import expiry, list_tokens
-from node.web_pages import ended_notice
+from node.store.db import MIGRATIONS, Store
+from node.web.web_pages import ended_notice
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from federation.envelope import Envelope, payload_type
 from federation.keys import PublicKey, b64
 from federation.merkle import verify_consistency, verify_inclusion
 from federation.timeutil import format_time
-from node.identity import load_signing_key
+from node.core.identity import load_signing_key
 from tests.integration.conftest import Federation, report, running_federation, wait_for
 
 PEERS = ("fr", "jp", "int")

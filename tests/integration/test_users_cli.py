@@ -12,9 +12,9 @@ from typing import Any
 import requests
 
 from federation.timeutil import parse_time
-from node.auth import issue_token
-from node.config import NodeConfig
-from node.store import Store
+from node.core.config import NodeConfig
+from node.store.auth import issue_token
+from node.store.db import Store
 from tests.integration.conftest import Federation, report
 from tests.integration.world import call
 

@@ -15,9 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from node.appkeys import NODE
-from node.auth import issue_token, revoke_token
-from node.sessions import (
+from node.http.appkeys import NODE
+from node.http.sessions import (
     IDLE,
     LIFETIME,
     LoginThrottle,
@@ -25,7 +24,8 @@ from node.sessions import (
     csrf_token,
     session_cookie,
 )
-from node.store import Store
+from node.store.auth import issue_token, revoke_token
+from node.store.db import Store
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from node import flow
+from node.pipeline import flow
 from tests.integration.conftest import report
 from tests.pipeline.world import World
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from federation.run_model import PlaybookRun
-from node import engine, flow
-from node.errors import Conflict
+from node.core.errors import Conflict
+from node.pipeline import engine, flow
 from tests.integration.conftest import report
 from tests.pipeline.world import World
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.roster_sync import report_equivocation
+from node.bus.roster_sync import report_equivocation
 from tests.pipeline.world import World
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from node import webhook_store as ws
-from node.webhooks import WebhookDispatcher
+from node.notify.webhooks import WebhookDispatcher
+from node.pipeline import webhook_store as ws
 from tests.integration.conftest import report
 from tests.pipeline.world import World
 

@@ -11,7 +11,7 @@ import pytest
 
 from federation.checkpoint import Checkpoint, sign_checkpoint
 from federation.keys import b64
-from node.translog import TransparencyLog
+from node.pipeline.translog import TransparencyLog
 from tests.integration.conftest import report
 from tests.pipeline.world import World
 

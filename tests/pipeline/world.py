@@ -24,18 +24,19 @@ from typing import Any
 from federation.errors import RejectedMessage
 from federation.inbound import check_inbound
 from federation.messages import incident_from_report
-from node import filing, flow, records
-from node.context import NodeContext
-from node.flow import Accepted
-from node.ingest import Refused, ingest_batch
-from node.playbook_files import load_playbooks
-from node.provision import (
+from node.cli.provision import (
     genesis_document,
     member_entry,
     provision_node,
     sign_genesis,
     write_config,
 )
+from node.core.playbook_files import load_playbooks
+from node.pipeline import filing, flow
+from node.pipeline.context import NodeContext
+from node.pipeline.flow import Accepted
+from node.pipeline.ingest import Refused, ingest_batch
+from node.store import records
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 
 from federation.keys import SigningKey
 from federation.schema import SchemaSet
-from node.schemas import default_schemas
+from node.core.schemas import default_schemas
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 

@@ -293,7 +293,7 @@ def test_shape_problems_name_the_json_path(good: dict[str, Any]) -> None:
 
 def test_beacon_verify_offline(good: dict[str, Any], tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
-    from node.cli import main
+    from node.cli.main import main
 
     bundle, genesis = tmp_path / "gb.audit.json", tmp_path / "roster.json"
     bundle.write_bytes(dump_bundle(good))

@@ -16,7 +16,7 @@ from referencing.jsonschema import DRAFT202012
 from federation.cacao import CacaoValidator, check_step_graph, export_cacao, playbook_uuid
 from federation.playbook import Playbook, parse_playbook_yaml
 from federation.schema import SchemaSet
-from node.playbook_files import load_regimes
+from node.core.playbook_files import load_regimes
 
 REPO = Path(__file__).resolve().parents[2]
 CACAO_DIR = Path(__file__).resolve().parents[3] / "shared" / "schemas-external" / "cacao-2.0"

@@ -10,8 +10,8 @@ import pytest
 
 from federation.coverage import KINDS, coverage_gaps, covering
 from federation.severity import Severity
-from node import cli
-from node.playbook_files import load_playbooks
+from node.cli import main as cli
+from node.core.playbook_files import load_playbooks
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
 """Effects are a closed union, and dispatch over them is checked by mypy (federation/effects.py,
-node/engine.py::_execute)."""
+node/pipeline/engine.py::_execute)."""
 
 from __future__ import annotations
 

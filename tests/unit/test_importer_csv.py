@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from federation.aiid import INCIDENT_COLUMNS
-from node.aiid_csv import AiidImportError, Corpus, read_corpus
-from node.importer import Target, add_parser, check_mapping, import_corpus, run
+from node.cli.aiid_csv import AiidImportError, Corpus, read_corpus
+from node.cli.importer import Target, add_parser, check_mapping, import_corpus, run
 
 HEADER = ["_id", "incident_id", "date", "reports", *INCIDENT_COLUMNS[4:], "description", "title"]
 

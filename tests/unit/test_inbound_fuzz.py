@@ -28,7 +28,7 @@ from federation.inbound import InboundPolicy, Verified, check_inbound
 from federation.keys import b64
 from federation.roster import Roster
 from federation.schema import SchemaSet
-from node.schemas import default_schemas
+from node.core.schemas import default_schemas
 from tests.unit.conftest import NOW
 from tests.unit.factories import incident_document, make_roster, member_key
 from tests.unit.hostile import hostile_bodies, json_values, paths, replaced

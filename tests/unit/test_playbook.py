@@ -21,7 +21,7 @@ from federation.playbook import (
 from federation.regimes import Regimes
 from federation.schema import SchemaSet
 from federation.triggers import IncidentFacts
-from node.playbook_files import load_regimes
+from node.core.playbook_files import load_regimes
 from tests.unit.conftest import NOW
 from tests.unit.factories import MINIMAL_REPORT
 

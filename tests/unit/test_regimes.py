@@ -11,7 +11,7 @@ import pytest
 
 from federation.regimes import Period, RegimeError, Regimes, add_months
 from federation.schema import SchemaSet
-from node.playbook_files import load_regimes
+from node.core.playbook_files import load_regimes
 
 REPO = Path(__file__).resolve().parents[2]
 T = datetime(2027, 1, 31, 10, tzinfo=UTC)

@@ -41,7 +41,7 @@ from federation.runs import (
     run_id_for,
     start_run,
 )
-from node.playbook_files import load_playbooks
+from node.core.playbook_files import load_playbooks
 from tests.unit.conftest import NOW
 from tests.unit.factories import MINIMAL_REPORT
 

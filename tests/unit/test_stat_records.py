@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from federation.severity import Severity
-from node import statistics
-from node.store import MIGRATIONS, Store
+from node.pipeline import statistics
+from node.store.db import MIGRATIONS, Store
 
 ID = "gb-0123456789abcdef"
 

@@ -1,4 +1,5 @@
-"""node.supervisor: a failing task is restarted with backoff, counted and shown; stop() ends all."""
+"""node.core.supervisor: a failing task is restarted with backoff, counted and shown; stop() ends
+all."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from node.supervisor import Supervisor
+from node.core.supervisor import Supervisor
 
 
 def _sup() -> tuple[Supervisor, Counter]:

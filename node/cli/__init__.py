@@ -1,0 +1,2 @@
+"""Every ``beacon`` command. The top layer: may import anything in ``node``.
+"""

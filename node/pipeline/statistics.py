@@ -1,0 +1,263 @@
+"""Global incident statistics at a node: the ``stat_records`` projection, summaries, snapshots.
+
+    inside the transaction that stores a message (node.pipeline.flow):
+    statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
+    records = load_records(ctx.store)                # one StatRecord per incident id
+    digest = publish_snapshot(ctx, force=True)       # at the international body
+
+**Projection.** ``stat_records`` holds one row per incident id with what ``StatRecord`` needs,
+from full ``incident`` reports and from the ``stub`` messages that stand in for RED and
+AMBER+STRICT reports, wherever they come from (this node's own or a peer's). The newest revision
+wins; at the same revision a full report supersedes its stub (it says the same and more). A stub
+of a *newer* revision replaces an older full report: its severity and harm types are current,
+only the developer and the exact date are lost.
+
+**Snapshots.** The international body signs a ``stats`` message (``schemas/stats.v1.json``) and
+publishes it to every member. A node keeps, per origin, the newest snapshot of any member whose
+roster role is ``international-body``; a ``stats`` message from anyone else is stored (it was
+signed and verified like every message) but never shown as the global picture.
+
+**Escalation figures** are read from the verbatim envelopes of ``escalation``, ``ack``,
+``decline`` and ``resolution`` messages: every node receives every durable message, so the
+international body sees all of them although it is addressed by few.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from federation.canonical import decode
+from federation.envelope import Envelope
+from federation.errors import SignatureError
+from federation.links import clusters, counted_once
+from federation.severity import Severity
+from federation.stats import (
+    KeyValue,
+    StatRecord,
+    in_range,
+    incident_facets,
+    iso_week,
+    matches,
+    red_line_crossings,
+)
+from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
+from federation.stats_summary import (
+    Answer,
+    Closure,
+    EscalationFacts,
+    ack_samples,
+    ack_times,
+    escalation_states,
+    escalation_summary,
+    tripwire_counts,
+)
+from federation.timeutil import parse_time
+from node.pipeline.context import NodeContext
+from node.store.db import Store
+
+log = logging.getLogger("beacon.stats")
+
+INTERNATIONAL_BODY = "international-body"
+
+
+# -- projection (inside the storing transaction) ----------------------------------------------
+def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
+               doc: dict[str, Any], digest: str, received_at: str) -> None:
+    """Project one newly stored message into the statistics tables (no-op for other types)."""
+    if message_type in ("incident", "stub"):
+        _upsert_record(tx, message_type, doc, digest, received_at)
+    elif message_type == "link":
+        _record_link(tx, doc, digest)
+    elif message_type == "stats":
+        _record_snapshot(ctx, tx, doc, digest, received_at)
+
+
+def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any],
+                   digest: str, received_at: str) -> None:
+    is_stub = message_type == "stub"
+    incident_id = doc["incident_id"] if is_stub else doc["id"]
+    occurred = doc.get("occurred_at")
+    system = doc.get("ai_system") or {}
+    values = (incident_id, int(doc["revision"]), int(is_stub), digest, doc["origin"],
+              doc["severity"], json.dumps(list(doc.get("harm_types", ()))),
+              json.dumps(list(doc.get("red_lines", ()))),
+              json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
+              None if is_stub else (system.get("developer") or None),
+              None if is_stub or not occurred
+              else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
+              doc.get("week") if is_stub else None, doc["tlp"], received_at,
+              "{}" if is_stub else json.dumps(incident_facets(doc)))
+    # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
+    tx.execute(
+        "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
+        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
+        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "facets=excluded.facets, "
+        "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
+        "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
+        "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
+        "developer=excluded.developer, occurred_on=excluded.occurred_on, week=excluded.week, "
+        "tlp=excluded.tlp, updated_at=excluded.updated_at "
+        "WHERE excluded.revision > stat_records.revision OR (excluded.revision = "
+        "stat_records.revision AND excluded.is_stub < stat_records.is_stub)", values)
+
+
+def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
+    # Inbound links were checked (federation.inbound refuses not-owner) and this node's own by
+    # the API; checked again because a wrong row would change every count.
+    if not str(doc["incident_id"]).startswith(f"{doc['origin']}-"):
+        log.warning("ignored a link from %s about %s, a report it does not own",
+                    doc["origin"], doc["incident_id"])
+        return
+    tx.execute("INSERT OR IGNORE INTO incident_links(incident_id, linked_id, relation, origin, "
+               "digest, issued_at) VALUES (?,?,?,?,?,?)",
+               (doc["incident_id"], doc["linked_id"], doc["relation"], doc["origin"], digest,
+                doc["issued_at"]))
+
+
+def links_of(store: Store, incident_id: str) -> list[dict[str, Any]]:
+    """Every link that names ``incident_id``, from either side."""
+    return [dict(r) for r in store.query(
+        "SELECT incident_id, linked_id, relation, origin, digest, issued_at FROM incident_links "
+        "WHERE incident_id = ? OR linked_id = ? ORDER BY issued_at", (incident_id, incident_id))]
+
+
+def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
+                     digest: str, received_at: str) -> None:
+    member = ctx.roster.member(str(doc.get("origin")))
+    if member is None or member.role != INTERNATIONAL_BODY:
+        log.warning("ignored a statistics snapshot from %s: only the international body "
+                    "publishes the global picture", doc.get("origin"))
+        return
+    tx.execute("INSERT INTO stat_snapshots(origin, digest, issued_at, received_at) "
+               "VALUES (?, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET digest=excluded.digest, "
+               "issued_at=excluded.issued_at, received_at=excluded.received_at "
+               "WHERE strftime('%Y-%m-%dT%H:%M:%fZ', excluded.issued_at) "
+               ">= strftime('%Y-%m-%dT%H:%M:%fZ', stat_snapshots.issued_at)",
+               (doc["origin"], digest, doc["issued_at"], received_at))
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _record(row: sqlite3.Row) -> StatRecord:
+    day = date.fromisoformat(row["occurred_on"]) if row["occurred_on"] else None
+    facets = json.loads(row["facets"] or "{}")
+    return StatRecord(origin=row["origin"], severity=Severity(row["severity"]),
+                      harm_types=tuple(json.loads(row["harm_types"])),
+                      red_lines=tuple(json.loads(row["red_lines"])),
+                      developer=row["developer"], occurred_at=day, tlp=row["tlp"],
+                      is_stub=bool(row["is_stub"]),
+                      week=row["week"] if row["is_stub"] else (iso_week(day) if day else None),
+                      incident_id=row["incident_id"],
+                      countries=tuple(facets.get("countries") or ()),
+                      sector=facets.get("sector"), model=facets.get("model"),
+                      provenance=facets.get("provenance") or {})
+
+
+def load_records(store: Store) -> list[StatRecord]:
+    """Every event this node may count: one record per incident id, except that reports
+    linked ``same-as`` count once, as one cluster with every reporter listed."""
+    same_as = [(r["incident_id"], r["linked_id"]) for r in store.query(
+        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
+    return counted_once((_record(r) for r in store.query("SELECT * FROM stat_records")), same_as)
+
+
+def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
+              until: date | None) -> list[str]:
+    """The events (one incident id per same-as cluster: its first) in the group ``where``
+    within the date range: what a chart's bar counts, for the incident list to show."""
+    return [r.incident_id for r in load_records(store)
+            if in_range(r, since, until) and matches(r, where, basis)]
+
+
+def cluster_ids(store: Store, incident_id: str) -> list[str]:
+    """The ids of every report in ``incident_id``'s same-as cluster (itself included)."""
+    pairs = [(r["incident_id"], r["linked_id"]) for r in store.query(
+        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
+    ids = {incident_id} | {i for pair in pairs for i in pair}
+    return next(g for g in clusters(pairs, sorted(ids)) if incident_id in g)
+
+
+def tripwires(store: Store, since: date | None = None,
+              until: date | None = None) -> dict[str, int]:
+    """Full reports naming each tripwire id (stubs carry none), within the occurrence range."""
+    rows = store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
+    return tripwire_counts(json.loads(r["tripwire_ids"]) for r in rows
+                           if in_range(_record(r), since, until))
+
+
+def _documents(store: Store, message_type: str) -> list[dict[str, Any]]:
+    docs = []
+    for row in store.query("SELECT envelope FROM envelopes WHERE message_type = ?",
+                           (message_type,)):
+        # Stored envelopes were verified (or signed here) before they were stored.
+        doc = decode(Envelope.from_json(row["envelope"]).payload)
+        if isinstance(doc, dict):
+            docs.append(doc)
+    return docs
+
+
+def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Acknowledgement times per tier and where every escalation stands now."""
+    escalations = [EscalationFacts.from_document(d) for d in _documents(ctx.store, "escalation")]
+    answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
+               for d in _documents(ctx.store, kind) if d.get("escalation_id")]
+    closures = [Closure.from_document(d) for d in _documents(ctx.store, "resolution")]
+    states = escalation_states(escalations, answers, closures, now=ctx.now())
+    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
+
+
+def summary(ctx: NodeContext, since: date | None = None,
+            until: date | None = None) -> dict[str, Any]:
+    """What the dashboard shows beside the group counts (``GET /api/v1/stats/summary``)."""
+    everything = load_records(ctx.store)
+    records = [r for r in everything if in_range(r, since, until)]
+    ack, escalations = escalation_figures(ctx)
+    return {"node": ctx.node_id, "role": ctx.config.role, "generated_at": ctx.now_text(),
+            "total": len(records), "stubs": sum(1 for r in records if r.is_stub),
+            "undated": sum(1 for r in everything if r.date_for_range is None),
+            "clusters": sum(1 for r in records if len(r.reporters) > 1),
+            "red_lines": red_line_crossings(records),
+            "red_line_reports": sum(1 for r in records if r.red_lines),
+            "tripwires": tripwires(ctx.store, since, until),
+            "ack_times": ack, "escalations": escalations}
+
+
+# -- snapshots --------------------------------------------------------------------------------
+def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
+    ack, escalations = escalation_figures(ctx)
+    return build_stats_snapshot(load_records(ctx.store), origin=ctx.node_id,
+                                issued_at=ctx.now(), ack=ack, escalations=escalations,
+                                tripwires=tripwires(ctx.store))
+
+
+def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:
+    """The newest snapshot kept (of ``origin``, or of any international-body member)."""
+    rows = store.query("SELECT s.*, e.envelope FROM stat_snapshots s JOIN envelopes e "
+                       "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
+                       "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', s.issued_at) DESC LIMIT 1",
+                       (origin, origin))
+    return rows[0] if rows else None
+
+
+def snapshot_view(ctx: NodeContext, row: sqlite3.Row) -> dict[str, Any]:
+    """A stored snapshot with its signer, re-verified now against the roster this node trusts."""
+    envelope = Envelope.from_json(row["envelope"])
+    member = ctx.roster.member(row["origin"])
+    signer: dict[str, Any] = {"member": row["origin"], "role": member.role if member else None,
+                              "keyid": None}
+    try:
+        key = envelope.verify_with(ctx.roster.signing_keys(row["origin"],
+                                                           parse_time(row["issued_at"])))
+        signer["keyid"] = key.keyid
+        verified = member is not None and member.role == INTERNATIONAL_BODY
+    except SignatureError:
+        verified = False
+    return {"origin": row["origin"], "signer": signer, "digest": row["digest"],
+            "issued_at": row["issued_at"], "received_at": row["received_at"],
+            "verified": verified, "snapshot": decode(envelope.payload),
+            "envelope": envelope.to_dict()}

@@ -1,0 +1,419 @@
+"""The node's SQLite store (WAL): verbatim signed envelopes, projections, outbox, quarantine.
+
+    store = Store.open(Path("gb/beacon.sqlite3"))
+    with store.transaction() as tx: ...
+    store.close()
+
+Every signed envelope is kept byte for byte as it was signed or received; every other table is a
+projection of them, except the outbox (what still has to reach NATS), the quarantine (what was
+refused, with its reason) and the API tokens. A report accepted with 201 was committed here
+together with its outbox row in one transaction, so a crash or a NATS outage loses nothing.
+
+``synchronous=FULL``: a commit survives power loss, not only a process crash; the consumer
+amortises the fsync by committing a whole fetched batch at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from federation.errors import Error
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation
+    """
+    CREATE TABLE envelopes (
+        digest TEXT PRIMARY KEY,
+        message_type TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        envelope BLOB NOT NULL,          -- the DSSE JSON, verbatim
+        received_at TEXT NOT NULL,
+        local INTEGER NOT NULL           -- 1 if this node signed it
+    );
+    CREATE INDEX envelopes_type ON envelopes(message_type, origin);
+    CREATE TABLE incidents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        origin TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        severity_rank INTEGER NOT NULL,
+        tlp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        title TEXT NOT NULL,
+        occurred_at TEXT,
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX incidents_origin ON incidents(origin, seq);
+    CREATE INDEX incidents_severity ON incidents(severity_rank, seq);
+    CREATE TABLE incident_revisions (
+        id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        PRIMARY KEY (id, revision)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(sent_at, seq);
+    CREATE TABLE quarantine (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        digest TEXT,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX quarantine_reason ON quarantine(reason);
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        label TEXT NOT NULL,
+        hash TEXT NOT NULL,              -- Argon2id of the whole token
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE log_leaves (           -- this node's transparency log: one leaf per signed
+        idx INTEGER PRIMARY KEY,         -- envelope, leaf data = the 32-byte message digest
+        digest TEXT NOT NULL UNIQUE,
+        leaf_hash BLOB NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: transparency logs: own and peers' checkpoints, cosignatures, equivocation evidence
+    """
+    CREATE TABLE checkpoints (
+        origin TEXT NOT NULL,            -- member id whose log this is
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        note TEXT NOT NULL,              -- the C2SP signed note as the log signed it
+        digest TEXT,                     -- of the checkpoint message that carried it
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL,            -- own | consistent | first-seen | unverified
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (origin, size)
+    );
+    CREATE TABLE cosignatures (
+        origin TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        line TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (origin, size, witness)
+    );
+    CREATE TABLE equivocations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        origin TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        evidence TEXT NOT NULL,          -- JSON: both notes and why they conflict
+        detected_at TEXT NOT NULL,
+        incident_id TEXT
+    );
+    """,
+    # 3: playbook runs, the escalation inbox, emergencies, local notifications, advisories
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        playbook_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        timer_at TEXT,                   -- the current step's next wake-up, if any
+        document TEXT NOT NULL,          -- PlaybookRun.to_dict()
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX runs_incident ON runs(incident_id);
+    CREATE INDEX runs_timer ON runs(state, timer_at);
+    CREATE TABLE escalations (           -- this node's inbox: escalations addressed to it
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        deadline TEXT NOT NULL,
+        status TEXT NOT NULL,            -- open | acked | declined | closed
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        answered_at TEXT,
+        answered_by TEXT,
+        answer_digest TEXT
+    );
+    CREATE INDEX escalations_status ON escalations(status, deadline);
+    CREATE TABLE emergencies (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE declarations (
+        emergency_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        PRIMARY KEY (emergency_id, origin)
+    );
+    CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        due TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE advisories (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    """,
+    # 4: the operators' audit trail: who changed what through the API or the CLI, and when
+    """
+    CREATE TABLE audit_trail (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        via TEXT NOT NULL,               -- api | cli
+        token_id TEXT,                   -- who: NULL when no valid token was presented
+        role TEXT,
+        label TEXT,
+        method TEXT NOT NULL,            -- HTTP method, or CLI for the command line
+        path TEXT NOT NULL,              -- request path, or the CLI command
+        route TEXT,                      -- the route template, e.g. /api/v1/incidents/{id}
+        target TEXT,                     -- the id acted on or created, if any
+        digest TEXT,                     -- of the envelope the action signed, if any
+        status INTEGER NOT NULL,         -- HTTP status of the outcome (CLI: 0 ok)
+        remote TEXT
+    );
+    CREATE INDEX audit_trail_token ON audit_trail(token_id, seq);
+    """,
+    # the roster chain this node accepted after its genesis roster
+    """
+    CREATE TABLE roster_versions (
+        version INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        accepted_at TEXT NOT NULL
+    );
+    """,
+    # global statistics (node/pipeline/statistics.py): one record per incident id, from full reports
+    # and stubs, and the newest snapshot signed by the international body; backfilled from the
+    # incidents already stored
+    """
+    CREATE TABLE stat_records (
+        incident_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        is_stub INTEGER NOT NULL,        -- 1: only the RED or AMBER+STRICT stub was seen
+        digest TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        harm_types TEXT NOT NULL,        -- JSON arrays
+        red_lines TEXT NOT NULL,
+        tripwire_ids TEXT NOT NULL,
+        developer TEXT,
+        occurred_on TEXT,                -- YYYY-MM-DD (UTC), full reports only
+        week TEXT,                       -- YYYY-Www, stubs only
+        tlp TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE stat_snapshots (
+        origin TEXT PRIMARY KEY,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity,
+        harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at)
+    SELECT id, revision, 0, digest, origin, severity,
+        COALESCE(json_extract(document, '$.harm_types'), '[]'),
+        COALESCE(json_extract(document, '$.red_lines'), '[]'),
+        COALESCE(json_extract(document, '$.tripwire_ids'), '[]'),
+        NULLIF(json_extract(document, '$.ai_system.developer'), ''),
+        substr(occurred_at, 1, 10), NULL, tlp, received_at
+    FROM incidents
+    """,
+    # web console sessions (node/http/sessions.py): only the SHA-256 of the cookie is stored
+    """
+    CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_token ON web_sessions(token_id)
+    """,
+    # API tokens expire (node/store/auth.py); NULL is "never", so tokens issued before this
+    # migration keep working exactly as they did until an operator replaces them
+    """
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT
+    """,
+    # statistics facets (affected countries, sector, model, provenance) and links between
+    # reports of one event (node/pipeline/statistics.py, federation/links.py)
+    """
+    ALTER TABLE stat_records ADD COLUMN facets TEXT NOT NULL DEFAULT '{}';
+    UPDATE stat_records SET facets = (SELECT json_object(
+        'countries', json(COALESCE(json_extract(i.document, '$.countries'), '[]')),
+        'sector', COALESCE(json_extract(i.document, '$.sector'),
+                           json_extract(i.document, '$.critical_infrastructure_sector')),
+        'model', COALESCE(json_extract(i.document, '$.ai_system.model_ref'),
+                          json_extract(i.document, '$.ai_system.name')),
+        'provenance', json(COALESCE(json_extract(i.document, '$.provenance'), '{}')))
+        FROM incidents i WHERE i.id = stat_records.incident_id) WHERE is_stub = 0
+        AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = stat_records.incident_id);
+    CREATE TABLE incident_links (
+        incident_id TEXT NOT NULL,       -- the linking node's own report
+        linked_id TEXT NOT NULL,
+        relation TEXT NOT NULL,          -- same-as | related-to
+        origin TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        PRIMARY KEY (incident_id, linked_id, relation)
+    );
+    CREATE INDEX incident_links_linked ON incident_links(linked_id)
+    """,
+    # webhooks (node/notify/webhooks.py): endpoints operators register, and the durable delivery
+    # queue and log; a delivery row is written before any attempt, so a restart resumes it
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        roles TEXT NOT NULL,             -- JSON array of API roles (federation.webhooks)
+        secret TEXT NOT NULL,            -- the HMAC key, never returned by the API
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_key TEXT NOT NULL,         -- what happened (idempotency: once per webhook)
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,              -- the exact bytes POSTed and signed, every attempt
+        status TEXT NOT NULL,            -- pending | delivered | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,           -- when the next attempt is due (pending only)
+        created_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_error TEXT,
+        response_code INTEGER,
+        UNIQUE (webhook_id, event_key)
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at)
+    """,
+]
+
+
+class StoreError(Error):
+    """The database could not be opened, migrated or written."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the store at {path}: {e}") from e
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {version}, newer than this "
+                             f"software ({len(MIGRATIONS)}); upgrade Beacon")
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as tx:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute(f"PRAGMA user_version={n}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot begin a transaction: {e}") from e
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"commit failed: {e}") from e
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"query failed: {e}") from e
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # -- meta -----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        value = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    @staticmethod
+    def set_meta(tx: sqlite3.Connection, key: str, value: str) -> None:
+        tx.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def row_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a mapping
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text)
