@@ -30,6 +30,7 @@ log = logging.getLogger("beacon.supervisor")
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 MIN_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 30.0
+STOP_ROUNDS = 10
 HEALTHY_AFTER_S = 30.0  # a task that ran this long without failing restarts from MIN_BACKOFF_S
 
 
@@ -54,6 +55,7 @@ class Supervisor:
         self._min, self._max = min_backoff, max_backoff
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.states: dict[str, TaskState] = {}
+        self._stopping = False
 
     def spawn(self, name: str, factory: TaskFactory, *, once: bool = False) -> None:
         """Run ``factory()`` under supervision as task ``name`` (unique within the node)."""
@@ -66,7 +68,7 @@ class Supervisor:
     async def _supervise(self, name: str, factory: TaskFactory, once: bool) -> None:
         st = self.states[name]
         backoff = self._min
-        while True:
+        while not self.stopping():
             st.state = "running"
             started = time.monotonic()
             try:
@@ -80,7 +82,11 @@ class Supervisor:
                 if once:
                     st.state = "done"
                     return
+                if self.stopping():
+                    break
                 self._failed(name, st, "returned: a long-running task must not end", exc=False)
+            if self.stopping():
+                break
             if time.monotonic() - started > HEALTHY_AFTER_S:
                 backoff = self._min
             st.state = "backoff"
@@ -110,12 +116,31 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def stop(self) -> None:
-        """Cancel every task and wait for each; never raises (shutdown must go on)."""
-        tasks = list(self._tasks.values())
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+    def stopping(self) -> bool:
+        """True once ``stop`` began: a task that ends now is not restarted."""
+        return self._stopping
+
+    async def stop(self, *, rounds: int = STOP_ROUNDS) -> None:
+        """Cancel every task and wait for each; never raises and never hangs (shutdown must
+        go on).
+
+        A cancellation can be lost: in Python 3.11, ``asyncio.wait_for`` (which nats-py's pull
+        ``fetch`` uses) drops one that arrives as its inner wait completes, and the loop goes
+        on. So a task still running after a second is cancelled again, for ``rounds`` seconds
+        at most; one that survives all of them is named in the log and left behind.
+        """
+        self._stopping = True
+        pending = {t for t in self._tasks.values() if not t.done()}
+        for _ in range(rounds):
+            if not pending:
+                break
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+        if pending:
+            log.error("tasks %s did not stop after %d cancellations; shutting down without them",
+                      sorted(t.get_name() for t in pending), rounds)
+        for t in self._tasks.values():
+            if t.done() and not t.cancelled():
+                t.exception()  # retrieved: no "exception was never retrieved" at exit
         self._tasks.clear()

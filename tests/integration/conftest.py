@@ -108,10 +108,16 @@ class Federation:
         return (self.data / "demo.out").read_text(errors="replace")
 
     def stop(self) -> None:
+        """Stop every process, however the test ended; one that ignores SIGTERM for 30 s is
+        killed (a node's own shutdown is bounded: ``Supervisor.stop``)."""
         for p in self.extra:
             if p.poll() is None:
                 p.terminate()
-                p.wait(timeout=15)
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

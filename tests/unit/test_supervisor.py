@@ -4,6 +4,7 @@ all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
@@ -71,3 +72,39 @@ async def test_names_are_unique_while_running() -> None:
     with pytest.raises(ValueError, match="already running"):
         sup.spawn("consumer", forever)
     await sup.stop()
+
+
+async def test_stop_does_not_hang_on_a_task_that_swallows_its_cancellation() -> None:
+    sup = Supervisor(Counter("t4_restarts", "x", ["task"], registry=CollectorRegistry()))
+    cancels = 0
+
+    async def stubborn() -> None:
+        nonlocal cancels
+        while True:  # like a loop whose wait_for dropped the cancellation
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels >= 3:
+                    raise
+
+    sup.spawn("stubborn", stubborn)
+    await asyncio.sleep(0)
+    await asyncio.wait_for(sup.stop(rounds=5), timeout=10)
+    assert cancels == 3  # cancelled again each round until it gave in
+    assert sup.status()["stubborn"]["state"] == "stopped"
+
+
+async def test_stop_gives_up_on_a_task_that_never_ends() -> None:
+    sup = Supervisor(Counter("t5_restarts", "x", ["task"], registry=CollectorRegistry()))
+    release = asyncio.Event()
+
+    async def immortal() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+
+    sup.spawn("immortal", immortal)
+    await asyncio.sleep(0)
+    await asyncio.wait_for(sup.stop(rounds=2), timeout=10)  # returns: shutdown goes on
+    release.set()
