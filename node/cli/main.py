@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parsers(sub)
     from node.bus import stream_setup
     stream_setup.add_parser(sub)
+    from node.cli import deploy
+    deploy.add_parser(sub, _members)
     return p
 
 
@@ -209,6 +211,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit.run(args)
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from node.cli import deploy
+    return deploy.run(args)
+
+
 def cmd_nats_setup(args: argparse.Namespace) -> int:
     from node.bus import stream_setup
     return stream_setup.run(args)
@@ -217,6 +224,7 @@ def cmd_nats_setup(args: argparse.Namespace) -> int:
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
             "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
             "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup,
+            "nats": cmd_nats_setup, "deploy": cmd_deploy,
             "export": cmd_export}
 
 
