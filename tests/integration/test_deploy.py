@@ -195,3 +195,48 @@ async def _stream_is_replicated(deploy: Path, hosts: dict[str, str]) -> None:
         assert info.cluster is not None and len(info.cluster.replicas or []) == 2
     finally:
         await nc.close()
+
+
+FORBIDDEN_API = [
+    "$JS.API.STREAM.CREATE.BEACON", "$JS.API.STREAM.UPDATE.BEACON",
+    "$JS.API.STREAM.PURGE.BEACON", "$JS.API.STREAM.MSG.DELETE.BEACON",
+    "$JS.API.STREAM.DELETE.roster", "$JS.API.STREAMS",
+    "$JS.API.CONSUMER.DELETE.BEACON.node-gb",             # its own, too: the admin's job
+    "$JS.API.CONSUMER.MSG.NEXT.BEACON.node-fr",           # fr's queue
+    "$JS.API.CONSUMER.CREATE.BEACON.node-fr",
+    "$JS.API.CONSUMER.CREATE.BEACON.spy.beacon.v1.>",     # an ephemeral reader of everything
+    "$JS.ACK.BEACON.node-fr.1.1.1.1.1",                  # acking away fr's messages
+    "$JS.API.DIRECT.GET.BEACON",                          # reading the stream around consumers
+]
+
+
+async def test_node_credentials_refuse_jetstream_apis_outside_the_grant(
+        compose: LocalCompose, deploy: Path, hosts: dict[str, str]) -> None:
+    """Against the real cluster, with the credentials deploy init generated for gb."""
+    errors: list[str] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e).lower())
+    nc = await nats.connect(f"nats://{hosts['nats-1']}:4222", error_cb=on_error,
+                            nkeys_seed=str(deploy / "gb" / "nats.nk"), inbox_prefix="_INBOX_gb")
+    try:
+        info = await nc.jetstream().stream_info(STREAM)  # inside the grant: answered
+        assert info.config.name == STREAM
+        for subject in FORBIDDEN_API:
+            await nc.publish(subject, b"{}")
+        for subject in ("_INBOX_fr.>", "beacon.v1.>", "$KV.roster.>"):
+            await nc.subscribe(subject)
+        await nc.flush()
+
+        def refused(verb: str, subject: str) -> bool:
+            return any(f'permissions violation for {verb} to "{subject.lower()}"' in e
+                       or f'permissions violation for {verb} "{subject.lower()}"' in e
+                       for e in errors)
+
+        async def all_refused() -> bool:
+            return (all(refused("publish", s) for s in FORBIDDEN_API)
+                    and all(refused("subscription", s)
+                            for s in ("_INBOX_fr.>", "beacon.v1.>", "$KV.roster.>")))
+        await wait_for(all_refused, within_s=10)
+    finally:
+        await nc.close()
