@@ -106,12 +106,14 @@ class ClusterRoutes:
 def server_config(*, port: int, store_dir: Path | str, admin: str, nodes: dict[str, str],
                   monitor_port: int | None = None,
                   cluster: ClusterRoutes | NamedCluster | None = None,
-                  host: str = "127.0.0.1", server_name: str | None = None) -> str:
+                  host: str = "127.0.0.1", server_name: str | None = None,
+                  domain: str | None = None, leafnodes: dict[str, Any] | None = None) -> str:
     """Render a nats-server config (its format accepts JSON values); loopback by default.
 
     With ``cluster``, the server joins a JetStream cluster (R3 streams need three): each server
     needs a unique ``server_name`` (its client port makes one by default) and its own
     ``store_dir`` (a relative one is resolved by nats-server against its working folder).
+    ``domain`` and ``leafnodes`` make a hub or a leaf of the leaf-node topology (leaf_setup).
     """
     users = [{"nkey": admin, "permissions": {"publish": ">", "subscribe": ">"}}]
     users += [{"nkey": pub, "permissions": node_permissions(nid)} for nid, pub in nodes.items()]
@@ -121,9 +123,12 @@ def server_config(*, port: int, store_dir: Path | str, admin: str, nodes: dict[s
         "server_name: " + json.dumps(server_name or f"beacon-demo-{port}"),
         "max_payload: 1MB",
         "jetstream " + json.dumps({"store_dir": str(store_dir), "max_memory_store": 268435456,
-                                   "max_file_store": 4294967296}),
+                                   "max_file_store": 4294967296}
+                                  | ({"domain": domain} if domain else {})),
         "authorization " + json.dumps({"users": users}, indent=2),
     ]
+    if leafnodes is not None:
+        lines.append("leafnodes " + json.dumps(leafnodes))
     if cluster is not None:
         lines.append(cluster.block())
     if monitor_port:

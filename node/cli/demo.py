@@ -28,6 +28,7 @@ import aiohttp
 
 from node.bus.natsconf import ClusterRoutes, find_nats_server, server_config
 from node.bus.stream_setup import StreamSetupError, setup_with_retry
+from node.cli.demo_leaf import leaf_ports_needed, leaf_servers, setup_leaf_domains
 from node.cli.demo_seed import seed_demo
 from node.cli.provision import (
     INTERNATIONAL_BODY,
@@ -56,8 +57,10 @@ def _port_layout(base: int, members: list[str]) -> tuple[int, dict[str, int]]:
     return base, {nid: base + 1 + i for i, nid in enumerate(ids)}
 
 
-def ports_needed(members: list[str], nats_cluster: int) -> int:
+def ports_needed(members: list[str], nats_cluster: int, topology: str = "hub") -> int:
     """How many consecutive ports from ``--port`` the demo uses."""
+    if topology == "leaf":
+        return leaf_ports_needed(members)
     return len(members) + 2 + (2 * nats_cluster - 1 if nats_cluster > 1 else 0)
 
 
@@ -82,7 +85,7 @@ def _nats_servers(data: Path, base: int, members: list[str], nats_cluster: int, 
 
 
 def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
-            nats_cluster: int = 1) -> dict[str, Any]:
+            nats_cluster: int = 1, topology: str = "hub") -> dict[str, Any]:
     """Create or reuse every file of the demo; return the demo.json document (pids are 0)."""
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -93,13 +96,18 @@ def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
                                  now=utcnow())
     admin_file = data / "admin.nk"
     admin = admin_user(admin_file)
-    servers = _nats_servers(data, base_port, members, nats_cluster, admin.public,
-                            {nid: f.nkey.public for nid, f in files.items()})
-    nats_url = ",".join(s["url"] for s in servers)  # a node knows every server of the cluster
+    nkeys = {nid: f.nkey.public for nid, f in files.items()}
+    if topology == "leaf":
+        servers, urls = leaf_servers(data, base_port, members, admin.public, nkeys)
+    else:
+        servers = _nats_servers(data, base_port, members, nats_cluster, admin.public, nkeys)
+        # a node knows every server of the cluster
+        urls = dict.fromkeys(files, ",".join(s["url"] for s in servers))
+    nats_url = urls[INTERNATIONAL_BODY]
     old_tokens = {n["id"]: n.get("tokens", {}) for n in (previous or {}).get("nodes", [])}
     nodes = []
     for nid, f in files.items():
-        config = write_config(f, roster_file=roster_file, nats_url=nats_url,
+        config = write_config(f, roster_file=roster_file, nats_url=urls[nid],
                               http_port=ports[nid], time_scale=time_scale)
         # Never expiring, explicitly: a demo data directory is reused run after run (its
         # tokens are kept in demo.json), and the demo listens on loopback only.
@@ -110,7 +118,7 @@ def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
                       "nats_credentials": str(f.nkey_file), "tokens": tokens})
     return {"nats": {"url": nats_url, "pid": 0, "bin": find_nats_server(),
                      "config": servers[0]["config"], "admin_credentials": str(admin_file),
-                     "servers": servers, "replicas": nats_cluster},
+                     "servers": servers, "replicas": nats_cluster, "topology": topology},
             "nodes": nodes, "roster": str(roster_file), "time_scale": time_scale}
 
 
@@ -191,12 +199,13 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 
 
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
-                   stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1) -> int:
+                   stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1,
+                   topology: str = "hub") -> int:
     """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
     ``seed="aiid"`` has the international body file the AI Incident Database once the nodes are
     up; ``nats_cluster=3`` runs a three-server JetStream cluster with R3 streams instead of one
-    server."""
-    doc = prepare(data, members, base_port, time_scale, nats_cluster)
+    server; ``topology="leaf"`` gives each member its own NATS server, a leaf of the hub."""
+    doc = prepare(data, members, base_port, time_scale, nats_cluster, topology)
     children: list[Child] = []
     seeding: asyncio.Task[None] | None = None
     try:
@@ -208,7 +217,7 @@ async def run_demo(data: Path, members: list[str], base_port: int, time_scale: f
         doc["nats"]["pid"] = children[0].proc.pid
         for server in doc["nats"]["servers"]:
             await _wait_tcp(int(server["url"].rsplit(":", 1)[1]), 15)
-        await _setup_jetstream(doc)
+        await (setup_leaf_domains(doc) if topology == "leaf" else _setup_jetstream(doc))
         servers = len(children)
         for n in doc["nodes"]:
             child = _spawn(n["id"], [sys.executable, "-m", "node.cli", "run", "--config",

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--nats-cluster", type=int, choices=[1, 3, 5], default=1,
                    help="NATS servers: 1, or a JetStream cluster of 3 or 5 on loopback with "
                         "streams replicated on 3 or 5 (default: 1)")
+    d.add_argument("--topology", choices=["hub", "leaf"], default="hub",
+                   help="hub: every node on the hub's server(s); leaf: each member its own NATS "
+                        "server and JetStream domain, joined to the hub as a leaf node")
 
     i = sub.add_parser("init", help="create keys and a config for one node")
     i.add_argument("--id", required=True, help="member id, e.g. gb")
@@ -115,7 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await run_demo(args.data.resolve(), args.members, args.port, args.time_scale,
-                              stop, seed=args.seed, nats_cluster=args.nats_cluster)
+                              stop, seed=args.seed, nats_cluster=args.nats_cluster,
+                              topology=args.topology)
 
     return asyncio.run(main())
 

@@ -1,0 +1,80 @@
+"""``beacon demo --topology leaf``: every member's own NATS server, a leaf of the hub.
+
+    servers, urls = leaf_servers(data, base, members, admin, nodes)
+
+The international body's server is the hub (JetStream domain ``hub``, on ``base``, accepting
+leaf connections on the port after the nodes'); each member gets a server of its own (domain =
+its id) that connects to the hub as a leaf, and its node connects only to it. The streams that
+carry messages across domains are set up per server by ``node.bus.leaf_setup``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+
+from node.bus.leaf_setup import HUB_DOMAIN, HUB_NODE, setup_domain
+from node.bus.natsconf import server_config
+from node.core.errors import DemoError
+
+
+def leaf_ports_needed(members: list[str]) -> int:
+    return 2 * len(members) + 3
+
+
+def leaf_servers(data: Path, base: int, members: list[str], admin: str,
+                 nodes: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Write the hub's and each leaf's config; return the servers and each node's NATS URL."""
+    leaf_port = base + len(members) + 2
+    secret_file = data / "leaf.secret"  # the leaf connections' shared password (loopback demo)
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(16), encoding="utf-8")
+    password = secret_file.read_text(encoding="utf-8").strip()
+    plan = [(HUB_NODE, base, HUB_DOMAIN)]
+    plan += [(m, leaf_port + 1 + i, m) for i, m in enumerate(members)]
+    servers, urls = [], {}
+    for node_id, port, domain in plan:
+        leaf: dict[str, Any]
+        if node_id == HUB_NODE:
+            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {
+                "user": "leaf", "password": password}}
+        else:
+            leaf = {"remotes": [{"url": f"nats-leaf://leaf:{password}@127.0.0.1:{leaf_port}"}],
+                    "reconnect": 1}
+        conf = data / f"nats-{domain}.conf"
+        conf.write_text(server_config(
+            port=port, store_dir=data / f"jetstream-{domain}", admin=admin,
+            nodes={node_id: nodes[node_id]}, domain=domain, leafnodes=leaf,
+            server_name=f"beacon-{domain}"), encoding="utf-8")
+        servers.append({"url": f"nats://127.0.0.1:{port}", "config": str(conf), "pid": 0,
+                        "log": str(data / f"nats-{domain}.log"), "domain": domain,
+                        "node": node_id})
+        urls[node_id] = f"nats://127.0.0.1:{port}"
+    return servers, urls
+
+
+async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
+    """As the admin, on every server: its outbox, its BEACON (sourced), bucket, consumer."""
+    members = [n["id"] for n in doc["nodes"] if n["id"] != HUB_NODE]
+    deadline = time.monotonic() + within_s
+    for server in doc["nats"]["servers"]:
+        while True:
+            try:
+                nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
+                                        nkeys_seed=doc["nats"]["admin_credentials"])
+                try:
+                    await setup_domain(nc.jetstream(), server["node"], members)
+                finally:
+                    await nc.close()
+                break
+            except (TimeoutError, OSError, nats.errors.Error) as e:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r}); "
+                                    "see the nats logs in the data folder") from e
+                await asyncio.sleep(0.5)
