@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 
 from federation.subjects import DURABLE_TYPES, PREFIX, STREAM
@@ -67,9 +68,20 @@ async def _put_stream(js: JetStreamContext, config: api.StreamConfig) -> None:
     await js.update_stream(config)
 
 
-async def setup_domain(js: JetStreamContext, node_id: str, members: list[str]) -> None:
-    """As the admin of one domain: the hub's (``node_id == "int"``) or a member's leaf."""
+async def setup_outbox(js: JetStreamContext, node_id: str) -> None:
+    """Step 1, on every server: the outbox that acknowledges the local node's publications."""
     await _put_stream(js, outbox_config(node_id))
+
+
+async def outbox_reachable(nc: NATS, domain: str) -> None:
+    """Raises until the hub sees ``domain``'s outbox across its leaf link: a source created
+    before that is only retried by the server, with a back-off of many seconds."""
+    await nc.jetstream(domain=domain, timeout=2.0).stream_info(f"OUTBOX-{domain}")
+
+
+async def setup_domain(js: JetStreamContext, node_id: str, members: list[str]) -> None:
+    """Step 2, as the admin of one domain, the hub's (``node_id == "int"``) first, once every
+    leaf's outbox is reachable from it; then each leaf: BEACON, bucket, consumer."""
     await _put_stream(js, hub_stream(members) if node_id == HUB_NODE else leaf_stream(node_id))
     await roster_bucket.ensure_bucket(js)
     await ensure_consumer(js, f"node-{node_id}")

@@ -13,13 +13,22 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import nats
 import nats.errors
+from nats.aio.client import Client as NATS
 
-from node.bus.leaf_setup import HUB_DOMAIN, HUB_NODE, setup_domain
+from node.bus.leaf_setup import (
+    HUB_DOMAIN,
+    HUB_NODE,
+    outbox_reachable,
+    setup_domain,
+    setup_outbox,
+)
 from node.bus.natsconf import server_config
 from node.core.errors import DemoError
 
@@ -60,21 +69,39 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
 
 
 async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
-    """As the admin, on every server: its outbox, its BEACON (sourced), bucket, consumer."""
+    """As the admin: every outbox first; then the hub's streams, once it reaches every leaf's
+    outbox; then each leaf's BEACON (which sources the hub's), bucket and consumer."""
     members = [n["id"] for n in doc["nodes"] if n["id"] != HUB_NODE]
+    hub, leaves = doc["nats"]["servers"][0], doc["nats"]["servers"][1:]
     deadline = time.monotonic() + within_s
-    for server in doc["nats"]["servers"]:
+
+    async def step(server: dict[str, Any], action: Callable[[NATS], Awaitable[None]]) -> None:
         while True:
             try:
                 nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
                                         nkeys_seed=doc["nats"]["admin_credentials"])
                 try:
-                    await setup_domain(nc.jetstream(), server["node"], members)
+                    await action(nc)
+                    return
                 finally:
                     await nc.close()
-                break
             except (TimeoutError, OSError, nats.errors.Error) as e:
                 if time.monotonic() > deadline:
-                    raise DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r}); "
-                                    "see the nats logs in the data folder") from e
+                    raise DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r});"
+                                    " see the nats logs in the data folder") from e
                 await asyncio.sleep(0.5)
+
+    for server in doc["nats"]["servers"]:
+        await step(server, partial(_outbox, node_id=server["node"]))
+    for m in members:
+        await step(hub, partial(outbox_reachable, domain=m))
+    for server in [hub, *leaves]:
+        await step(server, partial(_domain, node_id=server["node"], members=members))
+
+
+async def _outbox(nc: NATS, node_id: str) -> None:
+    await setup_outbox(nc.jetstream(), node_id)
+
+
+async def _domain(nc: NATS, node_id: str, members: list[str]) -> None:
+    await setup_domain(nc.jetstream(), node_id, members)

@@ -68,6 +68,17 @@ async def test_exchange_and_escalation_across_domains(leaf_fed: Federation,
     [esc] = await wait_for(lambda: _escalated(http, leaf_fed, "fr", incident), within_s=30)
     assert esc["origin"] == "gb" and esc["tier"] == 1
 
+    async with http.post(leaf_fed.url("gb", "/api/v1/log/checkpoint"),
+                         headers=leaf_fed.auth("gb", "operator")) as r:
+        size = (await r.json())["size"]
+
+    async def witnessed() -> bool:  # cosignatures come back from the other domains
+        async with http.get(leaf_fed.url("gb", "/api/v1/log/checkpoints/gb"),
+                            headers=leaf_fed.auth("gb", "viewer")) as r:
+            top = (await r.json())["items"][0]
+        return top["size"] == size and {"fr", "jp", "int"} <= set(top["cosigned_by"])
+    await wait_for(witnessed, within_s=45)
+
 
 def _port_open(url: str) -> bool:
     host, port = url.removeprefix("nats://").rsplit(":", 1)
