@@ -31,6 +31,7 @@ from node.bus.leaf_setup import (
 )
 from node.bus.natsconf import server_config
 from node.core.errors import DemoError
+from node.core.identity import write_secret
 
 
 def leaf_ports_needed(members: list[str]) -> int:
@@ -41,21 +42,18 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
                  nodes: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Write the hub's and each leaf's config; return the servers and each node's NATS URL."""
     leaf_port = base + len(members) + 2
-    secret_file = data / "leaf.secret"  # the leaf connections' shared password (loopback demo)
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(16), encoding="utf-8")
-    password = secret_file.read_text(encoding="utf-8").strip()
+    passwords = {m: _leaf_password(data / m / "leaf.secret") for m in members}
     plan = [(HUB_NODE, base, HUB_DOMAIN)]
     plan += [(m, leaf_port + 1 + i, m) for i, m in enumerate(members)]
     servers, urls = [], {}
     for node_id, port, domain in plan:
         leaf: dict[str, Any]
         if node_id == HUB_NODE:
-            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {
-                "user": "leaf", "password": password}}
+            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {"users": [
+                {"user": f"leaf-{m}", "password": pw} for m, pw in passwords.items()]}}
         else:
-            leaf = {"remotes": [{"url": f"nats-leaf://leaf:{password}@127.0.0.1:{leaf_port}"}],
-                    "reconnect": 1}
+            leaf = {"remotes": [{"url": f"nats-leaf://leaf-{node_id}:{passwords[node_id]}"
+                                        f"@127.0.0.1:{leaf_port}"}], "reconnect": 1}
         conf = data / f"nats-{domain}.conf"
         conf.write_text(server_config(
             port=port, store_dir=data / f"jetstream-{domain}", admin=admin,
@@ -66,6 +64,14 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
                         "node": node_id})
         urls[node_id] = f"nats://127.0.0.1:{port}"
     return servers, urls
+
+
+def _leaf_password(path: Path) -> str:
+    """Each leaf's own credential for its link to the hub: one jurisdiction's can be revoked
+    without the others'. (Kept beside that member's keys, 0600.)"""
+    if not path.exists():
+        write_secret(path, secrets.token_hex(16).encode())
+    return path.read_text(encoding="utf-8").strip()
 
 
 async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:

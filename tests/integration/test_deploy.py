@@ -240,3 +240,17 @@ async def test_node_credentials_refuse_jetstream_apis_outside_the_grant(
         await wait_for(all_refused, within_s=10)
     finally:
         await nc.close()
+
+
+def test_an_existing_federations_roster_is_carried_not_replaced(
+        deploy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    given = deploy / "roster.json"
+    out = tmp_path / "second"
+    assert main(["deploy", "init", "--members", "gb,fr,jp", "--out", str(out),
+                 "--roster", str(given), "--nats-servers", "1"]) == 0
+    for node in NODES:
+        assert (out / node / "roster.json").read_bytes() == given.read_bytes()
+    assert "cluster" not in (out / "nats" / "nats-1.conf").read_text()
+    assert main(["deploy", "init", "--members", "gb", "--out", str(tmp_path / "third"),
+                 "--roster", str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
