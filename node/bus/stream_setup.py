@@ -21,10 +21,12 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext, api
 
@@ -113,26 +115,53 @@ async def setup_jetstream(js: JetStreamContext, durables: list[str], replicas: i
         await ensure_consumer(js, durable)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("nats-setup", help="as the NATS admin: create or reconcile the stream, "
-                       "the roster bucket and every node's consumer (run it after an upgrade)")
+async def setup_with_retry(servers: list[str], admin_nkey: str, nodes: list[str], *,
+                           replicas: int = 1, within_s: float = 60) -> None:
+    """Connect as the admin and run :func:`setup_jetstream`. A fresh cluster answers
+    "JetStream unavailable" until it has elected its meta leader (and a container's peers may
+    not be up yet), so connecting and setting up are retried, bounded by ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            nc = await nats.connect(servers=servers, nkeys_seed=admin_nkey, connect_timeout=5,
+                                    allow_reconnect=False)
+            try:
+                await setup_jetstream(nc.jetstream(), [f"node-{n}" for n in nodes],
+                                      replicas=replicas)
+                return
+            finally:
+                await nc.close()
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            if time.monotonic() > deadline:
+                raise StreamSetupError(f"JetStream set-up failed after {within_s:.0f}s "
+                                       f"({e!r}): check that the NATS servers run and that "
+                                       "the admin nkey is the one in their config") from e
+            log.info("JetStream not ready yet (%r); retrying", e)
+            await asyncio.sleep(0.5)
+
+
+def _setup_arguments(p: Any) -> None:
     p.add_argument("--url", required=True, help="NATS server URL(s), comma-separated")
     p.add_argument("--admin-nkey", type=Path, required=True, help="the admin user's nkey seed")
     p.add_argument("--nodes", required=True, help="comma-separated node ids, e.g. gb,fr,int")
     p.add_argument("--replicas", type=int, choices=[1, 3, 5], default=1,
                    help="JetStream replicas (3 on a three-server cluster; default 1)")
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to keep retrying while the servers start (default 60)")
+
+
+def add_parser(sub: Any) -> None:
+    help_text = ("as the NATS admin: create or reconcile the stream, the roster bucket and "
+                 "every node's consumer (run it once at set-up and after every upgrade)")
+    _setup_arguments(sub.add_parser("nats-setup", help=help_text))
+    nats_cmd = sub.add_parser("nats", help="NATS administration (the hub operator)")
+    actions = nats_cmd.add_subparsers(dest="nats_command", required=True, metavar="ACTION")
+    _setup_arguments(actions.add_parser("setup", help=help_text))
 
 
 def run(args: argparse.Namespace) -> int:
-    async def main() -> None:
-        nc = await nats.connect(servers=args.url.split(","), nkeys_seed=str(args.admin_nkey),
-                                connect_timeout=5, allow_reconnect=False)
-        try:
-            await setup_jetstream(nc.jetstream(), [f"node-{n}" for n in args.nodes.split(",")],
-                                  replicas=args.replicas)
-        finally:
-            await nc.close()
-
-    asyncio.run(main())
+    asyncio.run(setup_with_retry(args.url.split(","), str(args.admin_nkey),
+                                 args.nodes.split(","), replicas=args.replicas,
+                                 within_s=args.wait))
     print("JetStream set-up reconciled (stream, roster bucket, consumers)")
     return 0

@@ -25,26 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import nats
-import nats.js.errors
 
-from node.bus.natsconf import ClusterRoutes, NkeyUser, find_nats_server, server_config
-from node.bus.stream_setup import setup_jetstream
+from node.bus.natsconf import ClusterRoutes, find_nats_server, server_config
+from node.bus.stream_setup import StreamSetupError, setup_with_retry
+from node.cli.demo_leaf import leaf_ports_needed, leaf_servers, setup_leaf_domains
 from node.cli.demo_seed import seed_demo
 from node.cli.provision import (
-    genesis_document,
-    member_entry,
-    provision_node,
-    sign_genesis,
+    INTERNATIONAL_BODY,
+    admin_user,
+    issue_tokens,
+    provision_federation,
     write_config,
 )
 from node.core.errors import DemoError
 from node.pipeline.context import utcnow
-from node.store.auth import ROLES, issue_token
-from node.store.db import Store
 
 log = logging.getLogger("beacon.demo")
-INTERNATIONAL_BODY = "int"
 
 
 @dataclass
@@ -61,8 +57,10 @@ def _port_layout(base: int, members: list[str]) -> tuple[int, dict[str, int]]:
     return base, {nid: base + 1 + i for i, nid in enumerate(ids)}
 
 
-def ports_needed(members: list[str], nats_cluster: int) -> int:
+def ports_needed(members: list[str], nats_cluster: int, topology: str = "hub") -> int:
     """How many consecutive ports from ``--port`` the demo uses."""
+    if topology == "leaf":
+        return leaf_ports_needed(members)
     return len(members) + 2 + (2 * nats_cluster - 1 if nats_cluster > 1 else 0)
 
 
@@ -87,56 +85,41 @@ def _nats_servers(data: Path, base: int, members: list[str], nats_cluster: int, 
 
 
 def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
-            nats_cluster: int = 1) -> dict[str, Any]:
+            nats_cluster: int = 1, topology: str = "hub") -> dict[str, Any]:
     """Create or reuse every file of the demo; return the demo.json document (pids are 0)."""
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     previous = _read_json(data / "demo.json")
     _, ports = _port_layout(base_port, members)
-    now = utcnow()
-    files = {nid: provision_node(data / nid, nid, role="international-body"
-                                 if nid == INTERNATIONAL_BODY else "member") for nid in ports}
     roster_file = data / "roster.json"
-    if not roster_file.exists():
-        entries = [member_entry(f, now=now) for f in files.values()]
-        council = [files[m].signing_key.public.keyid for m in members]
-        doc = genesis_document(entries, council=council, threshold=len(members) // 2 + 1,
-                               now=now)
-        envelope = sign_genesis(doc, [files[m].signing_key for m in members])
-        roster_file.write_bytes(envelope.to_json())
+    files = provision_federation({nid: data / nid for nid in ports}, members, roster_file,
+                                 now=utcnow())
     admin_file = data / "admin.nk"
-    admin = NkeyUser.load(admin_file) if admin_file.exists() else NkeyUser.create()
-    admin.save(admin_file)
-    servers = _nats_servers(data, base_port, members, nats_cluster, admin.public,
-                            {nid: f.nkey.public for nid, f in files.items()})
-    nats_url = ",".join(s["url"] for s in servers)  # a node knows every server of the cluster
+    admin = admin_user(admin_file)
+    nkeys = {nid: f.nkey.public for nid, f in files.items()}
+    if topology == "leaf":
+        servers, urls = leaf_servers(data, base_port, members, admin.public, nkeys)
+    else:
+        servers = _nats_servers(data, base_port, members, nats_cluster, admin.public, nkeys)
+        # a node knows every server of the cluster
+        urls = dict.fromkeys(files, ",".join(s["url"] for s in servers))
+    nats_url = urls[INTERNATIONAL_BODY]
     old_tokens = {n["id"]: n.get("tokens", {}) for n in (previous or {}).get("nodes", [])}
     nodes = []
     for nid, f in files.items():
-        config = write_config(f, roster_file=roster_file, nats_url=nats_url,
+        config = write_config(f, roster_file=roster_file, nats_url=urls[nid],
                               http_port=ports[nid], time_scale=time_scale)
-        tokens = old_tokens.get(nid) or _issue_tokens(config.db_path, nid)
+        # Never expiring, explicitly: a demo data directory is reused run after run (its
+        # tokens are kept in demo.json), and the demo listens on loopback only.
+        tokens = old_tokens.get(nid) or issue_tokens(config.db_path, nid, "demo")
         nodes.append({"id": nid, "role": f.role, "url": f"http://127.0.0.1:{ports[nid]}",
                       "pid": 0, "config": str(f.config_file),
                       "signing_key_file": str(f.signing_key_file),
                       "nats_credentials": str(f.nkey_file), "tokens": tokens})
     return {"nats": {"url": nats_url, "pid": 0, "bin": find_nats_server(),
                      "config": servers[0]["config"], "admin_credentials": str(admin_file),
-                     "servers": servers, "replicas": nats_cluster},
+                     "servers": servers, "replicas": nats_cluster, "topology": topology},
             "nodes": nodes, "roster": str(roster_file), "time_scale": time_scale}
-
-
-def _issue_tokens(db_path: Path, node_id: str) -> dict[str, str]:
-    store = Store.open(db_path)
-    try:
-        now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        # Never expiring, explicitly: a demo data directory is reused run after run (its
-        # tokens are kept in demo.json), and the demo listens on loopback only.
-        return {role: issue_token(store, role, label=f"demo {role} at {node_id}", now=now,
-                                  expires=None)
-                for role in ROLES}
-    finally:
-        store.close()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -193,26 +176,12 @@ async def _wait_healthy(url: str, child: Child, within_s: float) -> None:
 
 
 async def _setup_jetstream(doc: dict[str, Any], within_s: float = 60) -> None:
-    """As the admin user: create or reconcile the stream, the bucket and each node's consumer.
-    A fresh cluster answers "JetStream unavailable" until it has elected its meta leader, so
-    this retries (bounded) on errors."""
-    nc = await nats.connect(servers=doc["nats"]["url"].split(","),
-                            nkeys_seed=doc["nats"]["admin_credentials"], connect_timeout=5)
-    deadline = time.monotonic() + within_s
     try:
-        while True:
-            try:
-                await setup_jetstream(nc.jetstream(), [f"node-{n['id']}" for n in doc["nodes"]],
-                                      replicas=int(doc["nats"].get("replicas", 1)))
-                return
-            except (TimeoutError, nats.errors.Error) as e:
-                if time.monotonic() > deadline:
-                    raise DemoError(f"JetStream set-up failed ({e!r}); see the nats logs in "
-                                    "the data folder") from e
-                log.info("JetStream not ready yet (%r); retrying", e)
-                await asyncio.sleep(0.5)
-    finally:
-        await nc.close()
+        await setup_with_retry(doc["nats"]["url"].split(","), doc["nats"]["admin_credentials"],
+                               [n["id"] for n in doc["nodes"]],
+                               replicas=int(doc["nats"].get("replicas", 1)), within_s=within_s)
+    except StreamSetupError as e:
+        raise DemoError(f"{e}; see the nats logs in the data folder") from e
 
 
 def _stop(children: list[Child], timeout: float = 10.0) -> None:
@@ -230,12 +199,13 @@ def _stop(children: list[Child], timeout: float = 10.0) -> None:
 
 
 async def run_demo(data: Path, members: list[str], base_port: int, time_scale: float,
-                   stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1) -> int:
+                   stop: asyncio.Event, seed: str | None = None, nats_cluster: int = 1,
+                   topology: str = "hub") -> int:
     """Run the federation until ``stop`` is set; ``data`` must be an absolute path.
     ``seed="aiid"`` has the international body file the AI Incident Database once the nodes are
     up; ``nats_cluster=3`` runs a three-server JetStream cluster with R3 streams instead of one
-    server."""
-    doc = prepare(data, members, base_port, time_scale, nats_cluster)
+    server; ``topology="leaf"`` gives each member its own NATS server, a leaf of the hub."""
+    doc = prepare(data, members, base_port, time_scale, nats_cluster, topology)
     children: list[Child] = []
     seeding: asyncio.Task[None] | None = None
     try:
@@ -247,7 +217,7 @@ async def run_demo(data: Path, members: list[str], base_port: int, time_scale: f
         doc["nats"]["pid"] = children[0].proc.pid
         for server in doc["nats"]["servers"]:
             await _wait_tcp(int(server["url"].rsplit(":", 1)[1]), 15)
-        await _setup_jetstream(doc)
+        await (setup_leaf_domains(doc) if topology == "leaf" else _setup_jetstream(doc))
         servers = len(children)
         for n in doc["nodes"]:
             child = _spawn(n["id"], [sys.executable, "-m", "node.cli", "run", "--config",

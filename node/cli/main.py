@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--nats-cluster", type=int, choices=[1, 3, 5], default=1,
                    help="NATS servers: 1, or a JetStream cluster of 3 or 5 on loopback with "
                         "streams replicated on 3 or 5 (default: 1)")
+    d.add_argument("--topology", choices=["hub", "leaf"], default="hub",
+                   help="hub: every node on the hub's server(s); leaf: each member its own NATS "
+                        "server and JetStream domain, joined to the hub as a leaf node")
 
     i = sub.add_parser("init", help="create keys and a config for one node")
     i.add_argument("--id", required=True, help="member id, e.g. gb")
@@ -101,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parsers(sub)
     from node.bus import stream_setup
     stream_setup.add_parser(sub)
+    from node.cli import deploy
+    deploy.add_parser(sub, _members)
     return p
 
 
@@ -113,7 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await run_demo(args.data.resolve(), args.members, args.port, args.time_scale,
-                              stop, seed=args.seed, nats_cluster=args.nats_cluster)
+                              stop, seed=args.seed, nats_cluster=args.nats_cluster,
+                              topology=args.topology)
 
     return asyncio.run(main())
 
@@ -209,6 +215,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit.run(args)
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from node.cli import deploy
+    return deploy.run(args)
+
+
 def cmd_nats_setup(args: argparse.Namespace) -> int:
     from node.bus import stream_setup
     return stream_setup.run(args)
@@ -217,6 +228,7 @@ def cmd_nats_setup(args: argparse.Namespace) -> int:
 COMMANDS = {"demo": cmd_demo, "init": cmd_init, "run": cmd_run, "playbooks": cmd_playbooks,
             "import": cmd_import, "roster": cmd_roster, "users": cmd_users,
             "audit": cmd_audit, "verify": cmd_audit, "nats-setup": cmd_nats_setup,
+            "nats": cmd_nats_setup, "deploy": cmd_deploy,
             "export": cmd_export}
 
 

@@ -26,7 +26,11 @@ from node.core.identity import (
     load_encryption_key,
     load_signing_key,
 )
+from node.pipeline.context import utcnow
+from node.store.auth import ROLES, issue_token
+from node.store.db import Store
 
+INTERNATIONAL_BODY = "int"
 JURISDICTIONS = {"gb": "United Kingdom", "fr": "France", "jp": "Japan", "us": "United States",
                  "de": "Germany", "ca": "Canada", "kr": "Republic of Korea", "sg": "Singapore",
                  "in": "India", "cn": "China", "int": "International body"}
@@ -74,14 +78,57 @@ def provision_node(directory: Path, node_id: str, *, role: str) -> NodeFiles:
 
 
 def write_config(files: NodeFiles, *, roster_file: Path, nats_url: str, http_port: int,
-                 time_scale: float = 1.0) -> NodeConfig:
+                 time_scale: float = 1.0, http_host: str = "127.0.0.1",
+                 data_dir: Path | None = None, relative: bool = False) -> NodeConfig:
+    """Write ``node.toml``; ``relative=True`` writes paths relative to its folder (bundles)."""
     config = NodeConfig(
-        node_id=files.node_id, role=files.role, data_dir=files.directory, http_host="127.0.0.1",
-        http_port=http_port, nats_url=nats_url, nkey_seed_file=files.nkey_file,
-        signing_key_file=files.signing_key_file, encryption_key_file=files.encryption_key_file,
-        roster_file=roster_file, time_scale=time_scale, path=files.config_file)
-    files.config_file.write_text(config.to_toml(), encoding="utf-8")
+        node_id=files.node_id, role=files.role, data_dir=data_dir or files.directory,
+        http_host=http_host, http_port=http_port, nats_url=nats_url,
+        nkey_seed_file=files.nkey_file, signing_key_file=files.signing_key_file,
+        encryption_key_file=files.encryption_key_file, roster_file=roster_file,
+        time_scale=time_scale, path=files.config_file)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    files.config_file.write_text(
+        config.to_toml(relative_to=files.directory if relative else None), encoding="utf-8")
     return config
+
+
+def provision_federation(folders: dict[str, Path], members: list[str], roster_file: Path, *,
+                         now: datetime) -> dict[str, NodeFiles]:
+    """Keys for every node of ``folders`` (members, then the international body ``int``), and
+    a genesis roster signed by the founding members unless ``roster_file`` exists already.
+    Shared by ``beacon demo`` and ``beacon deploy init``."""
+    files = {nid: provision_node(folder, nid, role="international-body"
+                                 if nid == INTERNATIONAL_BODY else "member")
+             for nid, folder in folders.items()}
+    if not roster_file.exists():
+        entries = [member_entry(f, now=now) for f in files.values()]
+        council = [files[m].signing_key.public.keyid for m in members]
+        doc = genesis_document(entries, council=council, threshold=len(members) // 2 + 1,
+                               now=now)
+        roster_file.write_bytes(sign_genesis(doc, [files[m].signing_key for m in members])
+                                .to_json())
+    return files
+
+
+def admin_user(path: Path) -> NkeyUser:
+    """The NATS admin user (stream administration), created once and kept in ``path``."""
+    admin = NkeyUser.load(path) if path.exists() else NkeyUser.create()
+    admin.save(path)
+    return admin
+
+
+def issue_tokens(db_path: Path, node_id: str, label: str) -> dict[str, str]:
+    """One API token per role, never expiring: the operator replaces them after the first
+    sign-in (``beacon users``); kept with the node's files, readable by its owner only."""
+    store = Store.open(db_path)
+    try:
+        now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {role: issue_token(store, role, label=f"{label} {role} at {node_id}", now=now,
+                                  expires=None)
+                for role in ROLES}
+    finally:
+        store.close()
 
 
 def member_entry(files: NodeFiles, *, now: datetime, name: str | None = None) -> dict[str, Any]:

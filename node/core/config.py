@@ -46,6 +46,7 @@ Relative paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,14 +151,20 @@ class NodeConfig:
             smtp_from=str(smtp.get("from", "")),
         )
 
-    def to_toml(self) -> str:
+    def to_toml(self, relative_to: Path | None = None) -> str:
+        """The TOML text; with ``relative_to`` (the config file's folder) every path is written
+        relative to it, so a bundle can be moved or mounted anywhere (``beacon deploy init``)."""
+
+        def s(path: Path) -> str:
+            return str(path) if relative_to is None else os.path.relpath(path, relative_to)
+
         doc: dict[str, Any] = {
-            "node": {"id": self.node_id, "role": self.role, "data_dir": str(self.data_dir),
+            "node": {"id": self.node_id, "role": self.role, "data_dir": s(self.data_dir),
                      "time_scale": self.time_scale},
             "http": {"host": self.http_host, "port": self.http_port},
             "nats": {"url": self.nats_url},
-            "keys": {"signing_key_file": str(self.signing_key_file)},
-            "trust": {"roster_file": str(self.roster_file),
+            "keys": {"signing_key_file": s(self.signing_key_file)},
+            "trust": {"roster_file": s(self.roster_file),
                       "max_skew_seconds": self.max_skew_seconds,
                       "max_message_bytes": self.max_message_bytes},
             "log": {"checkpoint_interval_seconds": self.checkpoint_interval_seconds,
@@ -165,11 +172,11 @@ class NodeConfig:
             "stats": {"snapshot_interval_seconds": self.stats_snapshot_interval_seconds},
         }
         if self.nkey_seed_file:
-            doc["nats"]["nkey_seed_file"] = str(self.nkey_seed_file)
+            doc["nats"]["nkey_seed_file"] = s(self.nkey_seed_file)
         if self.playbooks_dir:
-            doc["node"]["playbooks_dir"] = str(self.playbooks_dir)
+            doc["node"]["playbooks_dir"] = s(self.playbooks_dir)
         if self.encryption_key_file:
-            doc["keys"]["encryption_key_file"] = str(self.encryption_key_file)
+            doc["keys"]["encryption_key_file"] = s(self.encryption_key_file)
         if self.smtp_host:
             doc["smtp"] = {"host": self.smtp_host, "port": self.smtp_port,
                            "from": self.smtp_from}

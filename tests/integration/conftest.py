@@ -78,10 +78,11 @@ class Federation:
     """A running ``beacon demo`` and helpers to talk to its nodes."""
 
     def __init__(self, data: Path, members: list[str], time_scale: float = 1.0,
-                 nats_cluster: int = 1) -> None:
+                 nats_cluster: int = 1, topology: str = "hub") -> None:
         self.data = data
         self.members = members
-        self.base = free_base_port(ports_needed(members, nats_cluster))
+        self.topology = topology
+        self.base = free_base_port(ports_needed(members, nats_cluster, topology))
         self.time_scale = time_scale
         self.nats_cluster = nats_cluster
         self.proc: subprocess.Popen[bytes] | None = None
@@ -92,7 +93,8 @@ class Federation:
         self.proc = _popen(
             [sys.executable, "-m", "node.cli", "demo", "--data", str(self.data),
              "--members", ",".join(self.members), "--port", str(self.base),
-             "--time-scale", str(self.time_scale), "--nats-cluster", str(self.nats_cluster)],
+             "--time-scale", str(self.time_scale), "--nats-cluster", str(self.nats_cluster),
+             "--topology", self.topology],
             self.data / "demo.out")
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
@@ -154,9 +156,10 @@ class Federation:
 
 @contextmanager
 def running_federation(data: Path, members: list[str], time_scale: float = 1.0,
-                       nats_cluster: int = 1) -> Iterator[Federation]:
+                       nats_cluster: int = 1, topology: str = "hub") -> Iterator[Federation]:
     """A started federation, stopped (every process) when the block ends, however it ends."""
-    f = Federation(data, members, time_scale=time_scale, nats_cluster=nats_cluster)
+    f = Federation(data, members, time_scale=time_scale, nats_cluster=nats_cluster,
+                   topology=topology)
     try:
         f.start()
         yield f

@@ -1,0 +1,113 @@
+"""``beacon demo --topology leaf``: every member's own NATS server, a leaf of the hub.
+
+    servers, urls = leaf_servers(data, base, members, admin, nodes)
+
+The international body's server is the hub (JetStream domain ``hub``, on ``base``, accepting
+leaf connections on the port after the nodes'); each member gets a server of its own (domain =
+its id) that connects to the hub as a leaf, and its node connects only to it. The streams that
+carry messages across domains are set up per server by ``node.bus.leaf_setup``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NATS
+
+from node.bus.leaf_setup import (
+    HUB_DOMAIN,
+    HUB_NODE,
+    outbox_reachable,
+    setup_domain,
+    setup_outbox,
+)
+from node.bus.natsconf import server_config
+from node.core.errors import DemoError
+from node.core.identity import write_secret
+
+
+def leaf_ports_needed(members: list[str]) -> int:
+    return 2 * len(members) + 3
+
+
+def leaf_servers(data: Path, base: int, members: list[str], admin: str,
+                 nodes: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Write the hub's and each leaf's config; return the servers and each node's NATS URL."""
+    leaf_port = base + len(members) + 2
+    passwords = {m: _leaf_password(data / m / "leaf.secret") for m in members}
+    plan = [(HUB_NODE, base, HUB_DOMAIN)]
+    plan += [(m, leaf_port + 1 + i, m) for i, m in enumerate(members)]
+    servers, urls = [], {}
+    for node_id, port, domain in plan:
+        leaf: dict[str, Any]
+        if node_id == HUB_NODE:
+            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {"users": [
+                {"user": f"leaf-{m}", "password": pw} for m, pw in passwords.items()]}}
+        else:
+            leaf = {"remotes": [{"url": f"nats-leaf://leaf-{node_id}:{passwords[node_id]}"
+                                        f"@127.0.0.1:{leaf_port}"}], "reconnect": 1}
+        conf = data / f"nats-{domain}.conf"
+        conf.write_text(server_config(
+            port=port, store_dir=data / f"jetstream-{domain}", admin=admin,
+            nodes={node_id: nodes[node_id]}, domain=domain, leafnodes=leaf,
+            server_name=f"beacon-{domain}"), encoding="utf-8")
+        servers.append({"url": f"nats://127.0.0.1:{port}", "config": str(conf), "pid": 0,
+                        "log": str(data / f"nats-{domain}.log"), "domain": domain,
+                        "node": node_id})
+        urls[node_id] = f"nats://127.0.0.1:{port}"
+    return servers, urls
+
+
+def _leaf_password(path: Path) -> str:
+    """Each leaf's own credential for its link to the hub: one jurisdiction's can be revoked
+    without the others'. (Kept beside that member's keys, 0600.)"""
+    if not path.exists():
+        write_secret(path, secrets.token_hex(16).encode())
+    return path.read_text(encoding="utf-8").strip()
+
+
+async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
+    """As the admin: every outbox first; then the hub's streams, once it reaches every leaf's
+    outbox; then each leaf's BEACON (which sources the hub's), bucket and consumer."""
+    members = [n["id"] for n in doc["nodes"] if n["id"] != HUB_NODE]
+    hub, leaves = doc["nats"]["servers"][0], doc["nats"]["servers"][1:]
+    deadline = time.monotonic() + within_s
+
+    async def step(server: dict[str, Any], action: Callable[[NATS], Awaitable[None]]) -> None:
+        while True:
+            try:
+                nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
+                                        nkeys_seed=doc["nats"]["admin_credentials"])
+                try:
+                    await action(nc)
+                    return
+                finally:
+                    await nc.close()
+            except (TimeoutError, OSError, nats.errors.Error) as e:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r});"
+                                    " see the nats logs in the data folder") from e
+                await asyncio.sleep(0.5)
+
+    for server in doc["nats"]["servers"]:
+        await step(server, partial(_outbox, node_id=server["node"]))
+    for m in members:
+        await step(hub, partial(outbox_reachable, domain=m))
+    for server in [hub, *leaves]:
+        await step(server, partial(_domain, node_id=server["node"], members=members))
+
+
+async def _outbox(nc: NATS, node_id: str) -> None:
+    await setup_outbox(nc.jetstream(), node_id)
+
+
+async def _domain(nc: NATS, node_id: str, members: list[str]) -> None:
+    await setup_domain(nc.jetstream(), node_id, members)
