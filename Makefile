@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_ARGS ?= --data demo-data --seed aiid
 
-.PHONY: install demo test lint unit integration browser browser-deps bench clean
+.PHONY: install demo test lint unit integration browser browser-deps bench bench-quick profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,16 @@ browser-deps:
 browser: install browser-deps
 	$(BIN)/pytest -q tests/browser
 
+# Figures, never a pass/fail: bench/results.json and the table in docs/performance.md.
 bench: install
 	$(BIN)/python -m bench.consumer $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.consumer --messages 1000 --latency-samples 20 $(BENCH_ARGS)
+
+# Where the inbound CPU goes (docs/performance.md): a text profile of the in-process pipeline.
+profile: install
+	$(BIN)/pyinstrument -r text -o bench/profile.txt -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache *.egg-info
