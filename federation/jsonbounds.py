@@ -90,7 +90,10 @@ def parse_json(data: bytes | str, *, what: str = "body", strict: bool = False) -
             (strict) what JCS cannot encode.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    depth = nesting_depth(raw)
+    # Nesting can be no deeper than the number of opening brackets in the text: below the
+    # limit, the regex scan (a quarter of an incident's parse) is not needed.
+    opening = raw.count(b"[") + raw.count(b"{")
+    depth = nesting_depth(raw) if opening > MAX_DEPTH else opening
     if depth > MAX_DEPTH:
         raise SchemaError([Problem("$", f"{what} nests {depth} levels deep, limit {MAX_DEPTH}; "
                                         "flatten the document")])

@@ -112,14 +112,16 @@ class SchemaSet:
     def document(self, name: str) -> Mapping[str, Any]:
         return self._documents[name]
 
-    def problems(self, name: str, instance: Any) -> list[Problem]:
-        """Every validation failure of ``instance`` against schema ``name``, sorted by path."""
+    def problems(self, name: str, instance: Any, *, bounded: bool = False) -> list[Problem]:
+        """Every validation failure of ``instance`` against schema ``name``, sorted by path.
+        ``bounded``: the caller parsed it with ``jsonbounds.parse_json``, which bounded it."""
         try:
             validator = self._validators[name]
         except KeyError:
             return [Problem("$.type", f"no schema for message type {name!r}")]
         try:
-            check_bounds(instance)  # the validator recurses: bound the depth first
+            if not bounded:
+                check_bounds(instance)  # the validators recurse: bound the depth first
         except SchemaError as e:
             return e.problems
         if self._compiled_accepts(name, instance):
@@ -146,9 +148,9 @@ class SchemaSet:
         except (ValueError, TypeError, OverflowError):
             return False
 
-    def validate(self, name: str, instance: Any) -> None:
+    def validate(self, name: str, instance: Any, *, bounded: bool = False) -> None:
         """Raise SchemaError naming every problem, or return if ``instance`` is valid."""
-        problems = self.problems(name, instance)
+        problems = self.problems(name, instance, bounded=bounded)
         if problems:
             raise SchemaError(problems, schema_id=name)
 
