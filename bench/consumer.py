@@ -27,6 +27,7 @@ import nats
 
 from bench.floor import floor_us
 from bench.pipeline import pipeline_rate
+from bench.size import size
 from bench.table import write_table
 from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
@@ -108,7 +109,7 @@ def _percentile(sorted_s: list[float], q: float) -> float:
     return round(1000 * sorted_s[min(len(sorted_s) - 1, int(len(sorted_s) * q))], 1)
 
 
-def run(n: int, samples: int) -> dict[str, Any]:
+def run(n: int, samples: int, size_n: int) -> dict[str, Any]:
     pipe_rate, pipe_floor = pipeline_rate(n)
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
@@ -138,6 +139,7 @@ def run(n: int, samples: int) -> dict[str, Any]:
             "samples": samples, "offered": "one at a time (closed loop)",
             "p50": _percentile(lat, 0.5), "p99": _percentile(lat, 0.99),
             "max": round(1000 * lat[-1], 1)},
+        "size": size(size_n),
     }
 
 
@@ -145,10 +147,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--size-reports", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
-    report = run(args.messages, args.latency_samples)
+    report = run(args.messages, args.latency_samples, args.size_reports)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     write_table(args.doc, report)
     print(json.dumps(report, indent=2))

@@ -12,7 +12,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 def render(r: dict[str, Any]) -> str:
-    f, i, lat = r["floor"], r["ingest"], r["filing_latency_gb_to_fr_ms"]
+    f, i, lat, z = r["floor"], r["ingest"], r["filing_latency_gb_to_fr_ms"], r["size"]
     rows = [
         ("Ed25519 verify (floor part)", f"{f['verify_us']} µs CPU"),
         ("compiled validation, jsonschema-rs (floor part)", f"{f['compiled_validate_us']} µs CPU"),
@@ -26,6 +26,11 @@ def render(r: dict[str, Any]) -> str:
          f"{r['pipeline_in_process']['reports_per_s']} reports/s"),
         (f"filing gb → visible at fr, {lat['samples']} closed-loop samples",
          f"p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms"),
+        (f"size: {z['reports']} stored reports, RSS / database",
+         f"{z['rss_mb']} MB / {z['db_mb']} MB"),
+        ("size: list first page / at least disaster / count",
+         f"{z['list_ms']} ms / {z['list_disaster_ms']} ms / {z['count_ms']} ms"),
+        ("size: two-word search (scans the documents)", f"{z['search_two_words_ms']} ms"),
     ]
     lines = [f"Measured {r['measured_at']} on {r['machine']}; every figure from the same run.",
              "", "| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
