@@ -50,7 +50,7 @@ bench: install
 	$(BIN)/python -m bench.consumer $(BENCH_ARGS)
 
 bench-quick: install
-	$(BIN)/python -m bench.consumer --messages 1000 --latency-samples 20 --size-reports 20000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.consumer --messages 1000 --latency-samples 20 --rate-seconds 2 --size-reports 20000 $(BENCH_ARGS)
 
 # Where the inbound CPU goes (docs/performance.md): a text profile of the in-process pipeline.
 profile: install

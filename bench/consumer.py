@@ -26,6 +26,7 @@ import aiohttp
 import nats
 
 from bench.floor import floor_us
+from bench.latency import offered_latency, stored_count
 from bench.pipeline import pipeline_rate
 from bench.size import size
 from bench.table import write_table
@@ -34,6 +35,8 @@ from federation.envelope import Envelope, payload_type
 from federation.messages import incident_from_report
 from node.core.identity import load_signing_key
 from tests.integration.conftest import MINIMAL_REPORT, Federation
+
+RATES = (10, 100, 1000)  # offered reports per second (issue 13)
 
 
 def _messages(key_file: Path, n: int) -> list[bytes]:
@@ -53,15 +56,10 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _count(http: aiohttp.ClientSession, url: str) -> int:
-    async with http.get(f"{url}/healthz") as r:
-        return int((await r.json())["incidents"])
-
-
 async def end_to_end(fed: Federation, messages: list[bytes], node: str) -> dict[str, float]:
     url, pid = fed.node(node)["url"], int(fed.node(node)["pid"])
     async with aiohttp.ClientSession() as http:
-        before = await _count(http, url)
+        before = await stored_count(http, url)
         cpu0 = _cpu_s(pid)
         nc = await nats.connect(fed.doc["nats"]["url"],
                                 nkeys_seed=fed.doc["nats"]["admin_credentials"])
@@ -73,7 +71,7 @@ async def end_to_end(fed: Federation, messages: list[bytes], node: str) -> dict[
         published = time.perf_counter() - t0
         await nc.close()
         deadline = time.monotonic() + 300
-        while await _count(http, url) < before + len(messages):
+        while await stored_count(http, url) < before + len(messages):
             if time.monotonic() > deadline:
                 raise TimeoutError("the node did not store every message within 300 s")
             await asyncio.sleep(0.02)
@@ -109,7 +107,7 @@ def _percentile(sorted_s: list[float], q: float) -> float:
     return round(1000 * sorted_s[min(len(sorted_s) - 1, int(len(sorted_s) * q))], 1)
 
 
-def run(n: int, samples: int, size_n: int) -> dict[str, Any]:
+def run(n: int, samples: int, size_n: int, rate_s: float) -> dict[str, Any]:
     pipe_rate, pipe_floor = pipeline_rate(n)
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
@@ -120,6 +118,9 @@ def run(n: int, samples: int, size_n: int) -> dict[str, Any]:
             floor = floor_us(msgs, load_signing_key(key_file).public)
             ingest = asyncio.run(end_to_end(fed, msgs, "fr"))
             lat = sorted(asyncio.run(filing_latency(fed, samples)))
+            offered = [asyncio.run(offered_latency(
+                fed, _messages(key_file, max(1, int(rate * rate_s))), rate, "fr"))
+                for rate in RATES]
         finally:
             fed.stop()
     return {
@@ -139,6 +140,7 @@ def run(n: int, samples: int, size_n: int) -> dict[str, Any]:
             "samples": samples, "offered": "one at a time (closed loop)",
             "p50": _percentile(lat, 0.5), "p99": _percentile(lat, 0.99),
             "max": round(1000 * lat[-1], 1)},
+        "offered_latency_gb_to_fr": offered,
         "size": size(size_n),
     }
 
@@ -147,11 +149,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--rate-seconds", type=float, default=5.0,
+                        help="how long each offered rate is kept up")
     parser.add_argument("--size-reports", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
-    report = run(args.messages, args.latency_samples, args.size_reports)
+    report = run(args.messages, args.latency_samples, args.size_reports, args.rate_seconds)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     write_table(args.doc, report)
     print(json.dumps(report, indent=2))

@@ -26,6 +26,10 @@ def render(r: dict[str, Any]) -> str:
          f"{r['pipeline_in_process']['reports_per_s']} reports/s"),
         (f"filing gb → visible at fr, {lat['samples']} closed-loop samples",
          f"p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms"),
+        *((f"offered {o['offered_per_s']}/s for {o['reports']} reports, gb → visible at fr",
+           f"p50 {o.get('p50_ms')} ms, p99 {o.get('p99_ms')} ms, max {o.get('max_ms')} ms"
+           + ("" if o.get("visible") == o["reports"] else f" ({o.get('visible')} seen)"))
+          for o in r.get("offered_latency_gb_to_fr", [])),
         (f"size: {z['reports']} stored reports, RSS / database",
          f"{z['rss_mb']} MB / {z['db_mb']} MB"),
         ("size: list first page / at least disaster / count",
