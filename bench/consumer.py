@@ -109,6 +109,7 @@ def _percentile(sorted_s: list[float], q: float) -> float:
 
 def run(n: int, samples: int, size_n: int, rate_s: float) -> dict[str, Any]:
     pipe_rate, pipe_floor = pipeline_rate(n)
+    bare_rate = pipeline_rate(n, playbooks=False)[0]
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:
@@ -135,6 +136,7 @@ def run(n: int, samples: int, size_n: int, rate_s: float) -> dict[str, Any]:
             "end_to_end_s": round(ingest["total_s"], 2),
             "publish_s": round(ingest["publish_s"], 2)},
         "pipeline_in_process": {"reports_per_s": round(pipe_rate),
+                                "without_playbooks_per_s": round(bare_rate),
                                 "check_inbound_per_s": round(pipe_floor)},
         "filing_latency_gb_to_fr_ms": {
             "samples": samples, "offered": "one at a time (closed loop)",
