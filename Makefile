@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_ARGS ?= --data demo-data --seed aiid
 
-.PHONY: install demo test lint unit integration browser browser-deps bench bench-quick profile clean
+.PHONY: install demo test lint unit integration browser browser-deps bench bench-quick profile profile-node clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-quick: install
 # Where the inbound CPU goes (docs/performance.md): a text profile of the in-process pipeline.
 profile: install
 	$(BIN)/pyinstrument -r text -o bench/profile.txt -m bench.pipeline
+
+# The same for a real node draining reports: py-spy attached to its process (flame graph SVG).
+profile-node: install
+	$(BIN)/python -m bench.profile_node
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache *.egg-info
