@@ -18,7 +18,7 @@ python-jsonschema finds nothing, the message is valid (python-jsonschema's answe
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -84,6 +84,18 @@ _Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator, {"uniqueItems": _unique_items})
 
 
+def _conforms(name: str) -> Callable[[Any], bool]:
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return lambda value: checker.conforms(value, name)
+
+
+# The compiled validator checks formats with python-jsonschema's own checkers: its built-in
+# "date-time" accepts a leap second (23:59:60), which python-jsonschema refuses and Python's
+# datetime cannot hold, so the two would disagree on what is valid.
+_FORMATS = {name: _conforms(name)
+            for name in jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers}
+
+
 class SchemaSet:
     """Validators for Beacon's schemas, looked up by short name (``incident`` for incident.v1)."""
 
@@ -104,7 +116,7 @@ class SchemaSet:
                 d, registry=self._registry,
                 format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
             self._compiled[name] = jsonschema_rs.validator_for(
-                dict(d), registry=rs_registry, validate_formats=True)
+                dict(d), registry=rs_registry, validate_formats=True, formats=_FORMATS)
 
     def names(self) -> list[str]:
         return sorted(self._documents)
