@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_ARGS ?= --data demo-data --seed aiid
 
-.PHONY: install demo test lint unit integration browser browser-deps bench clean
+.PHONY: install demo test lint unit integration browser browser-deps bench bench-quick profile profile-node clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,20 @@ browser-deps:
 browser: install browser-deps
 	$(BIN)/pytest -q tests/browser
 
+# Figures, never a pass/fail: bench/results.json and the table in docs/performance.md.
 bench: install
 	$(BIN)/python -m bench.consumer $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.consumer --messages 1000 --latency-samples 20 --rate-seconds 2 --size-reports 20000 $(BENCH_ARGS)
+
+# Where the inbound CPU goes (docs/performance.md): a text profile of the in-process pipeline.
+profile: install
+	$(BIN)/pyinstrument -r text -o bench/profile.txt -m bench.pipeline
+
+# The same for a real node draining reports: py-spy attached to its process (flame graph SVG).
+profile-node: install
+	$(BIN)/python -m bench.profile_node
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache *.egg-info

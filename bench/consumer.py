@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -24,13 +25,18 @@ from typing import Any
 import aiohttp
 import nats
 
+from bench.floor import floor_us
+from bench.latency import offered_latency, stored_count
 from bench.pipeline import pipeline_rate
-from federation.canonical import decode, encode
+from bench.size import size
+from bench.table import write_table
+from federation.canonical import encode
 from federation.envelope import Envelope, payload_type
 from federation.messages import incident_from_report
 from node.core.identity import load_signing_key
-from node.core.schemas import default_schemas
 from tests.integration.conftest import MINIMAL_REPORT, Federation
+
+RATES = (10, 100, 1000)  # offered reports per second (issue 13)
 
 
 def _messages(key_file: Path, n: int) -> list[bytes]:
@@ -44,30 +50,17 @@ def _messages(key_file: Path, n: int) -> list[bytes]:
     return out
 
 
-def floor(messages: list[bytes], key_file: Path) -> float:
-    """Messages per second for verify + validate alone (no I/O), best of three."""
-    public = load_signing_key(key_file).public
-    schemas = default_schemas()
-    runs = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for data in messages:
-            env = Envelope.from_json(data)
-            env.verify_with([public])
-            schemas.validate("incident", decode(env.payload))
-        runs.append(len(messages) / (time.perf_counter() - t0))
-    return max(runs)
-
-
-async def _count(http: aiohttp.ClientSession, url: str) -> int:
-    async with http.get(f"{url}/healthz") as r:
-        return int((await r.json())["incidents"])
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def end_to_end(fed: Federation, messages: list[bytes], node: str) -> dict[str, float]:
-    url = fed.node(node)["url"]
+    url, pid = fed.node(node)["url"], int(fed.node(node)["pid"])
     async with aiohttp.ClientSession() as http:
-        before = await _count(http, url)
+        before = await stored_count(http, url)
+        cpu0 = _cpu_s(pid)
         nc = await nats.connect(fed.doc["nats"]["url"],
                                 nkeys_seed=fed.doc["nats"]["admin_credentials"])
         js = nc.jetstream()
@@ -78,12 +71,14 @@ async def end_to_end(fed: Federation, messages: list[bytes], node: str) -> dict[
         published = time.perf_counter() - t0
         await nc.close()
         deadline = time.monotonic() + 300
-        while await _count(http, url) < before + len(messages):
+        while await stored_count(http, url) < before + len(messages):
             if time.monotonic() > deadline:
                 raise TimeoutError("the node did not store every message within 300 s")
             await asyncio.sleep(0.02)
         total = time.perf_counter() - t0
-    return {"publish_s": published, "total_s": total, "rate": len(messages) / total}
+        cpu = _cpu_s(pid) - cpu0
+    return {"publish_s": published, "total_s": total, "rate": len(messages) / total,
+            "cpu_us": 1e6 * cpu / len(messages)}
 
 
 async def filing_latency(fed: Federation, samples: int) -> list[float]:
@@ -108,44 +103,65 @@ async def filing_latency(fed: Federation, samples: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--latency-samples", type=int, default=30)
-    args = parser.parse_args()
-    pipe_rate, pipe_floor = pipeline_rate(args.messages)
+def _percentile(sorted_s: list[float], q: float) -> float:
+    return round(1000 * sorted_s[min(len(sorted_s) - 1, int(len(sorted_s) * q))], 1)
+
+
+def run(n: int, samples: int, size_n: int, rate_s: float) -> dict[str, Any]:
+    pipe_rate, pipe_floor = pipeline_rate(n)
+    bare_rate = pipeline_rate(n, playbooks=False)[0]
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:
             fed.start()
             key_file = Path(fed.node("gb")["signing_key_file"])
-            msgs = _messages(key_file, args.messages)
-            floor_rate = floor(msgs, key_file)
-            results = asyncio.run(end_to_end(fed, msgs, "fr"))
-            latencies = sorted(asyncio.run(filing_latency(fed, args.latency_samples)))
+            msgs = _messages(key_file, n)
+            floor = floor_us(msgs, load_signing_key(key_file).public)
+            ingest = asyncio.run(end_to_end(fed, msgs, "fr"))
+            lat = sorted(asyncio.run(filing_latency(fed, samples)))
+            offered = [asyncio.run(offered_latency(
+                fed, _messages(key_file, max(1, int(rate * rate_s))), rate, "fr"))
+                for rate in RATES]
         finally:
             fed.stop()
-    report: dict[str, Any] = {
-        "messages": args.messages,
-        "floor_msgs_per_s": round(floor_rate),
-        "node_msgs_per_s": round(results["rate"]),
-        "fraction_of_floor": round(results["rate"] / floor_rate, 3),
-        "publish_s": round(results["publish_s"], 2),
-        "end_to_end_s": round(results["total_s"], 2),
-        "pipeline_in_process_msgs_per_s": round(pipe_rate),
-        "pipeline_fraction_of_floor": round(pipe_rate / pipe_floor, 3),
-        "filing_to_peer_latency_ms": {
-            "median": round(1000 * latencies[len(latencies) // 2], 1),
-            "p95": round(1000 * latencies[int(len(latencies) * 0.95) - 1], 1),
-            "max": round(1000 * latencies[-1], 1)},
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, shared with other work (noisy)",
+        "floor": floor,
+        "ingest": {
+            "reports": n, "node": "fr (gb and jp drain the same stream at the same time)",
+            "reports_per_s": round(ingest["rate"]),
+            "cpu_us_per_report": round(ingest["cpu_us"], 1),
+            "floor_over_cpu": round(floor["floor_us"] / ingest["cpu_us"], 3),
+            "end_to_end_s": round(ingest["total_s"], 2),
+            "publish_s": round(ingest["publish_s"], 2)},
+        "pipeline_in_process": {"reports_per_s": round(pipe_rate),
+                                "without_playbooks_per_s": round(bare_rate),
+                                "check_inbound_per_s": round(pipe_floor)},
+        "filing_latency_gb_to_fr_ms": {
+            "samples": samples, "offered": "one at a time (closed loop)",
+            "p50": _percentile(lat, 0.5), "p99": _percentile(lat, 0.99),
+            "max": round(1000 * lat[-1], 1)},
+        "offered_latency_gb_to_fr": offered,
+        "size": size(size_n),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--rate-seconds", type=float, default=5.0,
+                        help="how long each offered rate is kept up")
+    parser.add_argument("--size-reports", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
+    args = parser.parse_args()
+    report = run(args.messages, args.latency_samples, args.size_reports, args.rate_seconds)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_table(args.doc, report)
     print(json.dumps(report, indent=2))
-    print(f"node fr stored {args.messages} verified incidents at {report['node_msgs_per_s']}/s "
-          f"= {report['fraction_of_floor']:.0%} of the verify+validate floor "
-          f"({report['floor_msgs_per_s']}/s), while gb, jp, int and nats-server shared the "
-          "same cores")
-    print(f"in one process, without NATS or other nodes, the pipeline (verify, validate, store, "
-          f"react) runs at {report['pipeline_fraction_of_floor']:.0%} of the floor")
+    print(f"wrote {args.out} and the table in {args.doc}")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def _check_skew(doc: dict[str, Any], received_at: datetime, policy: InboundPolic
 
 def _check_schema(doc: dict[str, Any], message_type: str, schemas: SchemaSet) -> None:
     try:
-        schemas.validate(message_type, doc)
+        schemas.validate(message_type, doc, bounded=True)  # decode() bounded it
     except SchemaError as e:
         raise RejectedMessage("schema", str(e)) from e
 

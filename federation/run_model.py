@@ -250,7 +250,7 @@ class PlaybookRun:
 
     def wake_job_id(self) -> str:
         """The one job a node arms per run, at ``next_timer_at`` with ``token``."""
-        return f"run:{self.id}:next"
+        return wake_job_for(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -338,3 +338,8 @@ def run_view(run: PlaybookRun) -> dict[str, Any]:
         "steps": [step_view(run, i) for i in range(len(run.steps))],
         "history": [h.to_dict() for h in run.history],
     }
+
+
+def wake_job_for(run_id: str) -> str:
+    """``PlaybookRun.wake_job_id`` from the run's id alone, without loading the run."""
+    return f"run:{run_id}:next"

@@ -21,13 +21,12 @@ tier. Until it succeeds the clock is *late*: ``ctx.late_clocks``, ``beacon_clock
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from federation.run_model import PlaybookRun
+from federation.run_model import wake_job_for
 from federation.timeutil import format_time, parse_time
 from node.pipeline import flow
 from node.pipeline.context import NodeContext
@@ -57,12 +56,13 @@ class RunTimers:
     def sync(self, run_ids: set[str]) -> None:
         """Make the scheduler hold exactly the timer each of ``run_ids`` has in the store."""
         for run_id in run_ids:
-            rows = self.ctx.store.query("SELECT state, token, timer_at, document FROM runs "
-                                        "WHERE id = ?", (run_id,))
+            # The columns are enough: parsing the run's document here, after every commit that
+            # started a run, was an eighth of a draining node's CPU (docs/performance.md).
+            rows = self.ctx.store.query("SELECT state, token, timer_at FROM runs WHERE id = ?",
+                                        (run_id,))
             wanted = None
             if rows and rows[0]["state"] == "running" and rows[0]["timer_at"]:
-                run = PlaybookRun.from_dict(json.loads(rows[0]["document"]))
-                wanted = (run.wake_job_id(), parse_time(rows[0]["timer_at"]),
+                wanted = (wake_job_for(run_id), parse_time(rows[0]["timer_at"]),
                           int(rows[0]["token"]))
             old = self._jobs.pop(run_id, None)
             if old and (wanted is None or old != wanted[0]) and self.scheduler.get_job(old):

@@ -168,3 +168,12 @@ def test_a_set_from_given_documents_resolves_relative_refs() -> None:
 def test_an_invalid_schema_is_refused_when_the_set_is_built() -> None:
     with pytest.raises(jsonschema.exceptions.SchemaError, match="is not valid under any"):
         SchemaSet([{"$id": "https://x.example/s/bad.v1.json", "type": "no-such-type"}])
+
+
+@pytest.mark.parametrize("value", ["2026-01-01T23:59:60Z", "2026-02-30T00:00:00Z"])
+def test_the_compiled_validator_refuses_what_python_jsonschema_refuses(
+        schemas: SchemaSet, now: datetime, value: str) -> None:
+    """The compiled validator decides alone when it accepts: its own date-time check took a
+    leap second, which Python's datetime cannot hold, so it must use the same format checks."""
+    [problem] = schemas.problems("incident", incident_document("gb", now, occurred_at=value))
+    assert problem == Problem("$.occurred_at", f"{value!r} is not a 'date-time'")
