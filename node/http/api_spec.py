@@ -343,9 +343,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/escalations/{id}/assign"): Endpoint(
         "Take or assign an escalation in this node's inbox to a person", RUN_TAG, WORKERS,
         obj(("escalation_id", "assignee"), escalation_id=STR, assignee=STR), params=(ID,),
-        body_required=True, body=obj(("assignee",), assignee={"type": "string", "minLength": 1,
-                                                              "pattern": "\\S"}),
-        errors=(400, 404, 413)),
+        body=obj((), assignee={"type": "string", "minLength": 1, "pattern": "\\S"}),
+        errors=(400, 404, 413), description="Without an assignee, the caller takes it."),
     ("POST", "/api/v1/escalations/{id}/ack"): Endpoint(
         "Acknowledge an escalation (stops it moving to the next tier)", RUN_TAG,
         ("responder",), ref("Answered"), status=201, params=(ID,),

@@ -100,10 +100,12 @@ async def start(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/escalations/{id}/assign")
 async def assign(request: web.Request) -> web.Response:
-    principal(request, *WORKERS)
+    who = principal(request, *WORKERS)
     ctx = request.app[NODE]
     body = await _object(request)
-    assignee = _string(body, "assignee", required=True, limit=200)
+    # No assignee: the caller takes it.
+    assignee = (_string(body, "assignee", required=True, limit=200) if "assignee" in body
+                else who.label[:200])
     escalation_id = request.match_info["id"]
     with ctx.transaction() as tx:
         cur = tx.execute("UPDATE escalations SET assignee = ?, assigned_at = ? WHERE id = ?",
