@@ -12,7 +12,7 @@ import { on } from '../live.js';
 function assignRow(item, ctx, reload) {
   if (!ctx.can('responder', 'operator')) return item.assignee ? h('p', { class: 'small' }, 'Taken by ', h('strong', {}, item.assignee)) : null;
   const id = nextId('assignee');
-  const who = h('input', { id, name: 'assignee', value: item.assignee || '', placeholder: 'name or desk', size: 18 });
+  const who = h('input', { id, type: 'text', name: 'assignee', value: item.assignee || '', placeholder: 'name or desk', size: 18 });
   const form = h('form', { class: 'assign-form btn-row' },
     h('label', { for: id, class: 'small' }, item.assignee ? 'Taken by' : 'Assign to'), who,
     h('button', { type: 'submit', class: 'btn' }, item.assignee ? 'Reassign' : 'Assign'),

@@ -18,7 +18,7 @@ function completeForm(run, step, reload) {
   const err = h('p', { class: 'field-error', hidden: true, id: `${id}-err`, role: 'alert' });
   const note = h('textarea', { id: `${id}-note`, name: 'note', rows: 2 });
   const url = h('input', { id: `${id}-url`, name: 'url', type: 'url', placeholder: 'https://…' });
-  const sha = h('input', { id: `${id}-sha`, name: 'sha256', placeholder: '64 hex digits', spellcheck: 'false' });
+  const sha = h('input', { id: `${id}-sha`, type: 'text', name: 'sha256', placeholder: '64 hex digits', spellcheck: 'false' });
   const open = h('button', { type: 'button', class: 'btn btn-ack', 'aria-expanded': 'false' },
     step.action === 'report' ? 'Record the report as filed…' : 'Complete this step…');
   const form = h('form', { class: 'complete-form', hidden: true, novalidate: true, dataset: { step: step.id } },
@@ -93,7 +93,7 @@ export async function render(root, ctx) {
     }
     const history = [...run.history].reverse();
     clear(root).append(
-      run.read_only ? notice('info', h('p', {}, `This run belongs to ${run.owner}, which escalated to this node: a read-only copy as ${run.owner} last published it. Answer its escalations in the inbox.`)) : null,
+      ...(run.read_only ? [notice('info', h('p', {}, `This run belongs to ${run.owner}, which escalated to this node: a read-only copy as ${run.owner} last published it. Answer its escalations in the inbox.`))] : []),
       h('div', { class: 'meta-strip' }, statusBadge(run.state), h('span', { class: 'badge st' }, `tier ${run.tier}`),
         run.emergency ? h('span', { class: 'badge sev sev-disaster' }, `emergency ${run.emergency.state}`) : null,
         h('span', { class: 'small muted' }, `${run.id} · playbook ${run.playbook.id} v${run.playbook.version} · incident `,
