@@ -53,8 +53,8 @@ def test_a_responder_completes_a_report_step_from_the_run_page(
     peer = sign_in(browser, ui_fed, "fr", "responder")  # fr was asked: it reads gb's run
     peer.goto(ui_fed.url("fr", f"/runs/{run['id']}"))
     expect(peer.get_by_text("read-only copy")).to_be_visible(timeout=15_000)
-    expect(peer.locator("li").filter(has=peer.get_by_text("report · art73-report"))).to_contain_text(
-        "Done by", timeout=15_000)
+    filed = peer.locator("li").filter(has=peer.get_by_text("report · art73-report"))
+    expect(filed).to_contain_text("Done by", timeout=15_000)
     expect(peer.get_by_role("button", name=re.compile("Complete|Record"))).to_have_count(0)
     shot(peer, shots, "run-read-only-at-peer")
     no_script_errors(peer)
