@@ -50,6 +50,10 @@ async def test_a_responder_files_the_art73_report_and_the_escalation_still_moves
     status, nope = await _call(http, sfed, "gb", "POST", url.replace("art73-report", "nope"),
                                "responder", json={})
     assert status == 404, nope
+    status, refused = await _call(http, sfed, "gb", "POST",
+                                  url.replace("art73-report", "escalate-affected-peers"),
+                                  "operator", json={})
+    assert status == 409 and "not completed by a person" in refused["errors"][0]["message"]
 
     [esc] = await wait_for(lambda: _inbox(http, sfed, "fr", incident))
     await _until(esc["deadline"])  # nobody acknowledges tier 1
