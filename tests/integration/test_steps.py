@@ -78,6 +78,12 @@ async def test_one_ack_closes_the_tier_everywhere_and_peers_read_the_run(
     await wait_for(lambda: _tier(http, sfed, "jp", incident, 2))
     status, read = await _call(http, sfed, "jp", "GET", f"/api/v1/runs/{tier2['run_id']}")
     assert status == 200 and (read["owner"], read["read_only"]) == ("gb", True), read
+    status, took = await _call(http, sfed, "jp", "POST",
+                               f"/api/v1/escalations/{tier2['id']}/assign", "responder", json={})
+    assert status == 200, took
+    taken = await _tier(http, sfed, "jp", incident, 2)
+    assert taken is not None and taken["assignee"] == took["assignee"] != ""
+    assert taken["title"] == "Tier two"
 
     status, body = await _call(http, sfed, "fr", "POST",
                                f"/api/v1/escalations/{tier2['id']}/ack", "responder", json={})
