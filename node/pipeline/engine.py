@@ -97,16 +97,20 @@ def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
     they cause (the pipeline signs and stores them in the same transaction)."""
     save_run(ctx, tx, t.run, None if before is None else before.token)
     drafts: list[Draft] = []
+    skipped = set()
     for effect in t.effects:
         try:
             drafts += _execute(ctx, tx, t.run, effect)
         except MessageError as e:
             _refused(ctx, tx, t.run, effect, e)
-    # The owner's word on its run: signed, logged, and sent to the peers it asked.
-    # Kept here (signed, logged) when no peer was ever asked: a note may be for this node only.
+            skipped.add(str(effect.to_dict().get("step_id", "")))
+    # The owner's word on its run: signed, logged, and sent to the peers it asked; not for a
+    # step whose message could not be built. Kept here (signed, logged) when no peer was ever
+    # asked: a note may be for this node only.
     shared = any(st.targets for st in t.run.steps)
     return drafts + [Draft(m.to_dict(), publish=shared)
-                     for m in step_updates(before, t.run, origin=ctx.node_id, now=ctx.now())]
+                     for m in step_updates(before, t.run, origin=ctx.node_id, now=ctx.now())
+                     if m.step_id not in skipped]
 
 
 def _refused(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, effect: AnyEffect,
