@@ -81,3 +81,23 @@ def test_an_operator_co_signs_an_emergency_from_the_inbox(
     _, em = bearer(ui_fed, "fr", "viewer", "GET", "/api/v1/emergency")
     assert "fr" in [d["by"] for d in em["declarations"]]
     no_script_errors(page)
+
+
+def test_a_responder_starts_a_playbook_by_hand_on_a_peers_incident(
+        browser: Browser, ui_fed: Federation, shots: Path) -> None:
+    title = f"By hand {uuid.uuid4().hex[:8]}"
+    status, filed = bearer(ui_fed, "gb", "operator", "POST", "/api/v1/incidents",
+                           report(title=title))
+    assert status == 201, filed
+    poll(lambda: bearer(ui_fed, "fr", "viewer", "GET", f"/api/v1/incidents/{filed['id']}")[0]
+         == 200)
+    page = sign_in(browser, ui_fed, "fr", "responder")
+    page.goto(ui_fed.url("fr", f"/incidents/{filed['id']}"))
+    page.get_by_label("Start a playbook by hand").select_option("tripwire-crossing")
+    shot(page, shots, "incident-start-by-hand")
+    page.get_by_role("button", name="Start playbook").click()
+    page.wait_for_url(re.compile(r"/runs/fr-"))
+    expect(page.get_by_role("heading", level=1)).not_to_have_text("Run not found")
+    _, runs = bearer(ui_fed, "fr", "viewer", "GET", f"/api/v1/runs?incident={filed['id']}")
+    assert "tripwire-crossing" in [r["playbook"]["id"] for r in runs["items"]]
+    no_script_errors(page)
