@@ -26,6 +26,7 @@ from node.http import (
     api_log,
     api_runs,
     api_stats,
+    api_steps,
     api_webhooks,
     audit_trail,
     observe,
@@ -61,6 +62,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(api_log.routes)
     app.add_routes(api_runs.routes)
+    app.add_routes(api_steps.routes)
     app.add_routes(audit_trail.routes)
     app.add_routes(observe.routes)
     app.add_routes(openapi.routes)

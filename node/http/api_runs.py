@@ -23,6 +23,7 @@ from federation.run_model import PlaybookRun, run_view
 from federation.timeutil import format_time
 from node.core.errors import Conflict, NotFound
 from node.http.api import int_param
+from node.http.api_steps import peer_run
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
 from node.pipeline import flow
@@ -50,6 +51,9 @@ async def get_run(request: web.Request) -> web.Response:
     rows = request.app[NODE].store.query("SELECT document FROM runs WHERE id = ?",
                                          (request.match_info["id"],))
     if not rows:
+        shared = peer_run(request.app[NODE], request.match_info["id"])
+        if shared is not None:  # a run that asked this node: its owner's view, read-only
+            return web.json_response(shared)
         raise NotFound(f"run {request.match_info['id']!r}")
     return web.json_response(run_view(PlaybookRun.from_dict(json.loads(rows[0][0]))))
 
@@ -62,7 +66,9 @@ def _inbox_item(row: Any, now: str) -> dict[str, Any]:
             "reason": doc.get("reason"), "severity": doc.get("severity"),
             "request": doc.get("request"), "to": doc.get("to"),
             "received_at": row["received_at"], "answered_at": row["answered_at"],
-            "answered_by": row["answered_by"]}
+            "answered_by": row["answered_by"], "assignee": row["assignee"],
+            "assigned_at": row["assigned_at"], "title": row["title"],
+            "red_lines": doc.get("red_lines") or []}
 
 
 @routes.get("/api/v1/escalations")
@@ -70,12 +76,15 @@ async def inbox(request: web.Request) -> web.Response:
     principal(request)
     ctx = request.app[NODE]
     status = request.query.get("status")
-    sql, params = "SELECT * FROM escalations", tuple[str, ...]()
+    # The incident's title, for triage; grouped by incident, newest first.
+    sql, params = ("SELECT e.*, json_extract(i.document, '$.title') AS title FROM escalations e "
+                   "LEFT JOIN incidents i ON i.id = e.incident_id"), tuple[str, ...]()
     if status:
-        if status not in ("open", "acked", "declined", "closed"):
-            raise SchemaError([Problem("$.query.status", "one of open, acked, declined, closed")])
-        sql, params = sql + " WHERE status = ?", (status,)
-    rows = ctx.store.query(sql + " ORDER BY received_at DESC LIMIT 500", params)
+        if status not in ("open", "acked", "declined", "answered", "closed"):
+            raise SchemaError([Problem("$.query.status",
+                                       "one of open, acked, declined, answered, closed")])
+        sql, params = sql + " WHERE e.status = ?", (status,)
+    rows = ctx.store.query(sql + " ORDER BY e.incident_id, e.received_at DESC LIMIT 500", params)
     # Deadlines are whole seconds: a deadline d has passed once floor(now) >= d.
     now = format_time(ctx.now())
     return web.json_response({"items": [_inbox_item(r, now) for r in rows]})

@@ -113,6 +113,9 @@ def limit(default: int, hi: int) -> Param:
 CURSOR = Param("cursor", {"type": "integer", "minimum": 0, "maximum": BIG},
                "the previous page's `next`")
 ID = Param("id", {"type": "string", "minLength": 1}, "the id", where="path", required=True)
+STEP = Param("step", {"type": "string", "minLength": 1}, "the step id", where="path",
+             required=True)
+WORKERS = ("responder", "operator")  # the people who work a run
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Errors": obj(("errors",), errors={
@@ -145,13 +148,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                     action=STR, status=STR,
                                                     deadline=OPT_STR)},
                history={"type": "array", "items": obj(("at", "event", "by"), at=STR,
-                                                      event=STR, by=STR)}),
+                                                      event=STR, by=STR)},
+               owner=STR, read_only={"type": "boolean"}),
     "InboxItem": obj(("id", "origin", "incident_id", "run_id", "tier", "deadline", "status",
                       "overdue"),
                      id=STR, origin=STR, incident_id=STR, run_id=STR, tier=INT, deadline=STR,
-                     status={"enum": ["open", "acked", "declined", "closed"]},
+                     status={"enum": ["open", "acked", "declined", "answered", "closed"]},
                      overdue={"type": "boolean"}, received_at=STR, answered_at=OPT_STR,
-                     answered_by=OPT_STR),
+                     answered_by=OPT_STR, assignee=OPT_STR, assigned_at=OPT_STR,
+                     title=OPT_STR, red_lines={"type": "array", "items": STR}),
     "Answered": obj(("escalation_id", "digest", "status"), escalation_id=STR,
                     digest=common("digest"), status={"enum": ["acked", "declined"]}),
     "AuditEntry": obj(
@@ -313,8 +318,33 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/escalations"): Endpoint(
         "This node's escalation inbox, with deadlines", RUN_TAG, ANY_ROLE,
         items_of(ref("InboxItem")),
-        params=(Param("status", {"enum": ["open", "acked", "declined", "closed"]},
-                      "only escalations in this state"),), errors=(400,)),
+        params=(Param("status", {"enum": ["open", "acked", "declined", "answered", "closed"]},
+                      "only escalations in this state"),), errors=(400,),
+        description="Ordered by incident (triage groups them). answered: another recipient's "
+                    "ack ended the step (answered_by says who); assignee: who took it here."),
+    # -- working a run (node.http.api_steps) ------------------------------------------------------
+    ("POST", "/api/v1/runs/{id}/steps/{step}/complete"): Endpoint(
+        "Complete a step of this node's run (acknowledge, report, watch)", RUN_TAG, WORKERS,
+        ref("Run"), params=(ID, STEP), body=obj(
+            (), note={"type": "string", "maxLength": 5000},
+            evidence={"type": "array", "items": obj(
+                ("url", "sha256"), url={"type": "string", "pattern": "^https?://"},
+                sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"})}),
+        errors=(400, 404, 409, 413),
+        description="Recorded in the run (who, when, note, evidence) and signed as a step "
+                    "message: in this node's transparency log and sent to the peers the run "
+                    "asked. A report step stops its clock. 409: the step is not waiting or "
+                    "is not completed by a person."),
+    ("POST", "/api/v1/runs"): Endpoint(
+        "Start a playbook by hand on an incident this node holds (own or a peer's)", RUN_TAG,
+        WORKERS, ref("Run"), status=201, body_required=True,
+        body=obj(("incident_id", "playbook_id"), incident_id=STR, playbook_id=STR),
+        errors=(400, 404, 409, 413)),
+    ("POST", "/api/v1/escalations/{id}/assign"): Endpoint(
+        "Take or assign an escalation in this node's inbox to a person", RUN_TAG, WORKERS,
+        obj(("escalation_id", "assignee"), escalation_id=STR, assignee=STR), params=(ID,),
+        body=obj((), assignee={"type": "string", "minLength": 1, "pattern": "\\S"}),
+        errors=(400, 404, 413), description="Without an assignee, the caller takes it."),
     ("POST", "/api/v1/escalations/{id}/ack"): Endpoint(
         "Acknowledge an escalation (stops it moving to the next tier)", RUN_TAG,
         ("responder",), ref("Answered"), status=201, params=(ID,),

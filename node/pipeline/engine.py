@@ -57,6 +57,7 @@ from federation.run_messages import (
     build_resolution,
 )
 from federation.run_model import PlaybookRun, Transition
+from federation.step_messages import step_updates
 from federation.timeutil import format_time, parse_time
 from node.core.errors import Conflict, NotFound
 from node.pipeline.context import NodeContext
@@ -96,12 +97,20 @@ def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
     they cause (the pipeline signs and stores them in the same transaction)."""
     save_run(ctx, tx, t.run, None if before is None else before.token)
     drafts: list[Draft] = []
+    skipped = set()
     for effect in t.effects:
         try:
             drafts += _execute(ctx, tx, t.run, effect)
         except MessageError as e:
             _refused(ctx, tx, t.run, effect, e)
-    return drafts
+            skipped.add(str(effect.to_dict().get("step_id", "")))
+    # The owner's word on its run: signed, logged, and sent to the peers it asked; not for a
+    # step whose message could not be built. Kept here (signed, logged) when no peer was ever
+    # asked: a note may be for this node only.
+    shared = any(st.targets for st in t.run.steps)
+    return drafts + [Draft(m.to_dict(), publish=shared)
+                     for m in step_updates(before, t.run, origin=ctx.node_id, now=ctx.now())
+                     if m.step_id not in skipped]
 
 
 def _refused(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, effect: AnyEffect,
@@ -242,6 +251,17 @@ def _on_resolution(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any]
     return []
 
 
+def _on_step(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
+             local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
+    """The owner says a step of its run moved on: close this node's inbox item if another
+    recipient's answer ended it (one truth across nodes)."""
+    if not local and doc.get("escalation_id") and doc["status"] == "succeeded":
+        tx.execute("UPDATE escalations SET status = 'answered', answered_at = ?, "
+                   "answered_by = ?, answer_digest = ? WHERE id = ? AND status = 'open'",
+                   (ctx.stamp(), doc["by"], digest, doc["escalation_id"]))
+    return []
+
+
 def _on_advisory(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     tx.execute("INSERT INTO advisories(id, origin, incident_id, document, received_at) "
@@ -253,7 +273,7 @@ def _on_advisory(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
 _HANDLERS = {
     "incident": _on_incident, "escalation": _on_escalation, "ack": _on_ack,
     "decline": _on_decline, "declaration": _on_declaration, "emergency": _on_emergency,
-    "resolution": _on_resolution, "advisory": _on_advisory,
+    "resolution": _on_resolution, "advisory": _on_advisory, "step": _on_step,
 }
 
 

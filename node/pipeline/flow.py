@@ -162,7 +162,7 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
         case "escalation" | "ack" | "decline" | "resolution":
             ctx.emit("escalation", {})  # the inbox may have changed
             return engine.on_message(ctx, tx, name, doc, dg, local=local)
-        case "declaration" | "emergency" | "advisory":
+        case "declaration" | "emergency" | "advisory" | "step":
             return engine.on_message(ctx, tx, name, doc, dg, local=local)
         case "checkpoint":
             ctx.emit("checkpoint", {"origin": doc["origin"], "size": doc["size"]})

@@ -206,6 +206,13 @@ def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str
     escalations = [EscalationFacts.from_document(d) for d in _documents(ctx.store, "escalation")]
     answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
                for d in _documents(ctx.store, kind) if d.get("escalation_id")]
+    # The owner's word that a recipient's ack ended the step counts even where that ack never
+    # arrived (``step`` messages, federation.step_messages): every node's figures agree.
+    answers += [Answer(escalation_id=str(d["escalation_id"]), origin=str(d["by"]), kind="ack",
+                       issued_at=parse_time(str(d["issued_at"]), "$.issued_at"))
+                for d in _documents(ctx.store, "step")
+                if d.get("escalation_id") and d.get("status") == "succeeded"
+                and d["by"] != d["origin"]]
     closures = [Closure.from_document(d) for d in _documents(ctx.store, "resolution")]
     states = escalation_states(escalations, answers, closures, now=ctx.now())
     return ack_times(ack_samples(escalations, answers)), escalation_summary(states)

@@ -324,6 +324,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at)
     """,
+    # inbox triage (node/http/api_steps.py): who took an escalation; status may now also be
+    # 'answered' (another recipient's answer ended it, node/pipeline/engine.py _on_step)
+    """
+    ALTER TABLE escalations ADD COLUMN assignee TEXT;
+    ALTER TABLE escalations ADD COLUMN assigned_at TEXT
+    """,
 ]
 
 

@@ -89,6 +89,8 @@ def vocabulary(ctx: NodeContext) -> dict[str, Any]:
         "webhook_roles": list(WEBHOOK_ROLES),
         "members": [{"id": m.id, "jurisdiction": m.jurisdiction, "role": m.role}
                     for m in ctx.roster.members],
+        # what a responder may start by hand on an incident (POST /api/v1/runs)
+        "playbooks": [{"id": p.id, "title": p.title} for p in ctx.playbooks],
     }
 
 

@@ -36,6 +36,9 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/roster"): {400},                 # the current roster is no successor
     ("GET", "/api/v1/webhooks/{id}/deliveries"): {404},  # no such webhook
     ("DELETE", "/api/v1/webhooks/{id}"): {404},
+    ("POST", "/api/v1/escalations/{id}/assign"): {404},  # gb's own escalations are not in its inbox
+    ("POST", "/api/v1/runs/{id}/steps/{step}/complete"): {404},  # no such step
+    ("POST", "/api/v1/runs"): {400},                   # no such playbook (201: test_steps)
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
@@ -80,6 +83,7 @@ def concrete(fed: Federation, world: World, method: str,
     # TAXII: gb's GREEN collection (every role reads it) and the incident's first revision.
     url = url.replace("{id}", collection_id("gb", "GREEN")).replace(
         "{object_id}", incident_id(world.incident, 1))
+    url = url.replace("{step}", "no-such-step")
     url = url.replace("{filename}", "app.css").replace("{asset}", "dashboard.js")
     kw: dict[str, Any] = {"params": dict(QUERIES.get((method, path), {}))}
     if path == "/api/v1/log/proof/inclusion":
@@ -92,6 +96,12 @@ def concrete(fed: Federation, world: World, method: str,
         other = call(fed, "gb", "POST", "/api/v1/incidents", "operator",
                      json=report(title="Linked in the roles test")).json()["id"]
         kw["json"] = {"incident_id": other, "relation": "related-to"}
+    elif path.endswith("/assign"):
+        kw["json"] = {"assignee": "alice"}
+    elif (method, path) == ("POST", "/api/v1/runs"):
+        kw["json"] = {"incident_id": world.incident, "playbook_id": "no-such-playbook"}
+    elif path.endswith("/complete"):
+        kw["json"] = {"note": "done"}
     elif path.endswith("/decline"):
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):

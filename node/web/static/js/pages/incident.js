@@ -2,7 +2,7 @@
 
 import { api, ApiError, qs } from '../api.js';
 import {
-  clear, debounce, facts, h, notice, redLineTags, setTitle, severityBadge, statusBadge, tags,
+  clear, debounce, facts, h, nextId, notice, redLineTags, setTitle, severityBadge, statusBadge, tags,
   timeEl, tlpBadge, toast,
 } from '../dom.js';
 import { on } from '../live.js';
@@ -127,6 +127,26 @@ function revisionForm(inc, ctx, reload) {
     h('p', { class: 'small muted' }, 'A revision is a new signed version of the report, sent to every peer that received it.'), form);
 }
 
+// Start a playbook by hand on this incident, own or a peer's, whatever its trigger says.
+function startForm(inc, running, ctx) {
+  const id = nextId('playbook');
+  const taken = new Set(running.map((r) => r.playbook.id));
+  const choice = h('select', { id, name: 'playbook_id' }, (ctx.vocab.playbooks || []).filter((p) => !taken.has(p.id))
+    .map((p) => h('option', { value: p.id }, `${p.title} (${p.id})`)));
+  const form = h('form', { class: 'start-form' },
+    h('div', { class: 'field' }, h('label', { for: id }, 'Start a playbook by hand'), choice),
+    h('div', { class: 'btn-row' }, h('button', { type: 'submit', class: 'btn' }, 'Start playbook')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const run = await api('/api/v1/runs', { method: 'POST', body: { incident_id: inc.id, playbook_id: choice.value } });
+      toast(`Started ${run.playbook.title}.`, 'ok');
+      window.location.assign(`/runs/${encodeURIComponent(run.id)}`);
+    } catch (ex) { toast(ex.message, 'error'); }
+  });
+  return form;
+}
+
 export async function render(root, ctx) {
   const id = ctx.id;
   let current = null;
@@ -161,6 +181,7 @@ export async function render(root, ctx) {
         h('a', { href: `/runs/${encodeURIComponent(r.id)}` }, r.playbook.title), ' ', statusBadge(r.state),
         h('div', { class: 'small muted' }, `tier ${r.tier}`, r.current_step ? ` · now: ${r.current_step}` : ''))))
         : h('p', { class: 'muted' }, inc.origin === ctx.node ? 'No playbook matched this incident.' : `Runs for this incident are kept at its origin, ${inc.origin}; escalations to this node appear in the inbox.`));
+    if (ctx.can('responder', 'operator')) runList.append(startForm(inc, runs.items, ctx));
     const canRevise = ctx.can('operator') && inc.origin === ctx.node;
     clear(root).append(
       h('div', { class: 'meta-strip' }, severityBadge(inc.severity), tlpBadge(inc.tlp), statusBadge(inc.status),
