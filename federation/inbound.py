@@ -157,3 +157,6 @@ def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
     if message_type == "link" and not str(doc["incident_id"]).startswith(f"{origin}-"):
         raise RejectedMessage("not-owner", f"{origin!r} linked {doc['incident_id']!r}, a report "
                                            "it did not issue; only its origin may link it")
+    if message_type == "model" and not str(doc["id"]).startswith(f"{origin}-model-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed model registration {doc['id']!r}, "
+                                           "which another member registered")

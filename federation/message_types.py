@@ -23,6 +23,7 @@ from federation.errors import RejectedMessage
 MessageType = Literal[
     "incident", "stub", "sealed", "escalation", "ack", "decline", "resolution", "declaration",
     "emergency", "advisory", "checkpoint", "cosignature", "roster", "stats", "link",
+    "model",
 ]
 
 
@@ -59,6 +60,7 @@ KINDS: dict[MessageType, MessageKind] = {k.name: k for k in (
     MessageKind("roster", "none (shared through the roster KV bucket)"),
     MessageKind("stats", "none"),
     MessageKind("link", "none"),
+    MessageKind("model", "none"),
 )}
 assert set(KINDS) == set(get_args(MessageType)), "every message type has one registry entry"  # noqa: S101
 

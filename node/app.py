@@ -24,6 +24,7 @@ from node.http import (
     api,
     api_links,
     api_log,
+    api_models,
     api_runs,
     api_stats,
     api_webhooks,
@@ -66,6 +67,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
     app.add_routes(api_links.routes)
+    app.add_routes(api_models.routes)
     app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/

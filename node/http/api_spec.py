@@ -114,6 +114,14 @@ CURSOR = Param("cursor", {"type": "integer", "minimum": 0, "maximum": BIG},
                "the previous page's `next`")
 ID = Param("id", {"type": "string", "minLength": 1}, "the id", where="path", required=True)
 
+MODEL_TAG = "preparedness"
+MODEL_BODY = obj(("developer", "model", "version"), developer=STR, model=STR, version=STR,
+                 deployment_jurisdictions={"type": "array", "items": STR},
+                 training_compute_flop={"type": "number", "minimum": 0},
+                 modalities={"type": "array", "items": STR},
+                 critical_systems={"type": "array", "items": STR},
+                 safety_case={"type": "object"}, audits={"type": "array"})
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Errors": obj(("errors",), errors={
         "type": "array", "minItems": 1,
@@ -448,6 +456,30 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "Sign and publish a statistics snapshot now (international body only)", STATS_TAG,
         ("operator",), ref("StatSnapshot"), status=201, errors=(409,),
         description="409 at a member node: only the international body signs snapshots."),
+    # -- preparedness and assurance (node.http.api_models) ------------------------------------
+    ("POST", "/api/v1/models"): Endpoint(
+        "Register a model, or a new version of one (a new revision of its registration)",
+        MODEL_TAG, ("operator",), obj(("id", "revision", "digest", "model"), id=STR,
+                                      revision=INT, digest=common("digest"), model=ref("model")),
+        status=201, body_required=True, errors=(400, 413), body=MODEL_BODY,
+        headers={"Location": "the model's URL"},
+        description="The node signs a model message that every member receives. A report "
+                    "naming developer, model (ai_system.name) and version is then linked to it "
+                    "and gets its deployment jurisdictions as affected jurisdictions."),
+    ("GET", "/api/v1/models"): Endpoint(
+        "The current revision of every registered model", MODEL_TAG, ANY_ROLE,
+        items_of(ref("model")), params=(Param("developer", STR, "only this developer's"),)),
+    ("GET", "/api/v1/models/{id}"): Endpoint(
+        "One registered model: its current revision, its versions and its incidents", MODEL_TAG,
+        ANY_ROLE, {"allOf": [ref("model"), obj(
+            ("digest", "versions", "incidents"), digest=common("digest"),
+            versions={"type": "array", "items": obj(
+                ("revision", "version", "digest", "issued_at"), revision=INT, version=STR,
+                digest=common("digest"), issued_at=STR)},
+            incidents={"type": "array", "items": obj(
+                ("id", "origin", "severity", "title"), id=STR, origin=STR, severity=STR,
+                title=STR)})]},
+        params=(ID,), errors=(404,)),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

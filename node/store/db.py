@@ -324,6 +324,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at)
     """,
+    # the model registry (federation/model_registry.py, node/pipeline/registry.py): every
+    # signed revision of every registration; the current one is the highest revision
+    """
+    CREATE TABLE model_revisions (
+        id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,     -- federation.model_registry.key(developer)
+        model_key TEXT NOT NULL,
+        version_key TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (id, revision)
+    );
+    CREATE INDEX model_revisions_names ON model_revisions(developer_key, model_key, version_key)
+    """,
 ]
 
 
