@@ -37,7 +37,7 @@ from node.core.errors import NotFound
 from node.http.api_stats import date_param
 from node.http.appkeys import BUS, NODE
 from node.http.middleware import json_body, principal
-from node.pipeline import filing, registry, statistics
+from node.pipeline import filing, statistics
 from node.pipeline.context import NodeContext
 from node.store import records
 from node.store.auth import ForbiddenError
@@ -118,8 +118,6 @@ def own_incident(ctx: NodeContext, incident_id: str, action: str) -> dict[str, A
 
 
 def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
-    # a report naming a registered model is linked to it and affects where it is deployed
-    doc = registry.enrich(ctx.store, doc, ctx.roster.member_ids())
     try:
         filing.check_routable(ctx, doc)
     except TLPError as e:
