@@ -160,3 +160,6 @@ def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
     if message_type == "model" and not str(doc["id"]).startswith(f"{origin}-model-"):
         raise RejectedMessage("not-owner", f"{origin!r} signed model registration {doc['id']!r}, "
                                            "which another member registered")
+    if message_type == "evaluation" and not str(doc["id"]).startswith(f"{origin}-eval-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed evaluation {doc['id']!r}, whose "
+                                           "id names another member")

@@ -19,9 +19,10 @@ from aiohttp import web
 from node.bus import roster_sync
 from node.bus.transport import Bus
 from node.core.config import NodeConfig
-from node.core.playbook_files import load_playbooks
+from node.core.playbook_files import load_playbooks, load_tripwires
 from node.http import (
     api,
+    api_evaluations,
     api_links,
     api_log,
     api_models,
@@ -58,6 +59,8 @@ def init_app(config: NodeConfig) -> web.Application:
     app[WEBHOOKS] = WebhookDispatcher(ctx)
     ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
         else load_playbooks()
+    if config.playbooks_dir:
+        ctx.tripwires = load_tripwires(config.playbooks_dir)
     app.cleanup_ctx.append(_lifecycle)
     app.add_routes(api.routes)
     app.add_routes(api_log.routes)
@@ -68,6 +71,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(api_stats.routes)
     app.add_routes(api_links.routes)
     app.add_routes(api_models.routes)
+    app.add_routes(api_evaluations.routes)
     app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/

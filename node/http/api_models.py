@@ -9,7 +9,7 @@
 |---|---|
 | ``POST /api/v1/models`` | operator: registers a model, or a new version of one (a revision) |
 | ``GET /api/v1/models?developer=`` | any: the current revision of every registration |
-| ``GET /api/v1/models/{id}`` | any: its current revision, its versions and its incidents |
+| ``GET /api/v1/models/{id}`` | any: its current revision, versions, incidents, evaluations |
 
 The node signs a ``model`` message (``federation.model_registry``) that every member receives.
 Only the node that registered a model can register its next version (the id names the origin).
@@ -26,7 +26,7 @@ from federation.model_registry import model_body
 from node.core.errors import NotFound
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
-from node.pipeline import flow, registry
+from node.pipeline import assurance, flow, registry
 from node.pipeline.context import NodeContext
 
 routes = web.RouteTableDef()
@@ -74,6 +74,10 @@ async def get_model(request: web.Request) -> web.Response:
     found = registry.current(store, wanted)
     if found is None:
         raise NotFound(f"model {wanted!r}; GET /api/v1/models lists the registered models")
-    return web.json_response(found | {"versions": registry.versions(store, wanted),
-                                      "incidents": registry.incidents_of(store, wanted)})
+    evaluations = assurance.evaluations_of(store, found["developer"], found["model"])
+    return web.json_response(found | {
+        "versions": registry.versions(store, wanted),
+        "incidents": registry.incidents_of(store, wanted), "evaluations": evaluations,
+        # a result within the configured margin below early warning (tripwires.yaml)
+        "approaching": [e["id"] for e in evaluations if e["level"] == "approaching"]})
 

@@ -121,6 +121,10 @@ MODEL_BODY = obj(("developer", "model", "version"), developer=STR, model=STR, ve
                  modalities={"type": "array", "items": STR},
                  critical_systems={"type": "array", "items": STR},
                  safety_case={"type": "object"}, audits={"type": "array"})
+EVALUATION_BODY = obj(("developer", "model", "version", "suite", "domain", "score", "evaluator",
+                       "evaluated_at"), developer=STR, model=STR, version=STR, suite=STR,
+                      domain=STR, score={"type": "number", "minimum": 0, "maximum": 1},
+                      evaluator=STR, evaluated_at=STR, notes=STR)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Errors": obj(("errors",), errors={
@@ -472,7 +476,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/models/{id}"): Endpoint(
         "One registered model: its current revision, its versions and its incidents", MODEL_TAG,
         ANY_ROLE, {"allOf": [ref("model"), obj(
-            ("digest", "versions", "incidents"), digest=common("digest"),
+            ("digest", "versions", "incidents", "evaluations", "approaching"),
+            digest=common("digest"), evaluations={"type": "array", "items": ref("evaluation")},
+            approaching={"type": "array", "items": STR},
             versions={"type": "array", "items": obj(
                 ("revision", "version", "digest", "issued_at"), revision=INT, version=STR,
                 digest=common("digest"), issued_at=STR)},
@@ -480,6 +486,33 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                 ("id", "origin", "severity", "title"), id=STR, origin=STR, severity=STR,
                 title=STR)})]},
         params=(ID,), errors=(404,)),
+    ("POST", "/api/v1/evaluations"): Endpoint(
+        "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
+        ("operator",), {"allOf": [ref("evaluation"), obj(
+            ("digest", "incident_id"), digest=common("digest"), incident_id=OPT_STR)]},
+        status=201, body_required=True, errors=(400, 413), body=EVALUATION_BODY,
+        headers={"Location": "the evaluation's URL"},
+        description="400 for a score outside 0-1, a domain with no tripwire or a model not "
+                    "registered. At or above the red line the node also files an incident "
+                    "carrying the evaluation (incident_id), at or above early warning a "
+                    "serious hazard; the tripwire-crossing playbook answers both."),
+    ("GET", "/api/v1/evaluations"): Endpoint(
+        "The evaluations of one model, newest first", MODEL_TAG, ANY_ROLE,
+        items_of(ref("evaluation")), errors=(400,),
+        params=(Param("developer", STR, "the developer (required)"),
+                Param("model", STR, "the model (required)"),
+                Param("version", STR, "only this version"))),
+    ("GET", "/api/v1/evaluations/{id}"): Endpoint(
+        "One evaluation and the report it filed, if any", MODEL_TAG, ANY_ROLE,
+        ref("evaluation"), params=(ID,), errors=(404,)),
+    ("GET", "/api/v1/tripwires"): Endpoint(
+        "The shared capability tripwires: early-warning and red-line thresholds per domain",
+        MODEL_TAG, ANY_ROLE, {"allOf": [items_of(obj(
+            ("id", "domain", "early_warning", "red_line", "protocol", "protocol_version"),
+            id=STR, domain=STR, title=STR, early_warning={"type": "number"},
+            red_line={"type": "number"}, red_line_id=STR, protocol=STR,
+            protocol_version=STR)), obj(("version", "approaching_margin"), version=INT,
+                                        approaching_margin={"type": "number"})]}),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

@@ -32,7 +32,7 @@ from federation.messages import Draft
 from federation.subjects import subject_for
 from federation.timeutil import parse_time
 from federation.tlp import is_recipient, unseal_incident
-from node.pipeline import engine, registry, statistics, witness
+from node.pipeline import assurance, engine, registry, statistics, witness
 from node.pipeline.context import NodeContext
 from node.store import records
 
@@ -184,6 +184,8 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             if registry.on_model(tx, doc, dg, received_at):
                 ctx.emit("model", {"id": doc["id"], "revision": doc["revision"]})
             return []
+        case "evaluation":
+            return assurance.on_evaluation(ctx, tx, doc, dg, received_at, local=local)
         case _:
             assert_never(name)
 

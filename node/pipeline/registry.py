@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from federation.model_registry import Registration, enrich_report, key
+from federation.model_registry import Registration, enrich_report, key, matching
 from node.store.db import Store
 
 
@@ -85,6 +85,13 @@ def _named(store: Store, system: dict[str, Any]) -> Iterable[Registration]:
         "SELECT document FROM model_revisions WHERE developer_key = ? AND model_key = ? "
         "AND version_key = ?",
         (key(system["developer"]), key(system["name"]), key(system["version"])))]
+
+
+def named(store: Store, developer: str, model: str, version: str, prefer: str) -> str | None:
+    """The id of a registration of this developer, model and version (``prefer``'s first)."""
+    system = {"developer": developer, "name": model, "version": version}
+    found = matching(_named(store, system), system, prefer)
+    return found[0].id if found else None
 
 
 def enrich(store: Store, doc: dict[str, Any], members: Iterable[str]) -> dict[str, Any]:

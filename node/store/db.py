@@ -341,6 +341,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX model_revisions_names ON model_revisions(developer_key, model_key, version_key)
     """,
+    # capability evaluations against the shared tripwires (federation/tripwires.py,
+    # node/pipeline/assurance.py)
+    """
+    CREATE TABLE evaluations (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        model_key TEXT NOT NULL,
+        version_key TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        score REAL NOT NULL,
+        level TEXT NOT NULL,             -- below | approaching | early-warning | red-line
+        incident_id TEXT,                -- the report it filed (at its origin only)
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX evaluations_model ON evaluations(developer_key, model_key, version_key)
+    """,
 ]
 
 

@@ -36,10 +36,14 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/roster"): {400},                 # the current roster is no successor
     ("GET", "/api/v1/webhooks/{id}/deliveries"): {404},  # no such webhook
     ("DELETE", "/api/v1/webhooks/{id}"): {404},
+    ("GET", "/api/v1/models/{id}"): {404},             # no such model
+    ("GET", "/api/v1/evaluations/{id}"): {404},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
+    ("GET", "/api/v1/evaluations"): {"developer": "Roles AI", "model": "RolesLM"},
 }
+ROLES_MODEL = {"developer": "Roles AI", "model": "RolesLM", "version": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +96,13 @@ def concrete(fed: Federation, world: World, method: str,
         other = call(fed, "gb", "POST", "/api/v1/incidents", "operator",
                      json=report(title="Linked in the roles test")).json()["id"]
         kw["json"] = {"incident_id": other, "relation": "related-to"}
+    elif (method, path) == ("POST", "/api/v1/models"):
+        kw["json"] = ROLES_MODEL | {"deployment_jurisdictions": ["fr"]}
+    elif (method, path) == ("POST", "/api/v1/evaluations"):
+        call(fed, "gb", "POST", "/api/v1/models", "operator", json=ROLES_MODEL)
+        kw["json"] = ROLES_MODEL | {"suite": "s", "domain": "persuasion", "score": 0.1,
+                                    "evaluator": "roles test",
+                                    "evaluated_at": "2026-11-01T00:00:00Z"}
     elif path.endswith("/decline"):
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):

@@ -1,0 +1,73 @@
+"""Preparedness records over real nodes and JetStream: the model registry (issue 12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from tests.integration.conftest import Federation, barrier, report, wait_for
+
+MODEL = {"developer": "Example AI", "model": "ExampleLM", "version": "3.0",
+         "deployment_jurisdictions": ["fr", "jp"], "training_compute_flop": 3e25,
+         "safety_case": {"reference": "https://example.org/sc", "status": "submitted"}}
+
+
+async def _call(http: aiohttp.ClientSession, fed: Federation, node: str, method: str,
+                path: str, body: Any = None, role: str = "viewer") -> tuple[int, Any]:
+    async with http.request(method, fed.url(node, path), json=body,
+                            headers=fed.auth(node, role)) as r:
+        return r.status, await r.json()
+
+
+async def _everywhere(http: aiohttp.ClientSession, fed: Federation, path: str,
+                      nodes: tuple[str, ...] = ("gb", "fr", "jp", "int")) -> dict[str, Any]:
+    found = {}
+    for node in nodes:
+        async def there(node: str = node) -> Any:
+            status, body = await _call(http, fed, node, "GET", path)
+            return body if status == 200 else None
+        found[node] = await wait_for(there)
+    return found
+
+
+async def test_a_registered_model_makes_its_deployment_jurisdictions_affected(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    status, made = await _call(http, fed, "gb", "POST", "/api/v1/models", MODEL, "operator")
+    assert status == 201, made
+    model_id = made["id"]
+    for node, doc in (await _everywhere(http, fed, f"/api/v1/models/{model_id}")).items():
+        assert (doc["origin"], doc["version"], doc["deployment_jurisdictions"]) == (
+            "gb", "3.0", ["fr", "jp"]), node
+
+    status, filed = await _call(http, fed, "gb", "POST", "/api/v1/incidents", report(
+        affected_jurisdictions=[], ai_system={"name": "ExampleLM", "version": "3.0",
+                                              "developer": "Example AI", "role": "it did"}),
+        "operator")
+    assert status == 201, filed
+    reports = await _everywhere(http, fed, f"/api/v1/incidents/{filed['id']}", ("fr", "jp"))
+    for node, doc in reports.items():
+        assert doc["affected_jurisdictions"] == ["fr", "jp"], node
+        assert doc["ai_system"]["model_ref"] == model_id and doc["verified"] is True
+    _, page = await _call(http, fed, "jp", "GET", f"/api/v1/models/{model_id}")
+    assert filed["id"] in [i["id"] for i in page["incidents"]]
+
+
+async def test_bad_registrations_are_refused_and_nothing_is_stored(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    bad = [MODEL | {"model": "NegativeLM", "training_compute_flop": -1},
+           MODEL | {"model": "NowhereLM", "deployment_jurisdictions": ["xx"]},
+           {k: v for k, v in MODEL.items() if k != "version"} | {"model": "NoVersionLM"},
+           MODEL | {"model": "ExtraLM", "origin": "fr"}]
+    for body in bad:
+        status, answer = await _call(http, fed, "gb", "POST", "/api/v1/models", body,
+                                     "operator")
+        assert status == 400 and answer["errors"][0]["message"], (body, answer)
+    status, _ = await _call(http, fed, "gb", "POST", "/api/v1/models", MODEL, "viewer")
+    assert status == 403
+    await barrier(http, fed, "gb", ("fr",))
+    for node in ("gb", "fr"):
+        _, listed = await _call(http, fed, node, "GET", "/api/v1/models")
+        assert {m["model"] for m in listed["items"]} <= {"ExampleLM"}, node
+    status, answer = await _call(http, fed, "fr", "GET", "/api/v1/models/gb-model-0000000000000000")
+    assert status == 404 and "GET /api/v1/models" in answer["errors"][0]["message"]
