@@ -6,8 +6,8 @@
 
 The folder holds one ``*.yaml`` per playbook, ``regimes.yaml`` (schema ``regimes.v1.json``),
 the regulatory clocks the playbooks name, and ``tripwires.yaml`` (``tripwires.v1.json``), the
-capability tripwires evaluations are measured against. ``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``)
-points a node at another folder.
+capability tripwires evaluations are measured against. ``BEACON_PLAYBOOKS`` (or
+``[node] playbooks_dir``) points a node at another folder.
 """
 
 from __future__ import annotations

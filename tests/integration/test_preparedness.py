@@ -71,3 +71,35 @@ async def test_bad_registrations_are_refused_and_nothing_is_stored(
         assert {m["model"] for m in listed["items"]} <= {"ExampleLM"}, node
     status, answer = await _call(http, fed, "fr", "GET", "/api/v1/models/gb-model-0000000000000000")
     assert status == 404 and "GET /api/v1/models" in answer["errors"][0]["message"]
+
+
+async def test_a_red_line_evaluation_at_gb_is_an_incident_everywhere_with_the_evaluation(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    body = MODEL | {"model": "RedLM", "deployment_jurisdictions": ["jp"]}
+    status, made = await _call(http, fed, "gb", "POST", "/api/v1/models", body, "operator")
+    assert status == 201, made
+    _, wires = await _call(http, fed, "gb", "GET", "/api/v1/tripwires")
+    [cbrn] = [t for t in wires["items"] if t["domain"] == "cbrn"]
+    result = {"developer": "Example AI", "model": "RedLM", "version": "3.0", "suite": "uplift",
+              "domain": "cbrn", "score": cbrn["red_line"], "evaluator": "UK AISI",
+              "evaluated_at": "2026-11-25T00:00:00Z"}
+    for bad in ({"score": 1.5}, {"domain": "astrology"}, {"model": "UnknownLM"}):
+        status, answer = await _call(http, fed, "gb", "POST", "/api/v1/evaluations",
+                                     result | bad, "operator")
+        assert status == 400 and answer["errors"], (bad, answer)
+    status, filed = await _call(http, fed, "gb", "POST", "/api/v1/evaluations", result,
+                                "operator")
+    assert status == 201 and filed["level"] == "red-line", filed
+    path = f"/api/v1/incidents/{filed['incident_id']}"
+    for node, doc in (await _everywhere(http, fed, path)).items():
+        assert doc["evaluation"]["id"] == filed["id"], node
+        assert doc["evaluation"]["digest"] == filed["digest"] and doc["verified"] is True
+        assert doc["tripwire_ids"] == ["cbrn"], node
+        assert doc["red_lines"] == ["assisting-weapon-development"], node
+    _, found = await _call(http, fed, "gb", "GET", f"/api/v1/runs?incident={filed['incident_id']}")
+    assert "tripwire-crossing" in {r["playbook"]["id"] for r in found["items"]}
+    on_page = await _everywhere(http, fed, f"/api/v1/evaluations/{filed['id']}", ("fr", "int"))
+    assert all(e["score"] == cbrn["red_line"] for e in on_page.values())
+    await barrier(http, fed, "gb", ("fr",))
+    _, page = await _call(http, fed, "fr", "GET", f"/api/v1/models/{made['id']}")
+    assert [e["id"] for e in page["evaluations"]] == [filed["id"]]  # the refused were not stored
