@@ -163,3 +163,6 @@ def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
     if message_type == "evaluation" and not str(doc["id"]).startswith(f"{origin}-eval-"):
         raise RejectedMessage("not-owner", f"{origin!r} signed evaluation {doc['id']!r}, whose "
                                            "id names another member")
+    if message_type == "training-run" and not str(doc["id"]).startswith(f"{origin}-run-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed training run {doc['id']!r}, "
+                                           "whose id names another member")

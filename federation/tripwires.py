@@ -55,10 +55,21 @@ class Tripwire:
 
 
 @dataclass(frozen=True)
+class ComputeThreshold:
+    """Training compute (FLOP) at or above which a declared run starts ``clock``."""
+
+    id: str
+    title: str
+    flop: float
+    clock: str | None = None
+
+
+@dataclass(frozen=True)
 class Tripwires:
     version: int
     approaching_margin: float
     items: tuple[Tripwire, ...]
+    compute_thresholds: tuple[ComputeThreshold, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Tripwires:
@@ -79,7 +90,10 @@ class Tripwires:
         domains = [t.domain for t in items]
         if len(set(domains)) != len(domains):
             raise TripwireError(f"one tripwire per domain; domains: {', '.join(domains)}")
-        return cls(int(d["version"]), float(d.get("approaching_margin", 0.1)), items)
+        compute = tuple(ComputeThreshold(c["id"], c["title"], float(c["flop"]), c.get("clock"))
+                        for c in d.get("compute_thresholds", ()))
+        return cls(int(d["version"]), float(d.get("approaching_margin", 0.1)), items,
+                   tuple(sorted(compute, key=lambda c: c.flop)))
 
     def for_domain(self, domain: str) -> Tripwire | None:
         return next((t for t in self.items if t.domain == domain), None)

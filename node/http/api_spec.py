@@ -513,6 +513,28 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
             red_line={"type": "number"}, red_line_id=STR, protocol=STR,
             protocol_version=STR)), obj(("version", "approaching_margin"), version=INT,
                                         approaching_margin={"type": "number"})]}),
+    ("POST", "/api/v1/training-runs"): Endpoint(
+        "Declare a training run: the thresholds it crosses and the clocks they start",
+        MODEL_TAG, ("operator",), {"allOf": [ref("training-run"), obj(
+            ("digest",), digest=common("digest"))]}, status=201, body_required=True,
+        errors=(400, 413), body=obj(("developer", "model", "compute_flop", "started_at"),
+                                    developer=STR, model=STR,
+                                    compute_flop={"type": "number", "minimum": 0},
+                                    started_at=STR, expected_end=STR, threshold_known_at=STR,
+                                    notified_at=STR, notes=STR),
+        description="Thresholds (10^25, 10^26 FLOP) are data (playbooks/tripwires.yaml); each "
+                    "starts its regimes.yaml clock, e.g. AI Act Art. 52(1): two weeks."),
+    ("GET", "/api/v1/training-runs"): Endpoint(
+        "Declared training runs, newest first", MODEL_TAG, ANY_ROLE,
+        items_of(ref("training-run")), params=(Param("developer", STR, "only this developer's"),)),
+    ("GET", "/api/v1/deadlines"): Endpoint(
+        "Regulatory deadlines started by declarations, soonest first", MODEL_TAG, ANY_ROLE,
+        items_of(obj(("subject", "regime", "clock", "due_at", "state"), subject=STR,
+                     regime=STR, clock=STR, origin=STR, anchor_at=STR, due_at=STR,
+                     state={"enum": ["due", "overdue", "met"]}, met_at=OPT_STR,
+                     overdue_at=OPT_STR, developer=OPT_STR, model=OPT_STR)),
+        params=(Param("state", {"enum": ["due", "overdue", "met"]}, "only this state"),),
+        errors=(400,)),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

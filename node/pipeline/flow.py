@@ -32,7 +32,7 @@ from federation.messages import Draft
 from federation.subjects import subject_for
 from federation.timeutil import parse_time
 from federation.tlp import is_recipient, unseal_incident
-from node.pipeline import assurance, engine, registry, statistics, witness
+from node.pipeline import assurance, deadlines, engine, registry, statistics, witness
 from node.pipeline.context import NodeContext
 from node.store import records
 
@@ -186,6 +186,9 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             return []
         case "evaluation":
             return assurance.on_evaluation(ctx, tx, doc, dg, received_at, local=local)
+        case "training-run":
+            deadlines.on_training_run(ctx, tx, doc, dg, received_at)
+            return []
         case _:
             assert_never(name)
 

@@ -360,6 +360,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX evaluations_model ON evaluations(developer_key, model_key, version_key)
     """,
+    # training-run declarations and the regulatory deadlines they start
+    # (federation/training_runs.py, node/pipeline/deadlines.py); a deadline turns overdue once:
+    # overdue_at is set by the one UPDATE that moves it from due
+    """
+    CREATE TABLE training_runs (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        compute_flop REAL NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE TABLE deadlines (
+        subject TEXT NOT NULL,           -- what the clock is about: a training run's id
+        clock TEXT NOT NULL,             -- the regimes.yaml clock id
+        citation TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        anchor_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        state TEXT NOT NULL,             -- due | overdue | met
+        met_at TEXT,
+        overdue_at TEXT,                 -- when this node saw it become overdue (once)
+        PRIMARY KEY (subject, clock)
+    );
+    CREATE INDEX deadlines_due ON deadlines(state, due_at)
+    """,
 ]
 
 

@@ -103,3 +103,26 @@ async def test_a_red_line_evaluation_at_gb_is_an_incident_everywhere_with_the_ev
     await barrier(http, fed, "gb", ("fr",))
     _, page = await _call(http, fed, "fr", "GET", f"/api/v1/models/{made['id']}")
     assert [e["id"] for e in page["evaluations"]] == [filed["id"]]  # the refused were not stored
+
+
+async def test_a_training_run_above_1e26_reaches_every_member_with_its_clock(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    run = {"developer": "Example AI", "model": "ExampleLM-4", "compute_flop": 2e26,
+           "started_at": "2026-11-01T00:00:00Z", "expected_end": "2027-02-01T00:00:00Z"}
+    status, answer = await _call(http, fed, "gb", "POST", "/api/v1/training-runs",
+                                 run | {"compute_flop": -1}, "operator")
+    assert status == 400 and answer["errors"][0]["path"] == "$.compute_flop", answer
+    status, declared = await _call(http, fed, "gb", "POST", "/api/v1/training-runs", run,
+                                   "operator")
+    assert status == 201 and "frontier-1e26" in declared["thresholds_crossed"], declared
+    for node in ("fr", "jp", "int"):
+        async def clock(node: str = node) -> Any:
+            _, page = await _call(http, fed, node, "GET", "/api/v1/deadlines")
+            # two weeks after the start were past when it was declared: the node's sweep
+            # turns the clock overdue
+            return [d for d in page["items"]
+                    if d["subject"] == declared["id"] and d["state"] == "overdue"]
+        [d] = await wait_for(clock)
+        assert (d["regime"], d["due_at"]) == ("EU AI Act Art. 52(1)", "2026-11-15T00:00:00Z")
+    status, _ = await _call(http, fed, "fr", "GET", "/api/v1/deadlines?state=late")
+    assert status == 400
