@@ -133,7 +133,8 @@ def _issue_tokens(db_path: Path, node_id: str) -> dict[str, str]:
         # Never expiring, explicitly: a demo data directory is reused run after run (its
         # tokens are kept in demo.json), and the demo listens on loopback only.
         return {role: issue_token(store, role, label=f"demo {role} at {node_id}", now=now,
-                                  expires=None)
+                                  expires=None,
+                                  developer="Example AI" if role == "provider" else None)
                 for role in ROLES}
     finally:
         store.close()

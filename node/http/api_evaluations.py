@@ -27,7 +27,7 @@ from federation.errors import Problem, SchemaError
 from federation.tripwires import evaluation_body
 from node.core.errors import NotFound
 from node.http.appkeys import NODE
-from node.http.middleware import json_body, principal
+from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import assurance, flow, registry
 from node.pipeline.context import NodeContext
 
@@ -55,9 +55,11 @@ def _checked(ctx: NodeContext, body: Any) -> dict[str, Any]:
 
 @routes.post("/api/v1/evaluations")
 async def post_evaluation(request: web.Request) -> web.Response:
-    principal(request, "operator")
+    who = principal(request, "operator", "provider")
     ctx = request.app[NODE]
-    doc = _checked(ctx, await json_body(request))
+    body = await json_body(request)
+    for_developer(who, body.get("developer") if isinstance(body, dict) else None, "developer")
+    doc = _checked(ctx, body)
     digest = flow.sign_and_record(ctx, doc, qualifier=doc["level"])
     stored = assurance.evaluation(ctx.store, doc["id"]) or {}
     return web.json_response(doc | {"digest": digest, "incident_id": stored.get("incident_id")},

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from federation.webhooks import MIN_SECRET, WEBHOOK_ROLES
-from node.store.auth import ROLES
+from node.store.auth import STAFF_ROLES
 
 Schema = Mapping[str, Any]
-ANY_ROLE: tuple[str, ...] = ROLES
+ANY_ROLE: tuple[str, ...] = STAFF_ROLES
 PUBLIC: tuple[str, ...] = ()
 BIG = 2**62  # the handlers' upper bound for sizes, indexes and cursors
 
@@ -238,7 +238,8 @@ SCHEMAS["Webhook"] = obj(
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     # -- incidents (node.http.api) --------------------------------------------------------------
     ("POST", "/api/v1/incidents"): Endpoint(
-        "File a new incident report", INC_TAG, ("operator",), CREATED_INCIDENT, status=201,
+        "File a new incident report", INC_TAG, ("operator", "provider"), CREATED_INCIDENT,
+        status=201,
         body=ref("report"), body_required=True, errors=(400, 413),
         headers={"Location": "the new incident's URL"},
         description="The node sets type, origin, issued_at, id and revision, signs the "
@@ -488,7 +489,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         params=(ID,), errors=(404,)),
     ("POST", "/api/v1/evaluations"): Endpoint(
         "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
-        ("operator",), {"allOf": [ref("evaluation"), obj(
+        ("operator", "provider"), {"allOf": [ref("evaluation"), obj(
             ("digest", "incident_id"), digest=common("digest"), incident_id=OPT_STR)]},
         status=201, body_required=True, errors=(400, 413), body=EVALUATION_BODY,
         headers={"Location": "the evaluation's URL"},
@@ -515,7 +516,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                                         approaching_margin={"type": "number"})]}),
     ("POST", "/api/v1/training-runs"): Endpoint(
         "Declare a training run: the thresholds it crosses and the clocks they start",
-        MODEL_TAG, ("operator",), {"allOf": [ref("training-run"), obj(
+        MODEL_TAG, ("operator", "provider"), {"allOf": [ref("training-run"), obj(
             ("digest",), digest=common("digest"))]}, status=201, body_required=True,
         errors=(400, 413), body=obj(("developer", "model", "compute_flop", "started_at"),
                                     developer=STR, model=STR,

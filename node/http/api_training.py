@@ -26,7 +26,7 @@ from federation.regimes import Clock, RegimeError
 from federation.training_runs import STATES, training_run_body
 from node.core.playbook_files import DEFAULT_DIR, load_regimes
 from node.http.appkeys import NODE
-from node.http.middleware import json_body, principal
+from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import deadlines, flow
 
 routes = web.RouteTableDef()
@@ -34,9 +34,10 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/training-runs")
 async def post_training_run(request: web.Request) -> web.Response:
-    principal(request, "operator")
+    who = principal(request, "operator", "provider")
     ctx = request.app[NODE]
     body = await json_body(request)
+    for_developer(who, body.get("developer") if isinstance(body, dict) else None, "developer")
     if not isinstance(body, dict):
         raise SchemaError([Problem("$", "a declaration is a JSON object")], "training-run")
     regimes, _ = load_regimes(ctx.config.playbooks_dir or DEFAULT_DIR)

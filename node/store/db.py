@@ -387,6 +387,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX deadlines_due ON deadlines(state, due_at)
     """,
+    # provider tokens name their developer (node/store/auth.py)
+    """
+    ALTER TABLE tokens ADD COLUMN developer TEXT
+    """,
 ]
 
 

@@ -24,7 +24,7 @@ PAGE_403 = {403: ("the page is not for this role (HTML)", HTML)}
 
 def page(key: str, summary: str) -> Endpoint:
     roles = PAGES[key].roles or ANY_ROLE
-    other = {**NO_SESSION, **(PAGE_403 if roles != ANY_ROLE else {})}
+    other = {**NO_SESSION, **PAGE_403}  # a provider token sees no page
     return Endpoint(summary, CONSOLE, roles, {"type": "string"}, media=HTML, auth="session",
                     other=other)
 

@@ -41,9 +41,10 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
-    ("GET", "/api/v1/evaluations"): {"developer": "Roles AI", "model": "RolesLM"},
+    ("GET", "/api/v1/evaluations"): {"developer": "Example AI", "model": "RolesLM"},
 }
-ROLES_MODEL = {"developer": "Roles AI", "model": "RolesLM", "version": "1"}
+# The demo's provider token files for Example AI: it may file what is filed here for it.
+ROLES_MODEL = {"developer": "Example AI", "model": "RolesLM", "version": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,9 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = ROLES_MODEL | {"suite": "s", "domain": "persuasion", "score": 0.1,
                                     "evaluator": "roles test",
                                     "evaluated_at": "2026-11-01T00:00:00Z"}
+    elif (method, path) == ("POST", "/api/v1/training-runs"):
+        kw["json"] = {"developer": "Example AI", "model": "RolesLM-2", "compute_flop": 1e24,
+                      "started_at": "2026-11-01T00:00:00Z"}
     elif path.endswith("/decline"):
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):
@@ -179,3 +183,21 @@ def test_a_bad_token_is_refused_even_where_none_is_needed(fed: Federation) -> No
         r = requests.get(fed.url("gb", path), timeout=10,
                          headers={"Authorization": "Bearer bkn_000000000000_forged"})
         assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_provider_files_for_its_own_developer_only_and_reads_nothing(fed: Federation) -> None:
+    other = {"name": "OtherLM", "version": "1", "developer": "Other AI", "role": "it did"}
+    for method, path, body in [
+        ("POST", "/api/v1/incidents", report(title="Filed for another", ai_system=other)),
+        ("POST", "/api/v1/training-runs", {"developer": "Other AI", "model": "X",
+                                           "compute_flop": 1e26,
+                                           "started_at": "2026-11-01T00:00:00Z"}),
+    ]:
+        r = call(fed, "gb", method, path, "provider", json=body)
+        assert r.status_code == 403, (path, r.text)
+        assert "'Example AI' only" in r.json()["errors"][0]["message"]
+    assert call(fed, "gb", "GET", "/api/v1/incidents", "provider").status_code == 403
+    listed = call(fed, "gb", "GET", "/api/v1/incidents?q=Filed+for+another", "viewer").json()
+    assert listed["items"] == []  # nothing was stored
+    r = call(fed, "gb", "POST", "/api/v1/incidents", "provider", json=report(title="Own filing"))
+    assert r.status_code == 201, r.text
