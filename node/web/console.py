@@ -193,6 +193,16 @@ async def notifications_page(request: web.Request) -> web.Response:
     return _page(request, "notifications")
 
 
+@routes.get("/models")
+async def models_page(request: web.Request) -> web.Response:
+    return _page(request, "models")
+
+
+@routes.get("/models/{id}")
+async def model_page(request: web.Request) -> web.Response:
+    return _page(request, "model", id=request.match_info["id"])
+
+
 @routes.get("/quarantine")
 async def quarantine_page(request: web.Request) -> web.Response:
     return _page(request, "quarantine")

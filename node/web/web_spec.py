@@ -53,6 +53,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/runs/{id}"): page("run", "One playbook run (page)"),
     ("GET", "/peers"): page("peers", "Peers and witnessing (page)"),
     ("GET", "/quarantine"): page("quarantine", "Quarantine (page)"),
+    ("GET", "/models"): page("models", "Registered models and regulatory deadlines (page)"),
+    ("GET", "/models/{id}"): page("model", "One registered model (page)"),
     ("GET", "/notifications"): page("notifications", "Notifications and webhooks (page)"),
     ("GET", "/console/{filename}"): Endpoint(
         "The console's stylesheet, scripts and icons", CONSOLE, PUBLIC, {"type": "string"},
