@@ -32,6 +32,10 @@ from node.pipeline.context import NodeContext
 routes = web.RouteTableDef()
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []  # the schema reports any other type
+
+
 def _checked(ctx: NodeContext, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise SchemaError([Problem("$", "a model registration is a JSON object")], "model")
@@ -40,7 +44,7 @@ def _checked(ctx: NodeContext, body: Any) -> dict[str, Any]:
     members = ctx.roster.member_ids()
     problems += [Problem(f"$.deployment_jurisdictions[{i}]",
                          f"{j!r} is not a member of the federation ({', '.join(members)})")
-                 for i, j in enumerate(draft.get("deployment_jurisdictions") or ())
+                 for i, j in enumerate(_listed(draft.get("deployment_jurisdictions")))
                  if isinstance(j, str) and j not in members]
     if problems:
         raise SchemaError(sorted(problems, key=lambda p: p.path), "model")
