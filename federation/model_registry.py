@@ -23,6 +23,7 @@ jurisdictions as affected jurisdictions (``enrich_report``).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,6 +102,34 @@ def model_body(body: Mapping[str, Any], *, origin: str, now: datetime,
            "id": model_id(origin, str(body["developer"]), str(body["model"])),
            "revision": revision}
     return doc | {k: body[k] for k in CLIENT_FIELDS if k in body}
+
+
+VERDICTS = ("approved", "rejected")
+
+
+def review_body(model: Mapping[str, Any], body: Mapping[str, Any], *, origin: str,
+                reviewer: str, now: datetime, token: bytes | None = None) -> dict[str, Any]:
+    """The ``safety-case-review`` message ``origin`` signs: its verdict on ``model`` (the
+    current registration). A member does not review its own registration.
+
+    Raises:
+        SchemaError: no verdict or findings, or ``origin`` registered the model itself.
+    """
+    problems = []
+    if body.get("verdict") not in VERDICTS:
+        problems.append(Problem("$.verdict", f"{body.get('verdict')!r}: use approved or rejected"))
+    findings = body.get("findings")
+    if not isinstance(findings, str) or not findings.strip():
+        problems.append(Problem("$.findings", "say what the review found (a non-empty string)"))
+    if model["origin"] == origin:
+        problems.append(Problem("$", f"{origin} registered {model['id']}: another member's "
+                                     "authority reviews its safety case"))
+    if problems:
+        raise SchemaError(problems, "safety-case-review")
+    return {"type": "safety-case-review", "origin": origin, "issued_at": format_time(now),
+            "id": f"{origin}-review-{(token or secrets.token_bytes(8)).hex()}",
+            "model_id": model["id"], "model_revision": int(model["revision"]),
+            "verdict": body["verdict"], "findings": findings, "reviewer": reviewer}
 
 
 def matching(registrations: Iterable[Registration], system: Mapping[str, Any],

@@ -10,6 +10,7 @@
 | ``POST /api/v1/models`` | operator: registers a model, or a new version of one (a revision) |
 | ``GET /api/v1/models?developer=`` | any: the current revision of every registration |
 | ``GET /api/v1/models/{id}`` | any: its current revision, versions, incidents, evaluations |
+| ``POST /api/v1/safety-cases/{id}/reviews`` | operator of another member: a signed verdict |
 
 The node signs a ``model`` message (``federation.model_registry``) that every member receives.
 Only the node that registered a model can register its next version (the id names the origin).
@@ -21,8 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.errors import Problem, SchemaError
-from federation.model_registry import model_body
+from federation.envelope import Envelope
+from federation.errors import Problem, RosterError, SchemaError, SignatureError
+from federation.model_registry import model_body, review_body
+from federation.timeutil import parse_time
 from node.core.errors import NotFound
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
@@ -63,6 +66,35 @@ async def post_model(request: web.Request) -> web.Response:
                              headers={"Location": f"/api/v1/models/{doc['id']}"})
 
 
+def _review(ctx: NodeContext, review: dict[str, Any]) -> dict[str, Any]:
+    """A review as the model page shows it: re-verified now against the roster's keys."""
+    envelope = Envelope.from_json(review.pop("envelope"))
+    try:
+        envelope.verify_with(ctx.roster.signing_keys(review["origin"],
+                                                     parse_time(review["issued_at"])))
+        verified = True
+    except (SignatureError, RosterError):
+        verified = False
+    return review | {"verified": verified}
+
+
+@routes.post("/api/v1/safety-cases/{id}/reviews")
+async def post_review(request: web.Request) -> web.Response:
+    who = principal(request, "operator")
+    ctx = request.app[NODE]
+    wanted = request.match_info["id"]
+    model = registry.current(ctx.store, wanted)
+    if model is None:
+        raise NotFound(f"model {wanted!r}; GET /api/v1/models lists the registered models")
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise SchemaError([Problem("$", "a review is a JSON object")], "safety-case-review")
+    doc = review_body(model, body, origin=ctx.node_id, reviewer=f"{ctx.node_id}: {who.label}",
+                      now=ctx.now())
+    digest = flow.sign_and_record(ctx, doc, qualifier=doc["verdict"])
+    return web.json_response(doc | {"digest": digest}, status=201)
+
+
 @routes.get("/api/v1/models")
 async def list_models(request: web.Request) -> web.Response:
     principal(request)
@@ -79,7 +111,10 @@ async def get_model(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound(f"model {wanted!r}; GET /api/v1/models lists the registered models")
     evaluations = assurance.evaluations_of(store, found["developer"], found["model"])
+    case = dict(found.get("safety_case") or {"status": "missing"})
+    case["reviews"] = [_review(request.app[NODE], r) for r in registry.reviews_of(store, wanted)]
     return web.json_response(found | {
+        "safety_case": case,
         "versions": registry.versions(store, wanted),
         "incidents": registry.incidents_of(store, wanted), "evaluations": evaluations,
         # a result within the configured margin below early warning (tripwires.yaml)

@@ -487,6 +487,16 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                 ("id", "origin", "severity", "title"), id=STR, origin=STR, severity=STR,
                 title=STR)})]},
         params=(ID,), errors=(404,)),
+    ("POST", "/api/v1/safety-cases/{id}/reviews"): Endpoint(
+        "Review another member's registered model: a signed verdict on its safety case",
+        MODEL_TAG, ("operator",), {"allOf": [ref("safety-case-review"), obj(
+            ("digest",), digest=common("digest"))]}, status=201, params=(ID,),
+        body_required=True, errors=(400, 404, 413),
+        body=obj(("verdict", "findings"), verdict={"enum": ["approved", "rejected"]},
+                 findings=STR),
+        description="{id} is the model's id. Every node then shows the verdict in "
+                    "GET /api/v1/models/{id} as safety_case.reviews[] with verified; a member "
+                    "cannot review a model it registered (400)."),
     ("POST", "/api/v1/evaluations"): Endpoint(
         "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
         ("operator", "provider"), {"allOf": [ref("evaluation"), obj(

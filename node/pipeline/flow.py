@@ -186,6 +186,10 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             return []
         case "evaluation":
             return assurance.on_evaluation(ctx, tx, doc, dg, received_at, local=local)
+        case "safety-case-review":
+            if registry.on_review(tx, doc, dg):
+                ctx.emit("model", {"id": doc["model_id"], "review": doc["verdict"]})
+            return []
         case "training-run":
             deadlines.on_training_run(ctx, tx, doc, dg, received_at)
             return []

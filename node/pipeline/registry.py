@@ -32,6 +32,25 @@ def on_model(tx: sqlite3.Connection, doc: dict[str, Any], digest: str, received_
     return cur.rowcount > 0
 
 
+def on_review(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> bool:
+    """Project one ``safety-case-review`` message; False if it was stored before."""
+    cur = tx.execute(
+        "INSERT INTO safety_case_reviews(id, model_id, origin, verdict, digest, issued_at, "
+        "document) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (doc["id"], doc["model_id"], doc["origin"], doc["verdict"], digest, doc["issued_at"],
+         json.dumps(doc)))
+    return cur.rowcount > 0
+
+
+def reviews_of(store: Store, model_id: str) -> list[dict[str, Any]]:
+    """The reviews of ``model_id``, oldest first, each with its verbatim envelope."""
+    return [json.loads(r["document"]) | {"digest": r["digest"], "envelope": bytes(r["envelope"])}
+            for r in store.query(
+                "SELECT r.document, r.digest, e.envelope FROM safety_case_reviews r "
+                "JOIN envelopes e ON e.digest = r.digest WHERE r.model_id = ? "
+                "ORDER BY r.issued_at, r.id", (model_id,))]
+
+
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(row["document"])
     return doc | {"digest": row["digest"], "received_at": row["received_at"]}

@@ -391,6 +391,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tokens ADD COLUMN developer TEXT
     """,
+    # safety-case reviews: members' signed verdicts on registered models (node/pipeline/registry.py)
+    """
+    CREATE TABLE safety_case_reviews (
+        id TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX safety_case_reviews_model ON safety_case_reviews(model_id)
+    """,
 ]
 
 

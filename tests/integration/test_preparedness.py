@@ -126,3 +126,26 @@ async def test_a_training_run_above_1e26_reaches_every_member_with_its_clock(
         assert (d["regime"], d["due_at"]) == ("EU AI Act Art. 52(1)", "2026-11-15T00:00:00Z")
     status, _ = await _call(http, fed, "fr", "GET", "/api/v1/deadlines?state=late")
     assert status == 400
+
+
+async def test_fr_rejects_gbs_safety_case_and_every_node_shows_it_verified(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    body = MODEL | {"model": "ReviewedLM"}
+    status, made = await _call(http, fed, "gb", "POST", "/api/v1/models", body, "operator")
+    assert status == 201, made
+    path = f"/api/v1/models/{made['id']}"
+    await _everywhere(http, fed, path, ("fr",))
+    review = {"verdict": "rejected", "findings": "no CBRN uplift evaluation"}
+    status, own = await _call(http, fed, "gb", "POST", f"/api/v1/safety-cases/{made['id']}/reviews",
+                              review, "operator")
+    assert status == 400 and "another member" in own["errors"][0]["message"], own
+    status, signed = await _call(http, fed, "fr", "POST",
+                                 f"/api/v1/safety-cases/{made['id']}/reviews", review, "operator")
+    assert status == 201, signed
+    for node in ("gb", "fr", "jp", "int"):
+        async def reviewed(node: str = node) -> Any:
+            _, page = await _call(http, fed, node, "GET", path)
+            return page["safety_case"]["reviews"]
+        [r] = await wait_for(reviewed)
+        assert (r["verdict"], r["origin"], r["verified"]) == ("rejected", "fr", True), node
+        assert r["reviewer"].startswith("fr: ") and r["digest"] == signed["digest"]

@@ -38,6 +38,7 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("DELETE", "/api/v1/webhooks/{id}"): {404},
     ("GET", "/api/v1/models/{id}"): {404},             # no such model
     ("GET", "/api/v1/evaluations/{id}"): {404},
+    ("POST", "/api/v1/safety-cases/{id}/reviews"): {404},  # no such model
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
@@ -104,6 +105,8 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = ROLES_MODEL | {"suite": "s", "domain": "persuasion", "score": 0.1,
                                     "evaluator": "roles test",
                                     "evaluated_at": "2026-11-01T00:00:00Z"}
+    elif path.endswith("/reviews"):
+        kw["json"] = {"verdict": "rejected", "findings": "roles test"}
     elif (method, path) == ("POST", "/api/v1/training-runs"):
         kw["json"] = {"developer": "Example AI", "model": "RolesLM-2", "compute_flop": 1e24,
                       "started_at": "2026-11-01T00:00:00Z"}

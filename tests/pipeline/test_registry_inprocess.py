@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from federation.model_registry import model_body
+from federation.errors import SchemaError
+from federation.model_registry import model_body, review_body
 from node.pipeline import flow, registry
 from tests.integration.conftest import report
 from tests.pipeline.world import World
@@ -82,3 +83,21 @@ def test_a_member_cannot_sign_a_registration_another_member_owns(world: World) -
     world.deliver()
     assert ("gb", "not-owner") in [(n, r.reason) for n, r in world.refused]
     assert registry.current(world.nodes["gb"].store, model)["revision"] == 1  # type: ignore[index]
+
+
+def test_fr_rejects_gbs_safety_case_and_every_node_holds_the_verdict(world: World) -> None:
+    model = register(world, "gb")
+    world.deliver()
+    fr = world.nodes["fr"]
+    current = registry.current(fr.store, model)
+    assert current is not None
+    with pytest.raises(SchemaError, match="another member"):
+        review_body(current, {"verdict": "approved", "findings": "mine"}, origin="gb",
+                    reviewer="gb", now=fr.now())
+    doc = review_body(current, {"verdict": "rejected", "findings": "no uplift evals"},
+                      origin="fr", reviewer="fr: reviewer", now=fr.now())
+    flow.sign_and_record(fr, doc)
+    world.deliver()
+    for n in ("gb", "fr", "jp", "de", "int"):
+        [r] = registry.reviews_of(world.nodes[n].store, model)
+        assert (r["verdict"], r["origin"], r["model_revision"]) == ("rejected", "fr", 1), n
