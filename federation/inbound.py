@@ -169,3 +169,6 @@ def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
     if message_type == "safety-case-review" and not str(doc["id"]).startswith(f"{origin}-review-"):
         raise RejectedMessage("not-owner", f"{origin!r} signed review {doc['id']!r}, whose id "
                                            "names another member")
+    if message_type == "monitoring" and not str(doc["id"]).startswith(f"{origin}-signal-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed monitoring signal {doc['id']!r}, "
+                                           "whose id names another member")

@@ -23,7 +23,7 @@ from federation.errors import RejectedMessage
 MessageType = Literal[
     "incident", "stub", "sealed", "escalation", "ack", "decline", "resolution", "declaration",
     "emergency", "advisory", "checkpoint", "cosignature", "roster", "stats", "link",
-    "model", "evaluation", "training-run", "safety-case-review",
+    "model", "evaluation", "training-run", "safety-case-review", "monitoring",
 ]
 
 
@@ -64,6 +64,7 @@ KINDS: dict[MessageType, MessageKind] = {k.name: k for k in (
     MessageKind("evaluation", "the level reached: below, approaching, early-warning, red-line"),
     MessageKind("training-run", "none"),
     MessageKind("safety-case-review", "the verdict: approved or rejected"),
+    MessageKind("monitoring", "none"),
 )}
 assert set(KINDS) == set(get_args(MessageType)), "every message type has one registry entry"  # noqa: S101
 

@@ -11,6 +11,7 @@
 | ``POST /api/v1/evaluations`` | operator: the model must be registered (``POST /api/v1/models``) |
 | ``GET /api/v1/evaluations?developer=&model=&version=`` | any |
 | ``GET /api/v1/tripwires`` | any: the shared tripwires (``playbooks/tripwires.yaml``) |
+| ``POST /api/v1/monitoring``, ``GET /api/v1/monitoring/{id}`` | operator or provider; any |
 
 The node signs an ``evaluation`` message (``federation.tripwires``) that every member receives;
 at the red line it also files an incident carrying the evaluation, at early warning a serious
@@ -24,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from federation.errors import Problem, SchemaError
+from federation.monitoring import monitoring_body
 from federation.tripwires import evaluation_body
 from node.core.errors import NotFound
 from node.http.appkeys import NODE
@@ -37,8 +39,18 @@ routes = web.RouteTableDef()
 def _checked(ctx: NodeContext, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise SchemaError([Problem("$", "an evaluation is a JSON object")], "evaluation")
-    doc = evaluation_body(body, ctx.tripwires, origin=ctx.node_id, now=ctx.now())
-    problems = ctx.schemas.problems("evaluation", doc)
+    return _registered(ctx, evaluation_body(body, ctx.tripwires, origin=ctx.node_id,
+                                            now=ctx.now()))
+
+
+def _registered(ctx: NodeContext, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` (an evaluation or a monitoring signal) checked against its schema and linked to
+    the registered model it names (``model_ref``).
+
+    Raises:
+        SchemaError: it breaks its schema, or names no registered model.
+    """
+    problems = ctx.schemas.problems(doc["type"], doc)
     if not problems:
         named = registry.named(ctx.store, doc["developer"], doc["model"], doc["version"],
                                  ctx.node_id)
@@ -49,7 +61,7 @@ def _checked(ctx: NodeContext, body: Any) -> dict[str, Any]:
         else:
             doc["model_ref"] = named
     if problems:
-        raise SchemaError(sorted(problems, key=lambda p: p.path), "evaluation")
+        raise SchemaError(sorted(problems, key=lambda p: p.path), doc["type"])
     return doc
 
 
@@ -83,6 +95,30 @@ async def get_evaluation(request: web.Request) -> web.Response:
     found = assurance.evaluation(request.app[NODE].store, request.match_info["id"])
     if found is None:
         raise NotFound(f"evaluation {request.match_info['id']!r}")
+    return web.json_response(found)
+
+
+@routes.post("/api/v1/monitoring")
+async def post_monitoring(request: web.Request) -> web.Response:
+    who = principal(request, "operator", "provider")
+    ctx = request.app[NODE]
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise SchemaError([Problem("$", "a monitoring signal is a JSON object")], "monitoring")
+    for_developer(who, body.get("developer"), "developer")
+    doc = _registered(ctx, monitoring_body(body, origin=ctx.node_id, now=ctx.now()))
+    digest = flow.sign_and_record(ctx, doc)
+    stored = assurance.monitoring_signal(ctx.store, doc["id"]) or {}
+    return web.json_response(doc | {"digest": digest, "incident_id": stored.get("incident_id")},
+                             status=201)
+
+
+@routes.get("/api/v1/monitoring/{id}")
+async def get_monitoring(request: web.Request) -> web.Response:
+    principal(request)
+    found = assurance.monitoring_signal(request.app[NODE].store, request.match_info["id"])
+    if found is None:
+        raise NotFound(f"monitoring signal {request.match_info['id']!r}")
     return web.json_response(found)
 
 

@@ -497,6 +497,19 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         description="{id} is the model's id. Every node then shows the verdict in "
                     "GET /api/v1/models/{id} as safety_case.reviews[] with verified; a member "
                     "cannot review a model it registered (400)."),
+    ("POST", "/api/v1/monitoring"): Endpoint(
+        "Report a failed run-time check: it files an incident carrying the signal", MODEL_TAG,
+        ("operator", "provider"), {"allOf": [ref("monitoring"), obj(
+            ("digest", "incident_id"), digest=common("digest"), incident_id=OPT_STR)]},
+        status=201, body_required=True, errors=(400, 413),
+        body=obj(("developer", "model", "version", "check", "assumption", "environment",
+                  "action"), developer=STR, model=STR, version=STR, check=STR,
+                 assumption=STR, environment=STR, action=STR, observed_at=STR, details=STR),
+        description="The model must be registered; a provider token files for its own "
+                    "developer only (403)."),
+    ("GET", "/api/v1/monitoring/{id}"): Endpoint(
+        "One monitoring signal and the report it filed", MODEL_TAG, ANY_ROLE,
+        ref("monitoring"), params=(ID,), errors=(404,)),
     ("POST", "/api/v1/evaluations"): Endpoint(
         "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
         ("operator", "provider"), {"allOf": [ref("evaluation"), obj(

@@ -19,6 +19,7 @@ from typing import Any
 
 from federation.messages import Draft, incident_from_report
 from federation.model_registry import key
+from federation.monitoring import failure_report
 from federation.tripwires import crossing_report
 from node.pipeline import registry
 from node.pipeline.context import NodeContext
@@ -44,6 +45,32 @@ def on_evaluation(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
         return []
     ctx.emit("evaluation", {"id": doc["id"], "level": doc["level"]})
     return [Draft(incident, qualifier=str(incident["severity"]))]
+
+
+def on_monitoring(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
+                  received_at: str, *, local: bool) -> list[Draft]:
+    """Project one ``monitoring`` message; at its origin, return the incident it files."""
+    incident = None
+    if local:
+        incident = incident_from_report(failure_report(doc, digest), origin=ctx.node_id,
+                                        now=ctx.now())
+        incident = registry.enrich(ctx.store, incident, ctx.roster.member_ids())
+    cur = tx.execute(
+        "INSERT INTO monitoring_signals(id, origin, developer_key, incident_id, digest, "
+        "received_at, document) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (doc["id"], doc["origin"], key(doc["developer"]), incident and incident["id"], digest,
+         received_at, json.dumps(doc)))
+    if cur.rowcount == 0 or incident is None:
+        return []
+    return [Draft(incident, qualifier=str(incident["severity"]))]
+
+
+def monitoring_signal(store: Store, signal_id: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT document, digest, incident_id FROM monitoring_signals "
+                       "WHERE id = ?", (signal_id,))
+    return (json.loads(rows[0]["document"]) | {"digest": rows[0]["digest"],
+                                                "incident_id": rows[0]["incident_id"]}
+            if rows else None)
 
 
 def evaluations_of(store: Store, developer: str, model: str,

@@ -190,6 +190,8 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
             if registry.on_review(tx, doc, dg):
                 ctx.emit("model", {"id": doc["model_id"], "review": doc["verdict"]})
             return []
+        case "monitoring":
+            return assurance.on_monitoring(ctx, tx, doc, dg, received_at, local=local)
         case "training-run":
             deadlines.on_training_run(ctx, tx, doc, dg, received_at)
             return []

@@ -404,6 +404,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX safety_case_reviews_model ON safety_case_reviews(model_id)
     """,
+    # post-deployment monitoring signals (federation/monitoring.py, node/pipeline/assurance.py)
+    """
+    CREATE TABLE monitoring_signals (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        incident_id TEXT,                -- the report it filed (at its origin only)
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    )
+    """,
 ]
 
 

@@ -149,3 +149,25 @@ async def test_fr_rejects_gbs_safety_case_and_every_node_shows_it_verified(
         [r] = await wait_for(reviewed)
         assert (r["verdict"], r["origin"], r["verified"]) == ("rejected", "fr", True), node
         assert r["reviewer"].startswith("fr: ") and r["digest"] == signed["digest"]
+
+
+async def test_a_providers_failed_check_is_an_incident_everywhere_and_scoped_to_its_developer(
+        fed: Federation, http: aiohttp.ClientSession) -> None:
+    # The demo's provider token at gb files for Example AI.
+    status, made = await _call(http, fed, "gb", "POST", "/api/v1/models",
+                               MODEL | {"model": "MonitoredLM"}, "operator")
+    assert status == 201, made
+    signal = {"developer": "Example AI", "model": "MonitoredLM", "version": "3.0",
+              "check": "refusal-classifier", "assumption": "harmful CBRN queries are refused",
+              "environment": "production EU", "action": "model shut down",
+              "observed_at": "2026-11-26T00:00:00Z"}
+    status, answer = await _call(http, fed, "gb", "POST", "/api/v1/monitoring",
+                                 signal | {"developer": "Other AI"}, "provider")
+    assert status == 403 and "'Example AI' only" in answer["errors"][0]["message"], answer
+    status, filed = await _call(http, fed, "gb", "POST", "/api/v1/monitoring", signal,
+                                "provider")
+    assert status == 201 and filed["incident_id"], filed
+    path = f"/api/v1/incidents/{filed['incident_id']}"
+    for node, doc in (await _everywhere(http, fed, path)).items():
+        assert doc["monitoring"]["id"] == filed["id"] and doc["verified"] is True, node
+        assert doc["ai_system"]["model_ref"] == made["id"]

@@ -39,6 +39,7 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("GET", "/api/v1/models/{id}"): {404},             # no such model
     ("GET", "/api/v1/evaluations/{id}"): {404},
     ("POST", "/api/v1/safety-cases/{id}/reviews"): {404},  # no such model
+    ("GET", "/api/v1/monitoring/{id}"): {404},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
@@ -105,6 +106,10 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = ROLES_MODEL | {"suite": "s", "domain": "persuasion", "score": 0.1,
                                     "evaluator": "roles test",
                                     "evaluated_at": "2026-11-01T00:00:00Z"}
+    elif (method, path) == ("POST", "/api/v1/monitoring"):
+        call(fed, "gb", "POST", "/api/v1/models", "operator", json=ROLES_MODEL)
+        kw["json"] = ROLES_MODEL | {"check": "c", "assumption": "a", "environment": "e",
+                                    "action": "roles test"}
     elif path.endswith("/reviews"):
         kw["json"] = {"verdict": "rejected", "findings": "roles test"}
     elif (method, path) == ("POST", "/api/v1/training-runs"):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from federation.monitoring import monitoring_body
 from federation.tripwires import evaluation_body
 from node.pipeline import assurance, flow
 from tests.pipeline.test_registry_inprocess import register
@@ -85,3 +86,23 @@ def test_below_the_red_line(world: World, offset: float, level: str,
         doc = incident(world, "fr", found["incident_id"])
         assert doc["severity"] == severity and doc["red_lines"] == []
         assert "tripwire-crossing" in runs(world, "gb", found["incident_id"])
+
+
+def test_a_failed_run_time_check_files_an_incident_every_node_holds(world: World) -> None:
+    model = register(world, "gb")
+    world.deliver()
+    ctx = world.nodes["gb"]
+    signal = monitoring_body({"developer": "Example AI", "model": "ExampleLM", "version": "3.0",
+                              "check": "refusal-classifier", "assumption": "CBRN is refused",
+                              "environment": "production EU", "action": "model shut down"},
+                             origin="gb", now=ctx.now())
+    flow.sign_and_record(ctx, signal)
+    world.deliver()
+    found = assurance.monitoring_signal(ctx.store, signal["id"])
+    assert found is not None and found["incident_id"]
+    for node in ("fr", "jp", "int"):
+        doc = incident(world, node, found["incident_id"])
+        assert doc["monitoring"]["id"] == signal["id"] and doc["ai_system"]["model_ref"] == model
+        assert doc["actions_taken"] == "model shut down"
+        peer = assurance.monitoring_signal(world.nodes[node].store, signal["id"])
+        assert peer is not None and peer["incident_id"] is None  # filed once, at its origin
