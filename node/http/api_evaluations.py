@@ -122,6 +122,12 @@ async def get_monitoring(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+@routes.get("/api/v1/preparedness/summary")
+async def preparedness_summary(request: web.Request) -> web.Response:
+    principal(request)
+    return web.json_response(assurance.summary(request.app[NODE].store))
+
+
 @routes.get("/api/v1/tripwires")
 async def list_tripwires(request: web.Request) -> web.Response:
     principal(request)

@@ -510,6 +510,16 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/monitoring/{id}"): Endpoint(
         "One monitoring signal and the report it filed", MODEL_TAG, ANY_ROLE,
         ref("monitoring"), params=(ID,), errors=(404,)),
+    ("GET", "/api/v1/preparedness/summary"): Endpoint(
+        "Tripwire crossings by domain, declarations above each compute threshold, models "
+        "without an approved safety case", MODEL_TAG, ANY_ROLE,
+        obj(("tripwire_crossings", "declarations_above_threshold",
+             "models_without_approved_safety_case", "unapproved_models"),
+            tripwire_crossings={"type": "array", "items": obj(
+                ("domain", "level", "n"), domain=STR, level=STR, n=INT)},
+            declarations_above_threshold={"type": "object", "additionalProperties": INT},
+            models_without_approved_safety_case=INT,
+            unapproved_models={"type": "array", "items": STR})),
     ("POST", "/api/v1/evaluations"): Endpoint(
         "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
         ("operator", "provider"), {"allOf": [ref("evaluation"), obj(

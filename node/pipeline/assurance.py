@@ -73,6 +73,22 @@ def monitoring_signal(store: Store, signal_id: str) -> dict[str, Any] | None:
             if rows else None)
 
 
+def summary(store: Store) -> dict[str, Any]:
+    """The preparedness figures of the international body's dashboard."""
+    crossings = store.query(
+        "SELECT domain, level, COUNT(*) AS n FROM evaluations WHERE level IN "
+        "('early-warning', 'red-line') GROUP BY domain, level ORDER BY domain, level")
+    declared = store.query(
+        "SELECT j.value AS threshold, COUNT(*) AS n FROM training_runs t, "
+        "json_each(json_extract(t.document, '$.thresholds_crossed')) j GROUP BY j.value "
+        "ORDER BY j.value")
+    unapproved = registry.unapproved(store)
+    return {"tripwire_crossings": [dict(r) for r in crossings],
+            "declarations_above_threshold": {r["threshold"]: r["n"] for r in declared},
+            "models_without_approved_safety_case": len(unapproved),
+            "unapproved_models": unapproved}
+
+
 def evaluations_of(store: Store, developer: str, model: str,
                    version: str | None = None) -> list[dict[str, Any]]:
     """The evaluations of a model (of one version, if given), newest first."""

@@ -106,6 +106,19 @@ def _named(store: Store, system: dict[str, Any]) -> Iterable[Registration]:
         (key(system["developer"]), key(system["name"]), key(system["version"])))]
 
 
+def unapproved(store: Store) -> list[str]:
+    """Models without an approved safety case: the newest review's verdict decides; with no
+    review, the status the registration states (missing counts as not approved)."""
+    out = []
+    for m in listing(store):
+        reviews = store.query("SELECT verdict FROM safety_case_reviews WHERE model_id = ? "
+                              "ORDER BY issued_at DESC, id DESC LIMIT 1", (m["id"],))
+        status = reviews[0]["verdict"] if reviews else (m.get("safety_case") or {}).get("status")
+        if status != "approved":
+            out.append(str(m["id"]))
+    return out
+
+
 def named(store: Store, developer: str, model: str, version: str, prefer: str) -> str | None:
     """The id of a registration of this developer, model and version (``prefer``'s first)."""
     system = {"developer": developer, "name": model, "version": version}

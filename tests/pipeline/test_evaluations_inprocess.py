@@ -106,3 +106,19 @@ def test_a_failed_run_time_check_files_an_incident_every_node_holds(world: World
         assert doc["actions_taken"] == "model shut down"
         peer = assurance.monitoring_signal(world.nodes[node].store, signal["id"])
         assert peer is not None and peer["incident_id"] is None  # filed once, at its origin
+
+
+def test_the_summary_counts_crossings_declarations_and_unapproved_models(world: World) -> None:
+    register(world, "gb")
+    wire = world.nodes["gb"].tripwires.for_domain("deception")
+    assert wire is not None
+    evaluate(world, "gb", domain="deception", score=wire.red_line)
+    evaluate(world, "gb", domain="deception", score=wire.early_warning)
+    evaluate(world, "gb", domain="cbrn", score=0.0)
+    world.deliver()
+    got = assurance.summary(world.nodes["int"].store)
+    assert got["tripwire_crossings"] == [
+        {"domain": "deception", "level": "early-warning", "n": 1},
+        {"domain": "deception", "level": "red-line", "n": 1}]
+    assert got["models_without_approved_safety_case"] == 1  # no safety case stated
+    assert got["declarations_above_threshold"] == {}

@@ -11,14 +11,20 @@ const table = (caption, cols, rows) => h('div', { class: 'table-wrap' }, h('tabl
   h('tbody', {}, rows)));
 
 export async function render(root) {
+  const figures = h('section', { 'aria-labelledby': 's-h' });
   const models = h('section', { 'aria-labelledby': 'm-h' });
   const clocks = h('section', { 'aria-labelledby': 'd-h' });
-  root.append(models, clocks);
+  root.append(figures, models, clocks);
   const load = async () => {
-    let m; let d;
+    let m; let d; let s;
     try {
-      [m, d] = await Promise.all([api('/api/v1/models'), api('/api/v1/deadlines')]);
+      [m, d, s] = await Promise.all([api('/api/v1/models'), api('/api/v1/deadlines'),
+        api('/api/v1/preparedness/summary')]);
     } catch (e) { clear(models).append(notice('error', h('p', {}, e.message))); return; }
+    clear(figures).append(h('h2', { id: 's-h' }, 'Preparedness'), h('ul', { class: 'plain' },
+      h('li', {}, `Models without an approved safety case: ${s.models_without_approved_safety_case}`),
+      h('li', {}, `Declarations above a compute threshold: ${Object.entries(s.declarations_above_threshold).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`),
+      h('li', {}, `Tripwire crossings: ${s.tripwire_crossings.map((c) => `${c.domain} ${c.level} ${c.n}`).join(', ') || 'none'}`)));
     clear(models).append(h('h2', { id: 'm-h' }, 'Registered models'), m.items.length
       ? table('Registered models', ['Model', 'Developer', 'Version', 'Deployed in', 'Safety case', 'Registered by'],
         m.items.map((i) => h('tr', {},
