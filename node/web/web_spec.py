@@ -72,7 +72,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/dashboard"): Endpoint(
         "The global statistics dashboard (a console page; it reads /api/v1/stats)",
         "statistics", ANY_ROLE, {"type": "string"}, media=HTML, auth="session",
-        other=NO_SESSION),
+        other={**NO_SESSION, **PAGE_403}),
     ("GET", "/dashboard/{asset}"): Endpoint(
         "The dashboard's script and stylesheet", "statistics", PUBLIC, {"type": "string"},
         media="text/javascript", alt_media=("text/css",),
