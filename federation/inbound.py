@@ -157,3 +157,18 @@ def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
     if message_type == "link" and not str(doc["incident_id"]).startswith(f"{origin}-"):
         raise RejectedMessage("not-owner", f"{origin!r} linked {doc['incident_id']!r}, a report "
                                            "it did not issue; only its origin may link it")
+    if message_type == "model" and not str(doc["id"]).startswith(f"{origin}-model-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed model registration {doc['id']!r}, "
+                                           "which another member registered")
+    if message_type == "evaluation" and not str(doc["id"]).startswith(f"{origin}-eval-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed evaluation {doc['id']!r}, whose "
+                                           "id names another member")
+    if message_type == "training-run" and not str(doc["id"]).startswith(f"{origin}-run-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed training run {doc['id']!r}, "
+                                           "whose id names another member")
+    if message_type == "safety-case-review" and not str(doc["id"]).startswith(f"{origin}-review-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed review {doc['id']!r}, whose id "
+                                           "names another member")
+    if message_type == "monitoring" and not str(doc["id"]).startswith(f"{origin}-signal-"):
+        raise RejectedMessage("not-owner", f"{origin!r} signed monitoring signal {doc['id']!r}, "
+                                           "whose id names another member")

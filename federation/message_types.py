@@ -24,6 +24,7 @@ MessageType = Literal[
     "incident", "stub", "sealed", "escalation", "ack", "decline", "resolution", "declaration",
     "emergency", "advisory", "checkpoint", "cosignature", "roster", "stats", "link",
     "step",
+    "model", "evaluation", "training-run", "safety-case-review", "monitoring",
 ]
 
 
@@ -61,6 +62,11 @@ KINDS: dict[MessageType, MessageKind] = {k.name: k for k in (
     MessageKind("stats", "none"),
     MessageKind("link", "none"),
     MessageKind("step", "none"),
+    MessageKind("model", "none"),
+    MessageKind("evaluation", "the level reached: below, approaching, early-warning, red-line"),
+    MessageKind("training-run", "none"),
+    MessageKind("safety-case-review", "the verdict: approved or rejected"),
+    MessageKind("monitoring", "none"),
 )}
 assert set(KINDS) == set(get_args(MessageType)), "every message type has one registry entry"  # noqa: S101
 

@@ -19,14 +19,17 @@ from aiohttp import web
 from node.bus import roster_sync
 from node.bus.transport import Bus
 from node.core.config import NodeConfig
-from node.core.playbook_files import load_playbooks
+from node.core.playbook_files import load_playbooks, load_tripwires
 from node.http import (
     api,
+    api_evaluations,
     api_links,
     api_log,
+    api_models,
     api_runs,
     api_stats,
     api_steps,
+    api_training,
     api_webhooks,
     audit_trail,
     observe,
@@ -35,6 +38,7 @@ from node.http import (
 from node.http.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
 from node.http.middleware import auth_middleware, error_middleware
 from node.notify.webhooks import WebhookDispatcher
+from node.pipeline import deadlines
 from node.pipeline.context import NodeContext
 from node.pipeline.timers import RunTimers
 from node.pipeline.translog import TransparencyLog, checkpoint_loop
@@ -58,6 +62,8 @@ def init_app(config: NodeConfig) -> web.Application:
     app[WEBHOOKS] = WebhookDispatcher(ctx)
     ctx.playbooks = load_playbooks(config.playbooks_dir) if config.playbooks_dir \
         else load_playbooks()
+    if config.playbooks_dir:
+        ctx.tripwires = load_tripwires(config.playbooks_dir)
     app.cleanup_ctx.append(_lifecycle)
     app.add_routes(api.routes)
     app.add_routes(api_log.routes)
@@ -68,6 +74,9 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(api_stats.routes)
     app.add_routes(api_links.routes)
+    app.add_routes(api_models.routes)
+    app.add_routes(api_evaluations.routes)
+    app.add_routes(api_training.routes)
     app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/
@@ -90,11 +99,19 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await bus.start()
         sup.spawn("checkpoints", lambda: checkpoint_loop(ctx, app[LOG]))
         sup.spawn("webhooks", app[WEBHOOKS].run)
+        sup.spawn("deadlines", lambda: deadline_loop(ctx))
         if ctx.config.role == "international-body":
             sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
         log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,
                  ctx.roster.version)
         yield
+
+
+async def deadline_loop(ctx: NodeContext, every_s: float = 5.0) -> None:
+    """Turn regulatory deadlines overdue as their time comes (once each: the store says which)."""
+    while True:
+        deadlines.sweep(ctx)  # one small UPDATE; on the loop, as every other store write
+        await asyncio.sleep(every_s)
 
 
 def run(config: NodeConfig) -> None:

@@ -124,8 +124,10 @@ def issue_tokens(db_path: Path, node_id: str, label: str) -> dict[str, str]:
     store = Store.open(db_path)
     try:
         now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A provider token speaks for one developer (the demo's example provider).
         return {role: issue_token(store, role, label=f"{label} {role} at {node_id}", now=now,
-                                  expires=None)
+                                  expires=None,
+                                  developer="Example AI" if role == "provider" else None)
                 for role in ROLES}
     finally:
         store.close()

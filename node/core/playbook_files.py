@@ -4,15 +4,17 @@
     good, problems = validate_folder(Path("playbooks"))    # every problem of every file
     gaps = coverage_gaps(good)                              # severities no playbook answers
 
-The folder holds one ``*.yaml`` per playbook and ``regimes.yaml`` (schema ``regimes.v1.json``),
-the regulatory clocks the playbooks name. ``BEACON_PLAYBOOKS`` (or ``[node] playbooks_dir``)
-points a node at another folder.
+The folder holds one ``*.yaml`` per playbook, ``regimes.yaml`` (schema ``regimes.v1.json``),
+the regulatory clocks the playbooks name, and ``tripwires.yaml`` (``tripwires.v1.json``), the
+capability tripwires evaluations are measured against. ``BEACON_PLAYBOOKS`` (or
+``[node] playbooks_dir``) points a node at another folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from pathlib import Path
 
 from federation.cacao import export_cacao
@@ -21,6 +23,7 @@ from federation.coverage import coverage_gaps
 from federation.playbook import Playbook, PlaybookError, PlaybookProblem, parse_playbook_yaml
 from federation.playbook_source import load_yaml
 from federation.regimes import NO_REGIMES, RegimeError, Regimes
+from federation.tripwires import NO_TRIPWIRES, TripwireError, Tripwires
 from node.core.resources import resource_dir
 from node.core.schemas import default_schemas
 
@@ -31,13 +34,15 @@ CACAO_SCHEMAS = Path(os.environ.get(
 
 
 REGIMES_FILE = "regimes.yaml"
+TRIPWIRES_FILE = "tripwires.yaml"
 
-__all__ = ["coverage_gaps", "export_folder", "load_playbooks", "load_regimes", "validate_folder"]
+__all__ = ["coverage_gaps", "default_tripwires", "export_folder", "load_playbooks", "load_regimes",
+           "load_tripwires", "validate_folder"]
 
 
 def _files(directory: Path) -> list[Path]:
     return sorted(p for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
-                  if p.name != REGIMES_FILE)
+                  if p.name not in (REGIMES_FILE, TRIPWIRES_FILE))
 
 
 def load_regimes(directory: Path) -> tuple[Regimes, list[PlaybookProblem]]:
@@ -55,6 +60,33 @@ def load_regimes(directory: Path) -> tuple[Regimes, list[PlaybookProblem]]:
         return Regimes.from_dict(data), []
     except RegimeError as e:
         return NO_REGIMES, [source.problem("$.regimes", str(e))]
+
+
+def load_tripwires(directory: Path = DEFAULT_DIR) -> Tripwires:
+    """The capability tripwires of ``directory/tripwires.yaml`` (none if the file is absent).
+
+    Raises:
+        PlaybookError: the file breaks ``tripwires.v1.json`` or is inconsistent (a node refuses
+            to start on it, as on a malformed playbook).
+    """
+    path = directory / TRIPWIRES_FILE
+    if not path.is_file():
+        return NO_TRIPWIRES
+    data, source = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    problems = list(source.problems) or [
+        source.problem(p.path, p.message) for p in default_schemas().problems("tripwires", data)]
+    if not problems:
+        try:
+            return Tripwires.from_dict(data)
+        except TripwireError as e:
+            problems = [source.problem("$.tripwires", str(e))]
+    raise PlaybookError(problems)
+
+
+@cache
+def default_tripwires() -> Tripwires:
+    """The shared tripwires (``playbooks/tripwires.yaml``), read once per process."""
+    return load_tripwires()
 
 
 def validate_folder(directory: Path) -> tuple[list[Playbook], list[PlaybookProblem]]:

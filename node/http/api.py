@@ -36,7 +36,7 @@ from node.bus import roster_sync
 from node.core.errors import NotFound
 from node.http.api_stats import date_param
 from node.http.appkeys import BUS, NODE
-from node.http.middleware import json_body, principal
+from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import filing, statistics
 from node.pipeline.context import NodeContext
 from node.store import records
@@ -47,9 +47,12 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/incidents")
 async def file_incident(request: web.Request) -> web.Response:
-    principal(request, "operator")
+    who = principal(request, "operator", "provider")
     ctx = request.app[NODE]
     report = await json_body(request)
+    system = report.get("ai_system") if isinstance(report, dict) else None
+    for_developer(who, system.get("developer") if isinstance(system, dict) else None,
+                  "ai_system.developer")
     doc = await asyncio.to_thread(_checked_incident, ctx, report)
     digest = _file(ctx, doc)
     return web.json_response({"id": doc["id"], "digest": digest}, status=201,

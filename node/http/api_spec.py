@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from federation.webhooks import MIN_SECRET, WEBHOOK_ROLES
-from node.store.auth import ROLES
+from node.store.auth import STAFF_ROLES
 
 Schema = Mapping[str, Any]
-ANY_ROLE: tuple[str, ...] = ROLES
+ANY_ROLE: tuple[str, ...] = STAFF_ROLES
 PUBLIC: tuple[str, ...] = ()
 BIG = 2**62  # the handlers' upper bound for sizes, indexes and cursors
 
@@ -116,6 +116,18 @@ ID = Param("id", {"type": "string", "minLength": 1}, "the id", where="path", req
 STEP = Param("step", {"type": "string", "minLength": 1}, "the step id", where="path",
              required=True)
 WORKERS = ("responder", "operator")  # the people who work a run
+
+MODEL_TAG = "preparedness"
+MODEL_BODY = obj(("developer", "model", "version"), developer=STR, model=STR, version=STR,
+                 deployment_jurisdictions={"type": "array", "items": STR},
+                 training_compute_flop={"type": "number", "minimum": 0},
+                 modalities={"type": "array", "items": STR},
+                 critical_systems={"type": "array", "items": STR},
+                 safety_case={"type": "object"}, audits={"type": "array"})
+EVALUATION_BODY = obj(("developer", "model", "version", "suite", "domain", "score", "evaluator",
+                       "evaluated_at"), developer=STR, model=STR, version=STR, suite=STR,
+                      domain=STR, score={"type": "number", "minimum": 0, "maximum": 1},
+                      evaluator=STR, evaluated_at=STR, notes=STR)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Errors": obj(("errors",), errors={
@@ -231,7 +243,8 @@ SCHEMAS["Webhook"] = obj(
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     # -- incidents (node.http.api) --------------------------------------------------------------
     ("POST", "/api/v1/incidents"): Endpoint(
-        "File a new incident report", INC_TAG, ("operator",), CREATED_INCIDENT, status=201,
+        "File a new incident report", INC_TAG, ("operator", "provider"), CREATED_INCIDENT,
+        status=201,
         body=ref("report"), body_required=True, errors=(400, 413),
         headers={"Location": "the new incident's URL"},
         description="The node sets type, origin, issued_at, id and revision, signs the "
@@ -478,6 +491,114 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "Sign and publish a statistics snapshot now (international body only)", STATS_TAG,
         ("operator",), ref("StatSnapshot"), status=201, errors=(409,),
         description="409 at a member node: only the international body signs snapshots."),
+    # -- preparedness and assurance (node.http.api_models) ------------------------------------
+    ("POST", "/api/v1/models"): Endpoint(
+        "Register a model, or a new version of one (a new revision of its registration)",
+        MODEL_TAG, ("operator",), obj(("id", "revision", "digest", "model"), id=STR,
+                                      revision=INT, digest=common("digest"), model=ref("model")),
+        status=201, body_required=True, errors=(400, 413), body=MODEL_BODY,
+        headers={"Location": "the model's URL"},
+        description="The node signs a model message that every member receives. A report "
+                    "naming developer, model (ai_system.name) and version is then linked to it "
+                    "and gets its deployment jurisdictions as affected jurisdictions."),
+    ("GET", "/api/v1/models"): Endpoint(
+        "The current revision of every registered model", MODEL_TAG, ANY_ROLE,
+        items_of(ref("model")), params=(Param("developer", STR, "only this developer's"),)),
+    ("GET", "/api/v1/models/{id}"): Endpoint(
+        "One registered model: its current revision, its versions and its incidents", MODEL_TAG,
+        ANY_ROLE, {"allOf": [ref("model"), obj(
+            ("digest", "versions", "incidents", "evaluations", "approaching"),
+            digest=common("digest"), evaluations={"type": "array", "items": ref("evaluation")},
+            approaching={"type": "array", "items": STR},
+            versions={"type": "array", "items": obj(
+                ("revision", "version", "digest", "issued_at"), revision=INT, version=STR,
+                digest=common("digest"), issued_at=STR)},
+            incidents={"type": "array", "items": obj(
+                ("id", "origin", "severity", "title"), id=STR, origin=STR, severity=STR,
+                title=STR)})]},
+        params=(ID,), errors=(404,)),
+    ("POST", "/api/v1/safety-cases/{id}/reviews"): Endpoint(
+        "Review another member's registered model: a signed verdict on its safety case",
+        MODEL_TAG, ("operator",), {"allOf": [ref("safety-case-review"), obj(
+            ("digest",), digest=common("digest"))]}, status=201, params=(ID,),
+        body_required=True, errors=(400, 404, 413),
+        body=obj(("verdict", "findings"), verdict={"enum": ["approved", "rejected"]},
+                 findings=STR),
+        description="{id} is the model's id. Every node then shows the verdict in "
+                    "GET /api/v1/models/{id} as safety_case.reviews[] with verified; a member "
+                    "cannot review a model it registered (400)."),
+    ("POST", "/api/v1/monitoring"): Endpoint(
+        "Report a failed run-time check: it files an incident carrying the signal", MODEL_TAG,
+        ("operator", "provider"), {"allOf": [ref("monitoring"), obj(
+            ("digest", "incident_id"), digest=common("digest"), incident_id=OPT_STR)]},
+        status=201, body_required=True, errors=(400, 413),
+        body=obj(("developer", "model", "version", "check", "assumption", "environment",
+                  "action"), developer=STR, model=STR, version=STR, check=STR,
+                 assumption=STR, environment=STR, action=STR, observed_at=STR, details=STR),
+        description="The model must be registered; a provider token files for its own "
+                    "developer only (403)."),
+    ("GET", "/api/v1/monitoring/{id}"): Endpoint(
+        "One monitoring signal and the report it filed", MODEL_TAG, ANY_ROLE,
+        ref("monitoring"), params=(ID,), errors=(404,)),
+    ("GET", "/api/v1/preparedness/summary"): Endpoint(
+        "Tripwire crossings by domain, declarations above each compute threshold, models "
+        "without an approved safety case", MODEL_TAG, ANY_ROLE,
+        obj(("tripwire_crossings", "declarations_above_threshold",
+             "models_without_approved_safety_case", "unapproved_models"),
+            tripwire_crossings={"type": "array", "items": obj(
+                ("domain", "level", "n"), domain=STR, level=STR, n=INT)},
+            declarations_above_threshold={"type": "object", "additionalProperties": INT},
+            models_without_approved_safety_case=INT,
+            unapproved_models={"type": "array", "items": STR})),
+    ("POST", "/api/v1/evaluations"): Endpoint(
+        "Record a capability evaluation against the shared tripwire of its domain", MODEL_TAG,
+        ("operator", "provider"), {"allOf": [ref("evaluation"), obj(
+            ("digest", "incident_id"), digest=common("digest"), incident_id=OPT_STR)]},
+        status=201, body_required=True, errors=(400, 413), body=EVALUATION_BODY,
+        headers={"Location": "the evaluation's URL"},
+        description="400 for a score outside 0-1, a domain with no tripwire or a model not "
+                    "registered. At or above the red line the node also files an incident "
+                    "carrying the evaluation (incident_id), at or above early warning a "
+                    "serious hazard; the tripwire-crossing playbook answers both."),
+    ("GET", "/api/v1/evaluations"): Endpoint(
+        "The evaluations of one model, newest first", MODEL_TAG, ANY_ROLE,
+        items_of(ref("evaluation")), errors=(400,),
+        params=(Param("developer", STR, "the developer (required)"),
+                Param("model", STR, "the model (required)"),
+                Param("version", STR, "only this version"))),
+    ("GET", "/api/v1/evaluations/{id}"): Endpoint(
+        "One evaluation and the report it filed, if any", MODEL_TAG, ANY_ROLE,
+        ref("evaluation"), params=(ID,), errors=(404,)),
+    ("GET", "/api/v1/tripwires"): Endpoint(
+        "The shared capability tripwires: early-warning and red-line thresholds per domain",
+        MODEL_TAG, ANY_ROLE, {"allOf": [items_of(obj(
+            ("id", "domain", "early_warning", "red_line", "protocol", "protocol_version"),
+            id=STR, domain=STR, title=STR, early_warning={"type": "number"},
+            red_line={"type": "number"}, red_line_id=STR, protocol=STR,
+            protocol_version=STR)), obj(("version", "approaching_margin"), version=INT,
+                                        approaching_margin={"type": "number"})]}),
+    ("POST", "/api/v1/training-runs"): Endpoint(
+        "Declare a training run: the thresholds it crosses and the clocks they start",
+        MODEL_TAG, ("operator", "provider"), {"allOf": [ref("training-run"), obj(
+            ("digest",), digest=common("digest"))]}, status=201, body_required=True,
+        errors=(400, 413), body=obj(("developer", "model", "compute_flop", "started_at"),
+                                    developer=STR, model=STR,
+                                    compute_flop={"type": "number", "minimum": 0},
+                                    started_at=STR, expected_end=STR, threshold_known_at=STR,
+                                    notified_at=STR, notes=STR),
+        description="Thresholds (10^25, 10^26 FLOP) are data (playbooks/tripwires.yaml); each "
+                    "starts its regimes.yaml clock, e.g. AI Act Art. 52(1): two weeks."),
+    ("GET", "/api/v1/training-runs"): Endpoint(
+        "Declared training runs, newest first", MODEL_TAG, ANY_ROLE,
+        items_of(ref("training-run")), params=(Param("developer", STR, "only this developer's"),)),
+    ("GET", "/api/v1/deadlines"): Endpoint(
+        "Regulatory deadlines started by declarations, soonest first", MODEL_TAG, ANY_ROLE,
+        items_of(obj(("subject", "regime", "clock", "due_at", "state"), subject=STR,
+                     regime=STR, clock=STR, origin=STR, anchor_at=STR, due_at=STR,
+                     state={"enum": ["due", "overdue", "met"]}, met_at=OPT_STR,
+                     overdue_at=OPT_STR, developer=OPT_STR, model=OPT_STR)),
+        params=(Param("state", {"enum": ["due", "overdue", "met"]}, "only this state"),),
+        errors=(400,)),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

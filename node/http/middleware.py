@@ -18,10 +18,11 @@ from aiohttp import web
 
 from federation.errors import Problem, SchemaError, capped
 from federation.jsonbounds import parse_json
+from federation.model_registry import key
 from node.core.errors import Conflict, NotFound
 from node.http.appkeys import NODE
 from node.http.sessions import session_principal
-from node.store.auth import AuthError, ForbiddenError, Principal
+from node.store.auth import STAFF_ROLES, AuthError, ForbiddenError, Principal
 
 log = logging.getLogger("beacon.http")
 
@@ -81,9 +82,19 @@ def principal(request: web.Request, *roles: str) -> Principal:
     who: Principal | None = request.get(PRINCIPAL)
     if who is None:
         raise AuthError("this endpoint needs 'Authorization: Bearer <token>'")
-    if roles and who.role not in roles:
-        raise ForbiddenError(f"role {who.role!r} may not do this; needs {' or '.join(roles)}")
+    allowed = roles or STAFF_ROLES
+    if who.role not in allowed:
+        raise ForbiddenError(f"role {who.role!r} may not do this; needs {' or '.join(allowed)}")
     return who
+
+
+def for_developer(who: Principal, developer: object, path: str) -> None:
+    """Refuse a provider filing for a developer other than its own (403, nothing stored)."""
+    if who.role != "provider":
+        return
+    if not isinstance(developer, str) or key(developer) != key(who.developer or ""):
+        raise ForbiddenError(f"this provider token files for {who.developer!r} only; {path} is "
+                             f"{developer!r}")
 
 
 # Bodies larger than this are parsed in a worker thread, so other requests (``/healthz``) are

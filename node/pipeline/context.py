@@ -22,9 +22,11 @@ from federation.roster import Roster
 from federation.run_model import RunContext
 from federation.schema import SchemaSet
 from federation.timeutil import format_instant
+from federation.tripwires import Tripwires
 from node.core.config import NodeConfig
 from node.core.identity import KeyFileError, load_encryption_key, load_roster, load_signing_key
 from node.core.metrics import Metrics
+from node.core.playbook_files import default_tripwires
 from node.core.schemas import default_schemas
 from node.core.supervisor import Supervisor
 from node.store.auth import TokenVerifier
@@ -53,6 +55,7 @@ class NodeContext:
     nats_state: str = "connecting"
     started_at: datetime = field(default_factory=utcnow)
     playbooks: list[Playbook] = field(default_factory=list)
+    tripwires: Tripwires = field(default_factory=default_tripwires)
     # The node's only source of "now": tests pass a clock they drive (deadlines, skew, expiry).
     clock: Callable[[], datetime] = utcnow
     # Runs whose timers must be brought in line with the store after the current commit.

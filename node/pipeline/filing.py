@@ -8,6 +8,10 @@
 | AMBER+STRICT | a ``sealed`` message only the named jurisdictions can open, and a ``stub`` |
 | RED | only a signed ``stub`` (severity, harm types, red lines, ISO week, origin) |
 
+A report whose ``ai_system`` names a registered model is first linked to it and gets the
+model's deployment jurisdictions among its affected ones (``node.pipeline.registry``), so the
+routing, the recipients of a sealed copy and the playbooks all see them.
+
 The report itself is always signed, stored, logged and matched against the playbooks here; the
 sealed message and the stub commit in the same transaction, so nothing is half-published.
 """
@@ -20,18 +24,21 @@ from typing import Any
 
 from federation.envelope import Envelope
 from federation.tlp import distribution, make_stub, recipients_for, seal
+from node.pipeline import registry
 from node.pipeline.context import NodeContext
 from node.pipeline.flow import sign_and_record
 
 
 def check_routable(ctx: NodeContext, doc: Mapping[str, Any]) -> None:
     """Raise TLPError (before anything is stored) if the label's rules cannot be met."""
+    doc = registry.enrich(ctx.store, dict(doc), ctx.roster.member_ids())
     if distribution(str(doc["tlp"])).seal_to_recipients:
         recipients_for(doc, ctx.roster, ctx.node_id, at=ctx.now())
 
 
 def file_incident(ctx: NodeContext, doc: Mapping[str, Any]) -> str:
     """Sign and record ``doc``, then publish what its TLP allows; return the report's digest."""
+    doc = registry.enrich(ctx.store, dict(doc), ctx.roster.member_ids())
     route = distribution(str(doc["tlp"]))
     with ctx.transaction() as tx:
         digest = sign_and_record(ctx, doc, qualifier=str(doc["severity"]),

@@ -32,7 +32,7 @@ from federation.messages import Draft
 from federation.subjects import subject_for
 from federation.timeutil import parse_time
 from federation.tlp import is_recipient, unseal_incident
-from node.pipeline import engine, statistics, witness
+from node.pipeline import assurance, deadlines, engine, registry, statistics, witness
 from node.pipeline.context import NodeContext
 from node.store import records
 
@@ -180,6 +180,21 @@ def _react(ctx: NodeContext, tx: sqlite3.Connection, message_type: str, doc: dic
         case "link":
             ctx.emit("incident", {"id": doc["incident_id"], "link": doc["relation"]})
             return []  # projected above (statistics count a same-as cluster once)
+        case "model":
+            if registry.on_model(tx, doc, dg, received_at):
+                ctx.emit("model", {"id": doc["id"], "revision": doc["revision"]})
+            return []
+        case "evaluation":
+            return assurance.on_evaluation(ctx, tx, doc, dg, received_at, local=local)
+        case "safety-case-review":
+            if registry.on_review(tx, doc, dg):
+                ctx.emit("model", {"id": doc["model_id"], "review": doc["verdict"]})
+            return []
+        case "monitoring":
+            return assurance.on_monitoring(ctx, tx, doc, dg, received_at, local=local)
+        case "training-run":
+            deadlines.on_training_run(ctx, tx, doc, dg, received_at)
+            return []
         case _:
             assert_never(name)
 

@@ -29,7 +29,10 @@ from federation.errors import Error
 from federation.timeutil import format_time
 from node.store.db import Store
 
-ROLES = ("operator", "responder", "auditor", "viewer")
+ROLES = ("operator", "responder", "auditor", "viewer", "provider")
+# Every role but provider: a provider (an AI developer filing through its authority's node, AI Act
+# Art. 73) reads nothing of the federation; it files for its own developer name only.
+STAFF_ROLES = ("operator", "responder", "auditor", "viewer")
 TOKEN_PREFIX = "bkn"  # noqa: S105 - a label, not a secret
 
 
@@ -56,6 +59,7 @@ class Principal:
     token_id: str
     role: str
     label: str
+    developer: str | None = None  # a provider's developer name; None for every other role
 
 
 def _hash(token: str) -> str:
@@ -64,7 +68,8 @@ def _hash(token: str) -> str:
         memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE).decode()
 
 
-def issue_token(store: Store, role: str, *, label: str, now: str, expires: str | None) -> str:
+def issue_token(store: Store, role: str, *, label: str, now: str, expires: str | None,
+                developer: str | None = None) -> str:
     """Create a token for ``role`` and return it; only its hash is stored.
 
     Args:
@@ -72,12 +77,16 @@ def issue_token(store: Store, role: str, *, label: str, now: str, expires: str |
     """
     if role not in ROLES:
         raise Error(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if (role == "provider") != bool(developer and developer.strip()):
+        raise Error("a provider token names its developer (--developer 'Example AI'), and only "
+                    "a provider token does")
     token_id = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(24)}"
     with store.transaction() as tx:
-        tx.execute("INSERT INTO tokens(token_id, role, label, hash, created_at, expires_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   (token_id, role, label, _hash(token), now, expires))
+        tx.execute("INSERT INTO tokens(token_id, role, label, hash, created_at, expires_at, "
+                   "developer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (token_id, role, label, _hash(token), now, expires,
+                    developer.strip() if developer else None))
     return token
 
 
@@ -108,8 +117,8 @@ class TokenVerifier:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
             raise AuthError("malformed token; expected 'Authorization: Bearer bkn_<id>_<secret>'")
         token_id = parts[1]
-        rows = self._store.query("SELECT role, label, hash, revoked_at, expires_at FROM tokens "
-                                 "WHERE token_id = ?", (token_id,))
+        rows = self._store.query("SELECT role, label, hash, revoked_at, expires_at, developer "
+                                 "FROM tokens WHERE token_id = ?", (token_id,))
         if not rows or rows[0]["revoked_at"] is not None:
             raise AuthError("unknown or revoked token")
         row = rows[0]
@@ -122,4 +131,4 @@ class TokenVerifier:
             self._verified[fingerprint] = token_id
         if is_expired(row["expires_at"], self._clock()):
             raise TokenExpiredError(token_id, row["expires_at"])
-        return Principal(token_id, row["role"], row["label"])
+        return Principal(token_id, row["role"], row["label"], row["developer"])

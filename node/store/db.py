@@ -330,6 +330,98 @@ MIGRATIONS: list[str] = [
     ALTER TABLE escalations ADD COLUMN assignee TEXT;
     ALTER TABLE escalations ADD COLUMN assigned_at TEXT
     """,
+    # the model registry (federation/model_registry.py, node/pipeline/registry.py): every
+    # signed revision of every registration; the current one is the highest revision
+    """
+    CREATE TABLE model_revisions (
+        id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,     -- federation.model_registry.key(developer)
+        model_key TEXT NOT NULL,
+        version_key TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (id, revision)
+    );
+    CREATE INDEX model_revisions_names ON model_revisions(developer_key, model_key, version_key)
+    """,
+    # capability evaluations against the shared tripwires (federation/tripwires.py,
+    # node/pipeline/assurance.py)
+    """
+    CREATE TABLE evaluations (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        model_key TEXT NOT NULL,
+        version_key TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        score REAL NOT NULL,
+        level TEXT NOT NULL,             -- below | approaching | early-warning | red-line
+        incident_id TEXT,                -- the report it filed (at its origin only)
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX evaluations_model ON evaluations(developer_key, model_key, version_key)
+    """,
+    # training-run declarations and the regulatory deadlines they start
+    # (federation/training_runs.py, node/pipeline/deadlines.py); a deadline turns overdue once:
+    # overdue_at is set by the one UPDATE that moves it from due
+    """
+    CREATE TABLE training_runs (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        compute_flop REAL NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE TABLE deadlines (
+        subject TEXT NOT NULL,           -- what the clock is about: a training run's id
+        clock TEXT NOT NULL,             -- the regimes.yaml clock id
+        citation TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        anchor_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        state TEXT NOT NULL,             -- due | overdue | met
+        met_at TEXT,
+        overdue_at TEXT,                 -- when this node saw it become overdue (once)
+        PRIMARY KEY (subject, clock)
+    );
+    CREATE INDEX deadlines_due ON deadlines(state, due_at)
+    """,
+    # provider tokens name their developer (node/store/auth.py)
+    """
+    ALTER TABLE tokens ADD COLUMN developer TEXT
+    """,
+    # safety-case reviews: members' signed verdicts on registered models (node/pipeline/registry.py)
+    """
+    CREATE TABLE safety_case_reviews (
+        id TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        issued_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX safety_case_reviews_model ON safety_case_reviews(model_id)
+    """,
+    # post-deployment monitoring signals (federation/monitoring.py, node/pipeline/assurance.py)
+    """
+    CREATE TABLE monitoring_signals (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        developer_key TEXT NOT NULL,
+        incident_id TEXT,                -- the report it filed (at its origin only)
+        digest TEXT NOT NULL REFERENCES envelopes(digest),
+        received_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    )
+    """,
 ]
 
 

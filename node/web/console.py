@@ -41,7 +41,7 @@ from node.http.sessions import (
     same_origin,
     session_cookie,
 )
-from node.store.auth import Principal, TokenExpiredError
+from node.store.auth import STAFF_ROLES, Principal, TokenExpiredError
 from node.web import events, web_pages
 
 log = logging.getLogger("beacon.web")
@@ -152,7 +152,7 @@ def _page(request: web.Request, key: str, **params: str) -> web.Response:
         raise web.HTTPSeeOther("/login?" + urlencode({"next": request.path_qs})
                                if request.path != "/" else "/login")
     page = web_pages.PAGES[key]
-    forbidden = bool(page.roles) and who.role not in page.roles
+    forbidden = who.role not in (page.roles or STAFF_ROLES)
     text = web_pages.shell(page, who=who, ctx=request.app[NODE], csrf=session.csrf,
                            params=params, forbidden=forbidden)
     return _html(text, status=403 if forbidden else 200)
@@ -191,6 +191,16 @@ async def peers_page(request: web.Request) -> web.Response:
 @routes.get("/notifications")
 async def notifications_page(request: web.Request) -> web.Response:
     return _page(request, "notifications")
+
+
+@routes.get("/models")
+async def models_page(request: web.Request) -> web.Response:
+    return _page(request, "models")
+
+
+@routes.get("/models/{id}")
+async def model_page(request: web.Request) -> web.Response:
+    return _page(request, "model", id=request.match_info["id"])
 
 
 @routes.get("/quarantine")

@@ -26,7 +26,7 @@ from node.core.errors import NotFound
 from node.http.appkeys import NODE
 from node.http.middleware import PRINCIPAL
 from node.http.sessions import current_session
-from node.store.auth import Principal
+from node.store.auth import STAFF_ROLES, Principal
 from node.web import web_pages
 
 routes = web.RouteTableDef()
@@ -78,6 +78,10 @@ async def dashboard(request: web.Request) -> web.Response:
     who: Principal | None = request.get(PRINCIPAL)
     if session is None or who is None:
         raise web.HTTPSeeOther("/login?" + urlencode({"next": "/dashboard"}))
+    if who.role not in STAFF_ROLES:  # a provider token reads nothing of the federation
+        return web.Response(text=f"<!doctype html><title>Forbidden</title><p>Your role "
+                                 f"({escape(who.role)}) may not open the dashboard.</p>",
+                            status=403, content_type="text/html", headers=SECURITY_HEADERS)
     page = _read("dashboard.html").decode("utf-8")
     page = page.replace(HEADER_MARK, console_header(who, request.app[NODE].node_id,
                                                     session.csrf))

@@ -27,7 +27,7 @@ from node.http.sessions import (
     Ended,
 )
 from node.pipeline.context import NodeContext
-from node.store.auth import Principal
+from node.store.auth import STAFF_ROLES, Principal
 
 ASSETS = "/console"
 
@@ -48,6 +48,8 @@ PAGES = {p.key: p for p in (
     Page("peers", "Peers and witnessing"),
     Page("notifications", "Notifications and webhooks"),
     Page("quarantine", "Quarantine", ("auditor", "operator")),
+    Page("models", "Models and deadlines"),
+    Page("model", "Model"),
 )}
 
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -56,6 +58,7 @@ NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/inbox", "Inbox", "inbox", ()),
     ("/notifications", "Notifications", "notifications", ()),
     ("/peers", "Peers", "peers", ()),
+    ("/models", "Models", "models", ()),
     ("/quarantine", "Quarantine", "quarantine", ("auditor", "operator")),
     ("/dashboard", "Dashboard", "dashboard", ()),
 )
@@ -116,7 +119,7 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
     vocab = json.dumps(vocabulary(ctx)).replace("<", "\\u003c").replace(">", "\\u003e") \
         .replace("&", "\\u0026")
     if forbidden:
-        needs = " or ".join(page.roles)
+        needs = " or ".join(page.roles or STAFF_ROLES)
         body = (f'<div class="notice notice-error" role="alert"><p><strong>Your role '
                 f'({escape(who.role)}) may not open this page.</strong> It needs the {needs} '
                 f'role. Sign in with another token if you hold one.</p>'

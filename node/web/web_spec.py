@@ -24,7 +24,7 @@ PAGE_403 = {403: ("the page is not for this role (HTML)", HTML)}
 
 def page(key: str, summary: str) -> Endpoint:
     roles = PAGES[key].roles or ANY_ROLE
-    other = {**NO_SESSION, **(PAGE_403 if roles != ANY_ROLE else {})}
+    other = {**NO_SESSION, **PAGE_403}  # a provider token sees no page
     return Endpoint(summary, CONSOLE, roles, {"type": "string"}, media=HTML, auth="session",
                     other=other)
 
@@ -53,6 +53,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/runs/{id}"): page("run", "One playbook run (page)"),
     ("GET", "/peers"): page("peers", "Peers and witnessing (page)"),
     ("GET", "/quarantine"): page("quarantine", "Quarantine (page)"),
+    ("GET", "/models"): page("models", "Registered models and regulatory deadlines (page)"),
+    ("GET", "/models/{id}"): page("model", "One registered model (page)"),
     ("GET", "/notifications"): page("notifications", "Notifications and webhooks (page)"),
     ("GET", "/console/{filename}"): Endpoint(
         "The console's stylesheet, scripts and icons", CONSOLE, PUBLIC, {"type": "string"},
@@ -70,7 +72,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/dashboard"): Endpoint(
         "The global statistics dashboard (a console page; it reads /api/v1/stats)",
         "statistics", ANY_ROLE, {"type": "string"}, media=HTML, auth="session",
-        other=NO_SESSION),
+        other={**NO_SESSION, **PAGE_403}),
     ("GET", "/dashboard/{asset}"): Endpoint(
         "The dashboard's script and stylesheet", "statistics", PUBLIC, {"type": "string"},
         media="text/javascript", alt_media=("text/css",),

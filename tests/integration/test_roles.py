@@ -39,10 +39,17 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/escalations/{id}/assign"): {404},  # gb's own escalations are not in its inbox
     ("POST", "/api/v1/runs/{id}/steps/{step}/complete"): {404},  # no such step
     ("POST", "/api/v1/runs"): {400},                   # no such playbook (201: test_steps)
+    ("GET", "/api/v1/models/{id}"): {404},             # no such model
+    ("GET", "/api/v1/evaluations/{id}"): {404},
+    ("POST", "/api/v1/safety-cases/{id}/reviews"): {404},  # no such model
+    ("GET", "/api/v1/monitoring/{id}"): {404},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},
+    ("GET", "/api/v1/evaluations"): {"developer": "Example AI", "model": "RolesLM"},
 }
+# The demo's provider token files for Example AI: it may file what is filed here for it.
+ROLES_MODEL = {"developer": "Example AI", "model": "RolesLM", "version": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +109,22 @@ def concrete(fed: Federation, world: World, method: str,
         kw["json"] = {"incident_id": world.incident, "playbook_id": "no-such-playbook"}
     elif path.endswith("/complete"):
         kw["json"] = {"note": "done"}
+    elif (method, path) == ("POST", "/api/v1/models"):
+        kw["json"] = ROLES_MODEL | {"deployment_jurisdictions": ["fr"]}
+    elif (method, path) == ("POST", "/api/v1/evaluations"):
+        call(fed, "gb", "POST", "/api/v1/models", "operator", json=ROLES_MODEL)
+        kw["json"] = ROLES_MODEL | {"suite": "s", "domain": "persuasion", "score": 0.1,
+                                    "evaluator": "roles test",
+                                    "evaluated_at": "2026-11-01T00:00:00Z"}
+    elif (method, path) == ("POST", "/api/v1/monitoring"):
+        call(fed, "gb", "POST", "/api/v1/models", "operator", json=ROLES_MODEL)
+        kw["json"] = ROLES_MODEL | {"check": "c", "assumption": "a", "environment": "e",
+                                    "action": "roles test"}
+    elif path.endswith("/reviews"):
+        kw["json"] = {"verdict": "rejected", "findings": "roles test"}
+    elif (method, path) == ("POST", "/api/v1/training-runs"):
+        kw["json"] = {"developer": "Example AI", "model": "RolesLM-2", "compute_flop": 1e24,
+                      "started_at": "2026-11-01T00:00:00Z"}
     elif path.endswith("/decline"):
         kw["json"] = {"reason": "not ours to handle"}
     elif (method, path) == ("POST", "/login"):
@@ -178,3 +201,21 @@ def test_a_bad_token_is_refused_even_where_none_is_needed(fed: Federation) -> No
         r = requests.get(fed.url("gb", path), timeout=10,
                          headers={"Authorization": "Bearer bkn_000000000000_forged"})
         assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_provider_files_for_its_own_developer_only_and_reads_nothing(fed: Federation) -> None:
+    other = {"name": "OtherLM", "version": "1", "developer": "Other AI", "role": "it did"}
+    for method, path, body in [
+        ("POST", "/api/v1/incidents", report(title="Filed for another", ai_system=other)),
+        ("POST", "/api/v1/training-runs", {"developer": "Other AI", "model": "X",
+                                           "compute_flop": 1e26,
+                                           "started_at": "2026-11-01T00:00:00Z"}),
+    ]:
+        r = call(fed, "gb", method, path, "provider", json=body)
+        assert r.status_code == 403, (path, r.text)
+        assert "'Example AI' only" in r.json()["errors"][0]["message"]
+    assert call(fed, "gb", "GET", "/api/v1/incidents", "provider").status_code == 403
+    listed = call(fed, "gb", "GET", "/api/v1/incidents?q=Filed+for+another", "viewer").json()
+    assert listed["items"] == []  # nothing was stored
+    r = call(fed, "gb", "POST", "/api/v1/incidents", "provider", json=report(title="Own filing"))
+    assert r.status_code == 201, r.text

@@ -123,3 +123,19 @@ def test_an_expired_token_gets_a_401_that_says_when_and_what_to_do(fed: Federati
     assert "expired at 2026-02-01T00:00:00Z" in message
     assert "ask a node operator for a new one" in message
     assert listed(fed)[token.split("_")[1]]["expired"] is True
+
+
+def test_a_provider_token_names_its_developer_and_files_only_for_it(fed: Federation) -> None:
+    missing = beacon(fed, "add", "--role", "provider")
+    assert missing.returncode == 2 and "--developer" in missing.stderr
+    added = beacon(fed, "add", "--role", "provider", "--developer", "Acme Models")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    url = fed.url("gb", "/api/v1/incidents")
+    theirs = report(ai_system={"name": "X", "version": "1", "developer": "Example AI",
+                               "role": "it did"})
+    r = requests.post(url, json=theirs, headers=bearer(token), timeout=15)
+    assert r.status_code == 403 and "'Acme Models' only" in r.text, r.text
+    own = theirs | {"ai_system": theirs["ai_system"] | {"developer": "acme models"}}
+    r = requests.post(url, json=own, headers=bearer(token), timeout=15)
+    assert r.status_code == 201, r.text

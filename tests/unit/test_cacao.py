@@ -21,7 +21,7 @@ from node.core.playbook_files import load_regimes
 REPO = Path(__file__).resolve().parents[2]
 CACAO_DIR = Path(__file__).resolve().parents[3] / "shared" / "schemas-external" / "cacao-2.0"
 PLAYBOOK_FILES = sorted(p for p in (REPO / "playbooks").glob("*.yaml")
-                        if p.name != "regimes.yaml")
+                        if p.name not in ("regimes.yaml", "tripwires.yaml"))
 REGIMES, _ = load_regimes(REPO / "playbooks")
 PLAYBOOK_SCHEMA = (
     "https://raw.githubusercontent.com/oasis-open/cacao-json-schemas/main/schemas/playbook.json")
