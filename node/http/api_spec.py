@@ -1,7 +1,7 @@
 """The HTTP API described endpoint by endpoint: who may call it, what it takes, what it answers.
 
     >>> ENDPOINTS[("POST", "/api/v1/incidents")].roles
-    ('operator',)
+    ('operator', 'provider')
     >>> ENDPOINTS[("GET", "/healthz")].roles   # public: no token needed
     ()
 
