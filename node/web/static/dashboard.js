@@ -2,7 +2,7 @@
 // Hand-written, no dependencies, nothing fetched from outside the node. Every text that comes
 // from a report (a developer's name, an id) goes into the page as textContent, never as markup.
 // The API is called with the console's session cookie (same origin); the page itself is only
-// served to a signed-in session (node/dashboard.py).
+// served to a signed-in session (node/web/dashboard.py).
 "use strict";
 
 (() => {

@@ -6,7 +6,7 @@ import {
 } from '../dom.js';
 import { on } from '../live.js';
 
-const BEAT_S = 2; // node/bus.py HEARTBEAT_SECONDS
+const BEAT_S = 2; // node/bus/transport.py HEARTBEAT_SECONDS
 
 function liveness(beat) {
   if (!beat) return ['dot-unknown', 'no heartbeat yet'];
