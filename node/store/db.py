@@ -449,7 +449,10 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
+            # Short: a node waits for a lock on its event loop, so a long wait by one writer
+            # (while another process holds the store) stalls every other task with it. A writer
+            # that gives up after a second is retried by its loop (supervisor, backoff).
+            conn.execute("PRAGMA busy_timeout=1000")
             store = cls(conn, path)
             store._migrate()
         except sqlite3.Error as e:

@@ -232,7 +232,7 @@ def _empty_store(fed: Federation, node: str) -> str:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     store = Store.open(db)
     try:
-        return issue_token(store, "viewer", label="joiner test",
+        return issue_token(store, "viewer", label="joiner test", expires=None,
                            now=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"))
     finally:
         store.close()
