@@ -58,11 +58,23 @@ def _ports_free(base: int, count: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux; 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_base_port(count: int) -> int:
-    """A base port with ``count`` consecutive free ports on loopback (bounded search)."""
-    start = 20000 + (os.getpid() * 37) % 20000
+    """A base port with ``count`` consecutive free ports on loopback (bounded search), below the
+    ephemeral range: a port found free there can be taken by any outgoing connection (a NATS
+    or HTTP client) before a node binds it, which once failed a whole module's start."""
+    low, high = 10000, _ephemeral_low() - count
+    span = high - low
+    start = (os.getpid() * 37) % span
     for i in range(200):
-        base = 20000 + (start + i * 53) % 25000
+        base = low + (start + i * 53) % span
         if _ports_free(base, count):
             return base
     raise RuntimeError("no free port range on 127.0.0.1")
