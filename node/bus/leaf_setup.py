@@ -15,14 +15,25 @@ cut link. Per domain:
   lost; the hub sources only outboxes, never a leaf's ``BEACON``, so nothing loops. A node sees
   its own messages twice at most (once local, once back from the hub) and receivers are
   idempotent on the digest anyway.
-* the ``roster`` bucket and the node's durable consumer, as in one domain (``stream_setup``).
-  The roster bucket is per domain here: roster *updates* still travel as signed messages and
-  in the logs, but the KV copies are not yet mirrored across domains.
+* ``KV_roster``: the hub's bucket is the one source of truth (``roster_bucket``); a leaf's
+  ``KV_roster`` is a *mirror* of it (through ``$JS.hub.API``), with no subjects of its own. A
+  node reads the bucket in its own domain (``js.key_value("roster")`` finds the mirror, and a
+  direct get answers from it), and its writes, ``$KV.roster.v<N>.<its id>``, are captured by no
+  stream at the leaf, so they cross the leaf link to the hub's bucket, whose PubAck comes back
+  the same way; the mirror then brings the new copy home. The hub's leaf users let each link
+  carry only that member's own keys (``natsconf.leaf_permissions``). While a link is down a
+  member can read the last mirrored roster but not share a copy: ``roster_sync`` retries.
+* the node's durable consumer, as in one domain (``stream_setup``).
+
+The hub sources each outbox through a subject filter of that member's origin only, so even a
+leaf administrator who widened its own ``OUTBOX-<id>`` cannot put another origin's subjects
+into the hub's ``BEACON`` (receivers re-check origin against the signer anyway).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import nats.js.errors
 from nats.aio.client import Client as NATS
@@ -35,27 +46,66 @@ from node.bus.stream_setup import ensure_consumer, stream_config
 HUB_DOMAIN = "hub"
 HUB_NODE = "int"
 
+log = logging.getLogger("beacon.streams")
+
+
+def origin_subjects(origin: str) -> list[str]:
+    """The durable subjects one origin publishes: ``beacon.v1.<type>.<origin>[.<qualifier>]``."""
+    return [s for t in DURABLE_TYPES
+            for s in (f"{PREFIX}.{t}.{origin}", f"{PREFIX}.{t}.{origin}.>")]
+
 
 def outbox_config(origin: str) -> api.StreamConfig:
-    subjects = [s for t in DURABLE_TYPES
-                for s in (f"{PREFIX}.{t}.{origin}", f"{PREFIX}.{t}.{origin}.>")]
-    return dataclasses.replace(stream_config(), name=f"OUTBOX-{origin}", subjects=subjects)
+    return dataclasses.replace(stream_config(), name=f"OUTBOX-{origin}",
+                               subjects=origin_subjects(origin))
 
 
-def _source(name: str, domain: str | None) -> api.StreamSource:
+def _source(name: str, domain: str | None, origin: str | None = None) -> api.StreamSource:
     external = None if domain is None else api.ExternalStream(api=f"$JS.{domain}.API")
-    return api.StreamSource(name=name, external=external)
+    # An empty destination filters without renaming: only this origin's subjects are taken.
+    transforms = None if origin is None else [
+        api.SubjectTransform(src=f"{PREFIX}.*.{origin}", dest=""),
+        api.SubjectTransform(src=f"{PREFIX}.*.{origin}.>", dest="")]
+    return api.StreamSource(name=name, external=external, subject_transforms=transforms)
 
 
 def hub_stream(members: list[str]) -> api.StreamConfig:
-    sources = [_source(f"OUTBOX-{HUB_NODE}", None)]
-    sources += [_source(f"OUTBOX-{m}", m) for m in members]
+    sources = [_source(f"OUTBOX-{HUB_NODE}", None, HUB_NODE)]
+    sources += [_source(f"OUTBOX-{m}", m, m) for m in members]
     return dataclasses.replace(stream_config(), subjects=None, sources=sources)
+
+
+def roster_mirror_config() -> api.StreamConfig:
+    """A leaf's ``KV_roster``: the hub's bucket, mirrored (same name, so nats-py's
+    ``key_value`` finds it; same per-key limit, so it is a valid bucket to it)."""
+    hub = roster_bucket.stream_config()
+    return dataclasses.replace(
+        hub, subjects=None, description="mirror of the hub's roster bucket (read here, "
+        "written at the hub)", mirror=_source(roster_bucket.STREAM_NAME, HUB_DOMAIN),
+        mirror_direct=True)
 
 
 def leaf_stream(origin: str) -> api.StreamConfig:
     return dataclasses.replace(stream_config(), subjects=None, sources=[
         _source(f"OUTBOX-{origin}", None), _source(STREAM, HUB_DOMAIN)])
+
+
+async def ensure_roster_mirror(js: JetStreamContext) -> None:
+    """As a leaf domain's admin: make ``KV_roster`` the hub's mirror. A per-domain bucket of an
+    older version cannot become a mirror in place (JetStream refuses to add ``mirror`` to a
+    stream), so it is deleted and re-created: its copies were this domain's only, the hub's
+    bucket is the truth, and each node re-shares its copies there when it (re)starts."""
+    want = roster_mirror_config()
+    try:
+        info = await js.stream_info(roster_bucket.STREAM_NAME)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(want)
+        return
+    if info.config.mirror is None:
+        log.warning("leaf roster bucket was a bucket of its own; replacing it by a mirror of "
+                    "the hub's")
+        await js.delete_stream(roster_bucket.STREAM_NAME)
+        await js.add_stream(want)
 
 
 async def _put_stream(js: JetStreamContext, config: api.StreamConfig) -> None:
@@ -82,6 +132,10 @@ async def outbox_reachable(nc: NATS, domain: str) -> None:
 async def setup_domain(js: JetStreamContext, node_id: str, members: list[str]) -> None:
     """Step 2, as the admin of one domain, the hub's (``node_id == "int"``) first, once every
     leaf's outbox is reachable from it; then each leaf: BEACON, bucket, consumer."""
-    await _put_stream(js, hub_stream(members) if node_id == HUB_NODE else leaf_stream(node_id))
-    await roster_bucket.ensure_bucket(js)
+    if node_id == HUB_NODE:
+        await _put_stream(js, hub_stream(members))
+        await roster_bucket.ensure_bucket(js)
+    else:
+        await _put_stream(js, leaf_stream(node_id))
+        await ensure_roster_mirror(js)
     await ensure_consumer(js, f"node-{node_id}")

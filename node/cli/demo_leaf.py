@@ -29,7 +29,7 @@ from node.bus.leaf_setup import (
     setup_domain,
     setup_outbox,
 )
-from node.bus.natsconf import server_config
+from node.bus.natsconf import ADMIN_INBOX, server_config
 from node.core.errors import DemoError
 from node.core.identity import write_secret
 
@@ -49,8 +49,7 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
     for node_id, port, domain in plan:
         leaf: dict[str, Any]
         if node_id == HUB_NODE:
-            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {"users": [
-                {"user": f"leaf-{m}", "password": pw} for m, pw in passwords.items()]}}
+            leaf = {"listen": f"127.0.0.1:{leaf_port}"}
         else:
             leaf = {"remotes": [{"url": f"nats-leaf://leaf-{node_id}:{passwords[node_id]}"
                                         f"@127.0.0.1:{leaf_port}"}], "reconnect": 1}
@@ -58,7 +57,9 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
         conf.write_text(server_config(
             port=port, store_dir=data / f"jetstream-{domain}", admin=admin,
             nodes={node_id: nodes[node_id]}, domain=domain, leafnodes=leaf,
-            server_name=f"beacon-{domain}"), encoding="utf-8")
+            server_name=f"beacon-{domain}",
+            hub_api=None if node_id == HUB_NODE else f"$JS.{HUB_DOMAIN}.API",
+            leaf_links=passwords if node_id == HUB_NODE else None), encoding="utf-8")
         servers.append({"url": f"nats://127.0.0.1:{port}", "config": str(conf), "pid": 0,
                         "log": str(data / f"nats-{domain}.log"), "domain": domain,
                         "node": node_id})
@@ -85,7 +86,8 @@ async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
         while True:
             try:
                 nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
-                                        nkeys_seed=doc["nats"]["admin_credentials"])
+                                        nkeys_seed=doc["nats"]["admin_credentials"],
+                                        inbox_prefix=ADMIN_INBOX)
                 try:
                     await action(nc)
                     return
