@@ -14,6 +14,8 @@ import copy
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,11 @@ import pytest
 
 from federation.subjects import STREAM
 from node.cli.main import main
+from node.cli.provision import genesis_document, sign_genesis
+from node.core.identity import load_signing_key
+from node.pipeline.context import utcnow
 from tests.integration.compose_local import LocalCompose, host_mounts, load_compose
-from tests.integration.conftest import report, wait_for
+from tests.integration.conftest import free_base_port, report, wait_for
 
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "compose-spec" / "compose_spec.json"
 MEMBERS = ["gb", "fr", "jp"]
@@ -254,3 +259,37 @@ def test_an_existing_federations_roster_is_carried_not_replaced(
     assert main(["deploy", "init", "--members", "gb", "--out", str(tmp_path / "third"),
                  "--roster", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+async def test_a_node_folder_from_beacon_init_runs_after_it_is_moved(tmp_path: Path) -> None:
+    port = free_base_port(1)
+    first = tmp_path / "first" / "de"
+    assert main(["init", "--id", "de", "--dir", str(first), "--port", str(port),
+                 "--nats-url", "nats://127.0.0.1:1"]) == 0  # no NATS: HTTP serves anyway
+    entry = json.loads((first / "member.json").read_text())
+    genesis = genesis_document([entry], council=[entry["keys"][0]["keyid"]], threshold=1,
+                               now=utcnow())
+    key = load_signing_key(first / "signing.key")
+    (first / "roster.json").write_bytes(sign_genesis(genesis, [key]).to_json())
+    assert str(tmp_path) not in (first / "node.toml").read_text()  # every path relative
+
+    moved = tmp_path / "elsewhere" / "de-node"
+    moved.parent.mkdir()
+    first.rename(moved)
+    (tmp_path / "first").rmdir()  # nothing may be left to find at the old place
+    log = (tmp_path / "node.log").open("wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "beacon"), "run",  # noqa: S603
+                             "--config", str(moved / "node.toml")],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def serving() -> bool:
+                assert proc.poll() is None, (tmp_path / "node.log").read_text()
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    return r.status == 200 and (await r.json())["node"] == "de"
+            await wait_for(serving, within_s=30)
+        assert list(moved.glob("*.sqlite3*")) and not (tmp_path / "first").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
