@@ -118,14 +118,14 @@ def jp_link(leaf_fed: Federation) -> Iterator[LinkProxy]:
     index, server = _server(leaf_fed, "jp")
     conf = Path(server["config"])
     text = conf.read_text(encoding="utf-8")
-    found = re.search(r"@127\.0\.0\.1:(\d+)", text)
+    found = re.search(r"nats-leaf://127\.0\.0\.1:(\d+)", text)
     assert found, text
     hub_leaf_port = int(found.group(1))
     proxy = LinkProxy(free_base_port(1), hub_leaf_port)
     os.kill(int(server["pid"]), signal.SIGTERM)
     _wait_closed(server["url"])
-    conf.write_text(text.replace(f"@127.0.0.1:{hub_leaf_port}", f"@127.0.0.1:{proxy.port}"),
-                    encoding="utf-8")
+    conf.write_text(text.replace(f"nats-leaf://127.0.0.1:{hub_leaf_port}",
+                                 f"nats-leaf://127.0.0.1:{proxy.port}"), encoding="utf-8")
     leaf_fed.spawn_nats(index)
     try:
         yield proxy
