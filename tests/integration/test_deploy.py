@@ -234,16 +234,33 @@ FORBIDDEN_API = [
 async def test_node_credentials_refuse_jetstream_apis_outside_the_grant(
         compose: LocalCompose, deploy: Path, hosts: dict[str, str]) -> None:
     """Against the real cluster, with the credentials deploy init generated for gb."""
+    await _refused_outside_the_grant(f"nats://{hosts['nats-1']}:4222", deploy / "gb" / "nats.nk")
+
+
+async def test_leaf_node_credentials_refuse_jetstream_apis_outside_the_grant(
+        leaf_compose: LocalCompose, leaf_deploy: Path, leaf_hosts: dict[str, str]) -> None:
+    """The same, against gb's own leaf server (its grant adds only its roster keys in the
+    hub's bucket, ``$JS.hub.API.$KV.roster.*.gb``)."""
+    await _refused_outside_the_grant(f"nats://{leaf_hosts['nats-gb']}:4222",
+                                     leaf_deploy / "gb" / "nats.nk",
+                                     extra=["$JS.hub.API.$KV.roster.v9.fr",
+                                            "$JS.hub.API.STREAM.DELETE.BEACON",
+                                            "$JS.fr.API.STREAM.INFO.OUTBOX-fr"])
+
+
+async def _refused_outside_the_grant(url: str, seed: Path, extra: list[str] | None = None,
+                                     ) -> None:
+    forbidden = [*FORBIDDEN_API, *(extra or [])]
     errors: list[str] = []
 
     async def on_error(e: Exception) -> None:
         errors.append(str(e).lower())
-    nc = await nats.connect(f"nats://{hosts['nats-1']}:4222", error_cb=on_error,
-                            nkeys_seed=str(deploy / "gb" / "nats.nk"), inbox_prefix="_INBOX_gb")
+    nc = await nats.connect(url, error_cb=on_error, nkeys_seed=str(seed),
+                            inbox_prefix="_INBOX_gb")
     try:
         info = await nc.jetstream().stream_info(STREAM)  # inside the grant: answered
         assert info.config.name == STREAM
-        for subject in FORBIDDEN_API:
+        for subject in forbidden:
             await nc.publish(subject, b"{}")
         for subject in ("_INBOX_fr.>", "beacon.v1.>", "$KV.roster.>"):
             await nc.subscribe(subject)
@@ -255,7 +272,7 @@ async def test_node_credentials_refuse_jetstream_apis_outside_the_grant(
                        for e in errors)
 
         async def all_refused() -> bool:
-            return (all(refused("publish", s) for s in FORBIDDEN_API)
+            return (all(refused("publish", s) for s in forbidden)
                     and all(refused("subscription", s)
                             for s in ("_INBOX_fr.>", "beacon.v1.>", "$KV.roster.>")))
         await wait_for(all_refused, within_s=10)
