@@ -11,16 +11,22 @@ cut link. Per domain:
   publish is acknowledged locally even while the link to the hub is down;
 * ``BEACON`` (the name every node consumes from, unchanged) has no subjects of its own: on the
   hub it *sources* every domain's outbox; on a leaf it sources the local outbox and the hub's
-  ``BEACON``. Sources resume from their last position when the link comes back, so nothing is
-  lost; the hub sources only outboxes, never a leaf's ``BEACON``, so nothing loops. A node sees
-  its own messages twice at most (once local, once back from the hub) and receivers are
-  idempotent on the digest anyway.
+  ``FANOUT``, a mirror of the hub's ``BEACON`` made for the leaves. (A source creates its
+  consumer with a bare ``CONSUMER.CREATE.<stream>`` request, and that request *updates* any
+  consumer of the stream it names, a durable one included: a leaf allowed it on ``BEACON``
+  could rewrite the international body's durable consumer. ``FANOUT`` has no consumer but the
+  leaves' own sources, so the links are allowed ``CONSUMER.CREATE.FANOUT`` only.) Sources
+  resume from their last position when the link comes back, so nothing is lost; the hub
+  sources only outboxes, never a leaf's ``BEACON``, so nothing loops. A member's own messages
+  come back from the hub; ``Nats-Msg-Id`` (the digest) drops them within the duplicate window
+  (2 min), and receivers are idempotent on the digest beyond it.
 * ``KV_roster``: the hub's bucket is the one source of truth (``roster_bucket``); a leaf's
   ``KV_roster`` is a *mirror* of it (through ``$JS.hub.API``), with no subjects of its own. A
   node reads the bucket in its own domain (``js.key_value("roster")`` finds the mirror, and a
-  direct get answers from it), and its writes, ``$KV.roster.v<N>.<its id>``, are captured by no
-  stream at the leaf, so they cross the leaf link to the hub's bucket, whose PubAck comes back
-  the same way; the mirror then brings the new copy home. The hub's leaf users let each link
+  direct get answers from it); its writes go to the hub's bucket as
+  ``$JS.hub.API.$KV.roster.v<N>.<its id>`` (``roster_bucket.open_bucket``: nats-server denies
+  plain ``$KV.>`` between domains), whose PubAck comes back across the link; the mirror then
+  brings the new copy home. The hub's leaf users let each link
   carry only that member's own keys (``natsconf.leaf_permissions``). While a link is down a
   member can read the last mirrored roster but not share a copy: ``roster_sync`` retries.
 * the node's durable consumer, as in one domain (``stream_setup``).
@@ -51,6 +57,7 @@ from node.bus.stream_setup import ensure_consumer, stream_config
 
 HUB_DOMAIN = "hub"
 HUB_NODE = "int"
+FANOUT = "FANOUT"  # the hub's copy of BEACON that the leaves source (see the docstring)
 
 log = logging.getLogger("beacon.streams")
 
@@ -95,9 +102,15 @@ def roster_mirror_config() -> api.StreamConfig:
         mirror_direct=True)
 
 
+def fanout_stream() -> api.StreamConfig:
+    """On the hub: a mirror of ``BEACON``, which only the leaves' sources read."""
+    return dataclasses.replace(stream_config(), name=FANOUT, subjects=None,
+                               mirror=_source(STREAM, None))
+
+
 def leaf_stream(origin: str) -> api.StreamConfig:
     return dataclasses.replace(stream_config(), subjects=None, sources=[
-        _source(f"OUTBOX-{origin}", None), _source(STREAM, HUB_DOMAIN)])
+        _source(f"OUTBOX-{origin}", None), _source(FANOUT, HUB_DOMAIN)])
 
 
 async def ensure_roster_mirror(js: JetStreamContext) -> None:
@@ -144,6 +157,7 @@ async def setup_domain(js: JetStreamContext, node_id: str, members: list[str]) -
     leaf's outbox is reachable from it; then each leaf: BEACON, bucket, consumer."""
     if node_id == HUB_NODE:
         await _put_stream(js, hub_stream(members))
+        await _put_stream(js, fanout_stream())
         await roster_bucket.ensure_bucket(js)
     else:
         await _put_stream(js, leaf_stream(node_id))

@@ -88,12 +88,13 @@ def leaf_permissions(member: str, hub_domain: str = "hub") -> dict[str, Any]:
     what the hub may send to the leaf (interest the leaf may register). Measured with a traced
     hub (docs/deployment.md, "What crosses a leaf link"):
 
-    * leaf → hub: its sources' consumers on the hub's ``BEACON`` and ``KV_roster`` (created
-      through ``$JS.hub.API``), this member's roster keys in the hub's bucket, the delivery of
-      its ``OUTBOX-<id>`` to the hub's source consumer (``$JS.S.*``) with flow-control and
-      request replies, its heartbeats, and replies to the hub admin's set-up requests;
+    * leaf → hub: its sources' consumers on the hub's ``FANOUT`` (the leaves' copy of
+      ``BEACON``) and ``KV_roster`` (created through ``$JS.hub.API``), this member's roster
+      keys in the hub's bucket, the delivery of its ``OUTBOX-<id>`` to the hub's source
+      consumer (``$JS.S.*``) with flow-control and request replies, its heartbeats, and
+      replies to the hub admin's set-up requests;
     * hub → leaf: the hub's requests on this domain's outbox only, the deliveries of the
-      hub's ``BEACON`` and roster mirror (``$JS.S.*``/``$JS.M.*``), replies to the leaf's
+      hub's ``FANOUT`` and roster mirror (``$JS.S.*``/``$JS.M.*``), replies to the leaf's
       requests, this member's private inbox, and every member's heartbeats.
 
     Nothing under ``beacon.v1.<type>.<other origin>`` crosses in either direction (the data
@@ -102,8 +103,9 @@ def leaf_permissions(member: str, hub_domain: str = "hub") -> dict[str, Any]:
     """
     hub_api, own_api = f"$JS.{hub_domain}.API", f"$JS.{member}.API"
     outbox = f"OUTBOX-{member}"
-    creates = [f"{hub_api}.CONSUMER.CREATE.{s}{tail}" for s in (STREAM, roster_bucket.STREAM_NAME)
-               for tail in ("", ".>")]
+    # Bare, as the server's sources send them; on streams with no durable consumer of anyone
+    # else's (a bare CREATE naming an existing consumer updates it): never the hub's BEACON.
+    creates = [f"{hub_api}.CONSUMER.CREATE.{s}" for s in ("FANOUT", roster_bucket.STREAM_NAME)]
     return {
         "publish": {"allow": [
             *creates, *roster_bucket.member_publish_subjects(member, hub_api)[1:],

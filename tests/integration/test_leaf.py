@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -304,10 +305,17 @@ async def test_a_leaf_link_carries_only_its_own_member(leaf_fed: Federation) -> 
                         "beacon.v1.escalation.jp.fr"):
             with pytest.raises(nats.js.errors.NoStreamResponseError):  # no one across the link
                 await js.publish(subject, b"forged", headers={"Nats-Msg-Id": subject})
-        for api in ("$JS.fr.API.STREAM.INFO.OUTBOX-fr", "$JS.hub.API.STREAM.DELETE.BEACON",
-                    "$JS.hub.API.STREAM.PURGE.KV_roster", "$JS.jp.API.CONSUMER.CREATE.OUTBOX-jp"):
+        # A bare CONSUMER.CREATE naming an existing consumer updates it: on the hub's BEACON
+        # it would rewrite the international body's durable (its sources read FANOUT instead).
+        hijack = json.dumps({"stream_name": STREAM, "config": {
+            "name": "node-int", "ack_policy": "explicit", "filter_subject": "nothing"}})
+        for api, body in (("$JS.fr.API.STREAM.INFO.OUTBOX-fr", "{}"),
+                          ("$JS.hub.API.STREAM.DELETE.BEACON", "{}"),
+                          ("$JS.hub.API.STREAM.PURGE.KV_roster", "{}"),
+                          ("$JS.jp.API.CONSUMER.CREATE.OUTBOX-jp", "{}"),
+                          (f"$JS.hub.API.CONSUMER.CREATE.{STREAM}", hijack)):
             with pytest.raises(nats.errors.NoRespondersError):
-                await nc.request(api, b"{}", timeout=2)
+                await nc.request(api, body.encode(), timeout=2)
         with contextlib.suppress(nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError):
             await js.publish("$JS.hub.API.$KV.roster.v999.fr", b"forged")
         # Its own key crosses the same link after it (a barrier: one link keeps the order) …
@@ -320,6 +328,7 @@ async def test_a_leaf_link_carries_only_its_own_member(leaf_fed: Federation) -> 
         hub_kv = await js.key_value("roster")
         with pytest.raises(nats.js.errors.KeyNotFoundError):
             await hub_kv.get("v999.fr")
+        assert (await js.consumer_info(STREAM, "node-int")).config.filter_subject == "beacon.v1.>"
 
 
 async def test_one_leaf_cut_off_alone_loses_and_duplicates_nothing(
