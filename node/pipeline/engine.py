@@ -133,12 +133,13 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    now, rc = ctx.now(), ctx.run_context()
     existing = [load_run(tx, run_id) for run_id in stored.run_ids_of_incident(tx, doc["id"])]
     live = [r for r in existing if r is not None]
     if previous is not None and int(previous.get("revision", 0)) >= int(doc["revision"]):
         return []  # an older revision arriving late changes nothing
     drafts: list[Draft] = []
+    if live:  # (a first revision has no run yet: no context to build)
+        now, rc = ctx.now(), ctx.run_context()
     for run in live:
         if doc.get("status") == "resolved":
             drafts += apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc,
