@@ -219,19 +219,23 @@ class Bus:
         # for new messages before this batch is stored, and delay it.
         checking: asyncio.Future[list[Accepted | Refused | None]] | None = None
         msgs: list[Msg] = []
-        while True:
-            if checking is None:
-                msgs = await self._fetch(psub, wait_s=1.0)
-                if not msgs:
-                    continue
-                checking = self._check_all(msgs)
-            checked = await checking
-            checking, batch = None, msgs
-            if len(batch) == FETCH_BATCH:
-                msgs = await self._fetch(psub, wait_s=PREFETCH_TIMEOUT)
-                if msgs:
+        try:
+            while True:
+                if checking is None:
+                    msgs = await self._fetch(psub, wait_s=1.0)
+                    if not msgs:
+                        continue
                     checking = self._check_all(msgs)
-            await self._store_batch(batch, checked)
+                checked = await checking
+                checking, batch = None, msgs
+                if len(batch) == FETCH_BATCH:
+                    msgs = await self._fetch(psub, wait_s=PREFETCH_TIMEOUT)
+                    if msgs:
+                        checking = self._check_all(msgs)
+                await self._store_batch(batch, checked)
+        finally:  # a restart or shutdown: the prefetched batch is redelivered, not stored
+            if checking is not None:
+                checking.cancel()
 
     async def _fetch(self, psub: JetStreamContext.PullSubscription, *,
                      wait_s: float) -> list[Msg]:
