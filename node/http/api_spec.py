@@ -28,6 +28,8 @@ from node.store.auth import STAFF_ROLES
 
 Schema = Mapping[str, Any]
 ANY_ROLE: tuple[str, ...] = STAFF_ROLES
+# An independent evaluator reads the model registry it reviews, and nothing else.
+REGISTRY_READERS: tuple[str, ...] = (*STAFF_ROLES, "evaluator")
 PUBLIC: tuple[str, ...] = ()
 BIG = 2**62  # the handlers' upper bound for sizes, indexes and cursors
 
@@ -118,6 +120,10 @@ STEP = Param("step", {"type": "string", "minLength": 1}, "the step id", where="p
 WORKERS = ("responder", "operator")  # the people who work a run
 
 MODEL_TAG = "preparedness"
+# node.pipeline.registry.flags / federation.model_registry.assurance_flag
+FLAG = obj(("flagged", "above_threshold", "thresholds", "safety_case", "reason"),
+           flagged={"type": "boolean"}, above_threshold={"type": "boolean"},
+           thresholds={"type": "array", "items": STR}, safety_case=STR, reason=STR)
 MODEL_BODY = obj(("developer", "model", "version"), developer=STR, model=STR, version=STR,
                  deployment_jurisdictions={"type": "array", "items": STR},
                  training_compute_flop={"type": "number", "minimum": 0},
@@ -502,13 +508,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                     "naming developer, model (ai_system.name) and version is then linked to it "
                     "and gets its deployment jurisdictions as affected jurisdictions."),
     ("GET", "/api/v1/models"): Endpoint(
-        "The current revision of every registered model", MODEL_TAG, ANY_ROLE,
-        items_of(ref("model")), params=(Param("developer", STR, "only this developer's"),)),
+        "The current revision of every registered model", MODEL_TAG, REGISTRY_READERS,
+        items_of({"allOf": [ref("model"), obj(("assurance_flag",), assurance_flag=FLAG)]}),
+        params=(Param("developer", STR, "only this developer's"),),
+        description="assurance_flag.flagged: above a threshold (training compute, e.g. 10^25 "
+                    "FLOP, AI Act Art. 51(2); or an evaluation at early warning or red line) "
+                    "without an approved safety case; reason says why."),
     ("GET", "/api/v1/models/{id}"): Endpoint(
         "One registered model: its current revision, its versions and its incidents", MODEL_TAG,
-        ANY_ROLE, {"allOf": [ref("model"), obj(
-            ("digest", "versions", "incidents", "evaluations", "approaching"),
-            digest=common("digest"), evaluations={"type": "array", "items": ref("evaluation")},
+        REGISTRY_READERS, {"allOf": [ref("model"), obj(
+            ("digest", "versions", "incidents", "evaluations", "approaching", "assurance_flag"),
+            digest=common("digest"), assurance_flag=FLAG,
+            evaluations={"type": "array", "items": ref("evaluation")},
             approaching={"type": "array", "items": STR},
             versions={"type": "array", "items": obj(
                 ("revision", "version", "digest", "issued_at"), revision=INT, version=STR,
@@ -519,14 +530,17 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         params=(ID,), errors=(404,)),
     ("POST", "/api/v1/safety-cases/{id}/reviews"): Endpoint(
         "Review another member's registered model: a signed verdict on its safety case",
-        MODEL_TAG, ("operator",), {"allOf": [ref("safety-case-review"), obj(
+        MODEL_TAG, ("operator", "evaluator"), {"allOf": [ref("safety-case-review"), obj(
             ("digest",), digest=common("digest"))]}, status=201, params=(ID,),
         body_required=True, errors=(400, 404, 413),
         body=obj(("verdict", "findings"), verdict={"enum": ["approved", "rejected"]},
                  findings=STR),
         description="{id} is the model's id. Every node then shows the verdict in "
                     "GET /api/v1/models/{id} as safety_case.reviews[] with verified; a member "
-                    "cannot review a model it registered (400)."),
+                    "cannot review a model it registered (400). An evaluator token (an "
+                    "independent evaluator registered at this node, beacon users add --role "
+                    "evaluator --organisation ...) records reviewer_kind independent under its "
+                    "organisation, signed by this node; it may review any model."),
     ("POST", "/api/v1/monitoring"): Endpoint(
         "Report a failed run-time check: it files an incident carrying the signal", MODEL_TAG,
         ("operator", "provider"), {"allOf": [ref("monitoring"), obj(
