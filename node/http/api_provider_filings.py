@@ -92,8 +92,8 @@ async def _reason(request: web.Request, required: bool) -> str:
     if reason is None and not required:
         return ""
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
-        raise SchemaError([Problem("$.reason", "say why (1-2000 characters); the provider and "
-                                               "the audit trail see it")])
+        raise SchemaError([Problem("$.reason", "give a reason of 1-2000 characters: the "
+                                               "audit trail keeps why it was decided")])
     return reason.strip()
 
 
