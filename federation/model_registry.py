@@ -175,9 +175,7 @@ def assurance_flag(model: Mapping[str, Any], verdict: str | None,
     reasons = [f"training compute {top:.1e} FLOP is at or above {title}"
                for _, title in crossed[-1:]] if top is not None else []
     reasons += [f"evaluation at {t}" for t in tripped]
-    why = (f"above a threshold ({'; '.join(reasons)}) and its safety case is {status}"
-           f"{'' if status in ('rejected', 'missing') else ', not approved'}"
-           if flagged else "")
+    why = f"{'; '.join(reasons)}; its safety case is {status}" if flagged else ""
     return {"flagged": flagged, "above_threshold": bool(thresholds), "thresholds": thresholds,
             "safety_case": status, "reason": why}
 

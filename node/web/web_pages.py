@@ -60,7 +60,7 @@ NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/notifications", "Notifications", "notifications", ()),
     ("/peers", "Peers", "peers", ()),
     ("/models", "Models", "models", ()),
-    ("/provider-filings", "Provider filings", "provider-filings", ()),
+    ("/provider-filings", "Providers", "provider-filings", ()),
     ("/quarantine", "Quarantine", "quarantine", ("auditor", "operator")),
     ("/dashboard", "Dashboard", "dashboard", ()),
 )

@@ -83,16 +83,21 @@ class Gb:
             errors="replace")
 
 
+def after_review(fed: Federation) -> Gb:
+    """Restart gb with ``exchange_provider_filings = "after-review"`` in its config."""
+    gb = Gb(fed)
+    gb.stop()
+    config = Path(fed.node("gb")["config"])
+    config.write_text(config.read_text() + '\n[providers]\n'
+                      'exchange_provider_filings = "after-review"\n')
+    gb.start()
+    return gb
+
+
 @pytest.fixture(scope="module")
 def pfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Federation, Gb]]:
     with running_federation(tmp_path_factory.mktemp("pfed"), ["gb", "fr", "jp"]) as f:
-        gb = Gb(f)
-        gb.stop()
-        config = Path(f.node("gb")["config"])
-        config.write_text(config.read_text() + '\n[providers]\n'
-                          'exchange_provider_filings = "after-review"\n')
-        gb.start()
-        yield f, gb
+        yield f, after_review(f)
 
 
 async def _call(http: aiohttp.ClientSession, fed: Federation, node: str, method: str,

@@ -14,8 +14,8 @@ export function flagBadge(flag) {
 export function flagNotice(flag, modelLink = null) {
   if (!flag || !flag.flagged) return null;
   return h('div', { class: 'model-flag', 'data-flag': 'unassured' }, notice('warn',
-    h('p', {}, h('strong', {}, 'Above a threshold without an approved safety case. '),
-      modelLink, modelLink ? ': ' : '', flag.reason, '.'),
+    h('p', {}, h('strong', {}, 'Above a threshold without an approved safety case'),
+      modelLink ? [' (', modelLink, ')'] : '', `: ${flag.reason}.`),
     h('p', { class: 'small' }, `Thresholds: ${flag.thresholds.join(', ')}`)));
 }
 
@@ -27,4 +27,11 @@ export async function incidentModelFlag(inc) {
   try { m = await api(`/api/v1/models/${encodeURIComponent(ref)}`); } catch { return null; }
   const link = h('a', { href: `/models/${encodeURIComponent(ref)}` }, `${m.developer} ${m.model} ${m.version}`);
   return flagNotice(m.assurance_flag, link);
+}
+
+// The safety case's standing: the newest review's verdict, else the status the registration states.
+export function caseStatus(m) {
+  const stated = m.safety_case ? m.safety_case.status : 'missing';
+  const now = m.assurance_flag ? m.assurance_flag.safety_case : stated;
+  return now === stated ? stated : `${now} (registered as ${stated})`;
 }

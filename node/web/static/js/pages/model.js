@@ -5,9 +5,9 @@
 import { api } from '../api.js';
 import { clear, empty, h, notice, timeEl } from '../dom.js';
 import { on } from '../live.js';
-import { flagBadge, flagNotice } from './model-flag.js';
+import { caseStatus, flagBadge, flagNotice } from './model-flag.js';
 
-const list = (title, items, row, none) => h('section', {}, h('h2', {}, title),
+const list = (title, items, row, none) => h('section', { class: 'model-section' }, h('h2', {}, title),
   items.length ? h('ul', { class: 'plain' }, items.map((i) => h('li', {}, row(i))))
     : h('p', { class: 'muted' }, none));
 
@@ -26,7 +26,8 @@ export async function render(root, ctx) {
         h('dt', {}, 'Registered by'), h('dd', {}, m.origin),
         h('dt', {}, 'Deployed in'), h('dd', {}, (m.deployment_jurisdictions || []).join(', ') || 'none stated'),
         h('dt', {}, 'Training compute'), h('dd', {}, m.training_compute_flop ? `${m.training_compute_flop.toExponential(1)} FLOP` : 'not stated'),
-        h('dt', {}, 'Safety case'), h('dd', { id: 'safety-case' }, `${m.safety_case.status} ${m.safety_case.reference || ''} `, flagBadge(m.assurance_flag))),
+        h('dt', {}, 'Safety case'), h('dd', { id: 'safety-case' }, `${caseStatus(m)} `,
+          m.safety_case.reference ? h('span', { class: 'mono small' }, `${m.safety_case.reference} `) : null, flagBadge(m.assurance_flag))),
       list('Safety-case reviews', reviews, (r) => h('span', { class: 'review', dataset: { verified: String(r.verified), kind: r.reviewer_kind || 'member' } },
         h('span', { class: `badge state-${r.verdict === 'approved' ? 'met' : 'overdue'}` }, r.verdict), ' ',
         r.verified ? h('span', { class: 'verified-mark', title: `signature verified against ${r.origin}'s roster key` }, '✓ verified')

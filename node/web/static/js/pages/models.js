@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { clear, empty, h, notice, timeEl } from '../dom.js';
 import { on } from '../live.js';
-import { flagBadge } from './model-flag.js';
+import { caseStatus, flagBadge } from './model-flag.js';
 
 const table = (caption, cols, rows) => h('div', { class: 'table-wrap' }, h('table', {},
   h('caption', { class: 'visually-hidden' }, caption),
@@ -33,7 +33,7 @@ export async function render(root) {
           h('td', {}, h('a', { href: `/models/${encodeURIComponent(i.id)}` }, i.model)),
           h('td', {}, i.developer), h('td', {}, i.version),
           h('td', {}, (i.deployment_jurisdictions || []).join(', ')),
-          h('td', {}, i.safety_case ? i.safety_case.status : 'missing', ' ', flagBadge(i.assurance_flag)),
+          h('td', {}, caseStatus(i), ' ', flagBadge(i.assurance_flag)),
           h('td', {}, i.origin))))
       : h('div', { class: 'card' }, empty('No model is registered.', 'POST /api/v1/models registers one.')));
     clear(clocks).append(h('h2', { id: 'd-h' }, 'Regulatory deadlines'), d.items.length
