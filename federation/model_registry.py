@@ -149,7 +149,7 @@ def assurance_flag(model: Mapping[str, Any], verdict: str | None,
     """Whether ``model`` is above a threshold without an approved safety case, and why.
 
     Above a threshold: its stated training compute (or a declared training run of the same
-    developer and model) at or above a compute threshold ``(id, title, flop)``, or an
+    developer and model) greater than a compute threshold ``(id, title, flop)``, or an
     evaluation at early warning or red line (``crossings``: ``(domain, level)``). Approved:
     the newest review's ``verdict``; with no review, the status the registration states.
 
@@ -158,7 +158,7 @@ def assurance_flag(model: Mapping[str, Any], verdict: str | None,
     ...     [("ai-act-51-2", "EU AI Act Art. 51(2) presumption", 1e25)], [("cbrn", "red-line")])
     >>> flag["flagged"], flag["safety_case"], flag["thresholds"]
     (True, 'rejected', ['ai-act-51-2', 'cbrn red-line'])
-    >>> assurance_flag({"training_compute_flop": 1e20}, None, [("t", "T", 1e25)], [])["flagged"]
+    >>> assurance_flag({"training_compute_flop": 1e25}, None, [("t", "T", 1e25)], [])["flagged"]
     False
     """
     case = model.get("safety_case") or {}
@@ -166,13 +166,14 @@ def assurance_flag(model: Mapping[str, Any], verdict: str | None,
     flops = [float(f) for f in (model.get("training_compute_flop"), *declared_flop)
              if isinstance(f, int | float) and not isinstance(f, bool)]
     top = max(flops, default=None)
+    # strictly above, as Art. 51(2) ("greater than 10^25") and training_runs have it
     crossed = [(tid, title) for tid, title, flop in compute_thresholds
-               if top is not None and top >= flop]
+               if top is not None and top > flop]
     tripped = sorted({f"{domain} {level}" for domain, level in crossings
                       if level in ("early-warning", "red-line")})
     thresholds = [tid for tid, _ in crossed] + tripped
     flagged = bool(thresholds) and status != "approved"
-    reasons = [f"training compute {top:.1e} FLOP is at or above {title}"
+    reasons = [f"training compute {top:.1e} FLOP is above {title}"
                for _, title in crossed[-1:]] if top is not None else []
     reasons += [f"evaluation at {t}" for t in tripped]
     why = f"{'; '.join(reasons)}; its safety case is {status}" if flagged else ""

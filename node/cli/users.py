@@ -5,6 +5,7 @@
     $ beacon users add --config gb/node.toml --role auditor --expires 30d
     $ beacon users add --config gb/node.toml --role operator --expires never
     $ beacon users add --config gb/node.toml --role provider --developer "Example AI"
+    $ beacon users add --config gb/node.toml --role evaluator --organisation "Example Evals Ltd"
     $ beacon users list --config gb/node.toml
     $ beacon users revoke --config gb/node.toml 3f2a9c01d4e5
 

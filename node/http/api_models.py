@@ -14,7 +14,7 @@
 |  | evaluator registered at this node (``evaluator`` role): a signed verdict |
 
 Every model answer carries ``assurance_flag``: ``flagged`` is true when the model is above a
-threshold (training compute at or above a ``compute_thresholds`` entry of tripwires.yaml, e.g.
+threshold (training compute greater than a ``compute_thresholds`` entry of tripwires.yaml, e.g.
 10^25 FLOP, AI Act Art. 51(2); or an evaluation at early warning or red line) and its safety
 case is not approved; ``reason`` says why in a sentence (``node.pipeline.registry.flags``).
 
