@@ -55,6 +55,8 @@ async def file_incident(request: web.Request) -> web.Response:
     for_developer(who, system.get("developer") if isinstance(system, dict) else None,
                   "ai_system.developer")
     doc = await asyncio.to_thread(_checked_incident, ctx, report)
+    if who.role == "provider":
+        _routable(ctx, doc)  # prep: refused now, not at release, if its TLP cannot be met
     if (pending := held.hold(ctx, who, "incident", report)) is not None:
         return pending  # prep: a provider's report under review-before-exchange
     digest = _file(ctx, doc)
@@ -129,11 +131,15 @@ def own_incident(ctx: NodeContext, incident_id: str, action: str) -> dict[str, A
     return current
 
 
-def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
+def _routable(ctx: NodeContext, doc: dict[str, Any]) -> None:
     try:
         filing.check_routable(ctx, doc)
     except TLPError as e:
         raise SchemaError([Problem("$.affected_jurisdictions", e.detail)], "incident") from e
+
+
+def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
+    _routable(ctx, doc)
     return filing.file_incident(ctx, doc)
 
 

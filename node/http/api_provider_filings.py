@@ -34,6 +34,7 @@ from aiohttp import web
 from federation.errors import Problem, SchemaError
 from node.core.errors import Conflict, NotFound
 from node.http import api, api_evaluations, api_training
+from node.http.api_spec import FILING_STATES as STATES
 from node.http.appkeys import NODE
 from node.http.held import KINDS
 from node.http.middleware import json_body, principal
@@ -42,7 +43,6 @@ from node.store import registry as q
 
 log = logging.getLogger("beacon.provider_filings")
 routes = web.RouteTableDef()
-STATES = ("pending", "released", "rejected")
 
 # kind -> file it now (check, sign, record, publish); returns the answer the provider would
 # have had, with the signed message's "id" and "digest"

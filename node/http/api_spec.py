@@ -120,6 +120,12 @@ STEP = Param("step", {"type": "string", "minLength": 1}, "the step id", where="p
 WORKERS = ("responder", "operator")  # the people who work a run
 
 MODEL_TAG = "preparedness"
+FILING_STATES = ("pending", "released", "rejected")
+FILING = obj(("id", "kind", "developer", "filed_by", "filed_at", "state", "body"), id=STR,
+             kind={"enum": ["incident", "evaluation", "training-run", "monitoring"]},
+             developer=STR, filed_by=STR, filed_at=STR, state={"enum": list(FILING_STATES)},
+             decided_at=OPT_STR, decided_by=OPT_STR, reason=OPT_STR, message_id=OPT_STR,
+             digest=OPT_STR, body={"type": "object"})
 # node.pipeline.registry.flags / federation.model_registry.assurance_flag
 FLAG = obj(("flagged", "above_threshold", "thresholds", "safety_case", "reason"),
            flagged={"type": "boolean"}, above_threshold={"type": "boolean"},
@@ -613,6 +619,30 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                      overdue_at=OPT_STR, developer=OPT_STR, model=OPT_STR)),
         params=(Param("state", {"enum": ["due", "overdue", "met"]}, "only this state"),),
         errors=(400,)),
+    # -- provider filings held for review (node.http.api_provider_filings) ----------------
+    ("GET", "/api/v1/provider-filings"): Endpoint(
+        "Provider filings held for review before exchange, oldest first", MODEL_TAG, ANY_ROLE,
+        {"allOf": [items_of(FILING), obj(("policy",), policy={
+            "enum": ["immediately", "after-review"]})]},
+        params=(Param("state", {"enum": list(FILING_STATES)}, "only this state"),),
+        errors=(400,),
+        description="With [providers] exchange_provider_filings = \"after-review\", a provider "
+                    "token's report, declaration, evaluation or monitoring signal is answered "
+                    "202 {filing_id, kind, state: pending} and kept here, unsigned: nothing "
+                    "pending leaves the node."),
+    ("GET", "/api/v1/provider-filings/{id}"): Endpoint(
+        "One provider filing and its decision", MODEL_TAG, ANY_ROLE, FILING, params=(ID,),
+        errors=(404,)),
+    ("POST", "/api/v1/provider-filings/{id}/release"): Endpoint(
+        "Release a held provider filing: sign and publish it now", MODEL_TAG, ("operator",),
+        {"allOf": [FILING, obj(("filed",), filed={"type": "object"})]}, params=(ID,),
+        body=obj((), reason=STR), errors=(400, 404, 409, 413),
+        description="Filed as if the provider sent it now (checked again, signed now); 409 if "
+                    "it was decided before; 400 (and still pending) if it no longer passes."),
+    ("POST", "/api/v1/provider-filings/{id}/reject"): Endpoint(
+        "Reject a held provider filing: it is never exchanged", MODEL_TAG, ("operator",),
+        FILING, params=(ID,), body_required=True, body=obj(("reason",), reason=STR),
+        errors=(400, 404, 409, 413)),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

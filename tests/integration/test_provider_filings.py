@@ -22,7 +22,13 @@ import pytest
 import requests
 
 from federation.timeutil import format_time
-from tests.integration.conftest import Federation, barrier, running_federation, wait_for
+from tests.integration.conftest import (
+    Federation,
+    barrier,
+    report,
+    running_federation,
+    wait_for,
+)
 
 MODEL = {"developer": "Example AI", "model": "ReviewedLM", "version": "1.0",
          "deployment_jurisdictions": ["fr"], "training_compute_flop": 2e25,
@@ -176,6 +182,44 @@ async def test_a_held_provider_filing_leaves_the_node_only_when_released(
     assert listed["items"] == []  # the rejected one never left
     _, left = await _call(http, fed, "gb", "GET", "/api/v1/provider-filings?state=pending")
     assert left["items"] == []
+
+
+async def test_every_kind_of_provider_filing_is_held_and_released_to_every_member(
+        pfed: tuple[Federation, Gb], http: aiohttp.ClientSession) -> None:
+    fed, _ = pfed
+    await _model(http, fed, MODEL | {"model": "KindsLM"})
+    filings = {
+        "/api/v1/incidents": report(title="Provider report held", affected_jurisdictions=[],
+                                    ai_system={"name": "KindsLM", "version": "1.0",
+                                               "developer": "Example AI", "role": "it did"}),
+        "/api/v1/evaluations": {"developer": "Example AI", "model": "KindsLM", "version": "1.0",
+                                "suite": "s", "domain": "persuasion", "score": 0.1,
+                                "evaluator": "provider lab",
+                                "evaluated_at": "2026-11-25T00:00:00Z"},
+        "/api/v1/training-runs": {"developer": "Example AI", "model": "KindsLM-2",
+                                  "compute_flop": 2e26, "started_at": "2026-11-01T00:00:00Z"},
+    }
+    where = {"/api/v1/incidents": "/api/v1/incidents/{}",
+             "/api/v1/evaluations": "/api/v1/evaluations/{}"}
+    for path, body in filings.items():
+        status, bad = await _call(http, fed, "gb", "POST", path, {**body, "nonsense": 1},
+                                  "provider")
+        assert status == 400, (path, bad)  # checked before it is held
+        status, held = await _call(http, fed, "gb", "POST", path, body, "provider")
+        assert status == 202 and held["state"] == "pending", (path, held)
+        status, released = await _call(
+            http, fed, "gb", "POST", f"/api/v1/provider-filings/{held['filing_id']}/release",
+            {}, "operator")
+        assert status == 200 and released["kind"] == held["kind"], released
+        signed = released["message_id"]
+        for node in ("fr", "jp"):
+            async def there(node: str = node, path: str = path, signed: str = signed) -> Any:
+                if path in where:
+                    got, _ = await _call(http, fed, node, "GET", where[path].format(signed))
+                    return got == 200
+                _, runs = await _call(http, fed, node, "GET", "/api/v1/training-runs")
+                return signed in [r["id"] for r in runs["items"]]
+            await wait_for(there)
 
 
 async def test_an_operators_own_filing_is_not_held(
