@@ -107,13 +107,20 @@ def model_body(body: Mapping[str, Any], *, origin: str, now: datetime,
 VERDICTS = ("approved", "rejected")
 
 
+REVIEWER_KINDS = ("member", "independent")
+
+
 def review_body(model: Mapping[str, Any], body: Mapping[str, Any], *, origin: str,
-                reviewer: str, now: datetime, token: bytes | None = None) -> dict[str, Any]:
+                reviewer: str, now: datetime, token: bytes | None = None,
+                organisation: str | None = None) -> dict[str, Any]:
     """The ``safety-case-review`` message ``origin`` signs: its verdict on ``model`` (the
-    current registration). A member does not review its own registration.
+    current registration). A member's authority does not review its own registration; an
+    independent evaluator (``organisation``, registered at ``origin``, which signs for it and
+    so vouches for who it is) may review any, its own authority's included.
 
     Raises:
-        SchemaError: no verdict or findings, or ``origin`` registered the model itself.
+        SchemaError: no verdict or findings, or ``origin`` registered the model itself and the
+            reviewer is its own authority.
     """
     problems = []
     if body.get("verdict") not in VERDICTS:
@@ -121,15 +128,57 @@ def review_body(model: Mapping[str, Any], body: Mapping[str, Any], *, origin: st
     findings = body.get("findings")
     if not isinstance(findings, str) or not findings.strip():
         problems.append(Problem("$.findings", "say what the review found (a non-empty string)"))
-    if model["origin"] == origin:
+    if model["origin"] == origin and organisation is None:
         problems.append(Problem("$", f"{origin} registered {model['id']}: another member's "
-                                     "authority reviews its safety case"))
+                                     "authority or an independent evaluator reviews its "
+                                     "safety case"))
     if problems:
         raise SchemaError(problems, "safety-case-review")
-    return {"type": "safety-case-review", "origin": origin, "issued_at": format_time(now),
-            "id": f"{origin}-review-{(token or secrets.token_bytes(8)).hex()}",
-            "model_id": model["id"], "model_revision": int(model["revision"]),
-            "verdict": body["verdict"], "findings": findings, "reviewer": reviewer}
+    doc = {"type": "safety-case-review", "origin": origin, "issued_at": format_time(now),
+           "id": f"{origin}-review-{(token or secrets.token_bytes(8)).hex()}",
+           "model_id": model["id"], "model_revision": int(model["revision"]),
+           "verdict": body["verdict"], "findings": findings, "reviewer": reviewer,
+           "reviewer_kind": "member" if organisation is None else "independent"}
+    return doc if organisation is None else doc | {"organisation": organisation}
+
+
+def assurance_flag(model: Mapping[str, Any], verdict: str | None,
+                   compute_thresholds: Iterable[tuple[str, str, float]],
+                   crossings: Iterable[tuple[str, str]],
+                   declared_flop: Iterable[float] = ()) -> dict[str, Any]:
+    """Whether ``model`` is above a threshold without an approved safety case, and why.
+
+    Above a threshold: its stated training compute (or a declared training run of the same
+    developer and model) greater than a compute threshold ``(id, title, flop)``, or an
+    evaluation at early warning or red line (``crossings``: ``(domain, level)``). Approved:
+    the newest review's ``verdict``; with no review, the status the registration states.
+
+    >>> flag = assurance_flag({"training_compute_flop": 3e25, "safety_case":
+    ...     {"status": "submitted"}}, "rejected",
+    ...     [("ai-act-51-2", "EU AI Act Art. 51(2) presumption", 1e25)], [("cbrn", "red-line")])
+    >>> flag["flagged"], flag["safety_case"], flag["thresholds"]
+    (True, 'rejected', ['ai-act-51-2', 'cbrn red-line'])
+    >>> assurance_flag({"training_compute_flop": 1e25}, None, [("t", "T", 1e25)], [])["flagged"]
+    False
+    """
+    case = model.get("safety_case") or {}
+    status = verdict or str(case.get("status") or "missing")
+    flops = [float(f) for f in (model.get("training_compute_flop"), *declared_flop)
+             if isinstance(f, int | float) and not isinstance(f, bool)]
+    top = max(flops, default=None)
+    # strictly above, as Art. 51(2) ("greater than 10^25") and training_runs have it
+    crossed = [(tid, title) for tid, title, flop in compute_thresholds
+               if top is not None and top > flop]
+    tripped = sorted({f"{domain} {level}" for domain, level in crossings
+                      if level in ("early-warning", "red-line")})
+    thresholds = [tid for tid, _ in crossed] + tripped
+    flagged = bool(thresholds) and status != "approved"
+    reasons = [f"training compute {top:.1e} FLOP is above {title}"
+               for _, title in crossed[-1:]] if top is not None else []
+    reasons += [f"evaluation at {t}" for t in tripped]
+    why = f"{'; '.join(reasons)}; its safety case is {status}" if flagged else ""
+    return {"flagged": flagged, "above_threshold": bool(thresholds), "thresholds": thresholds,
+            "safety_case": status, "reason": why}
 
 
 def matching(registrations: Iterable[Registration], system: Mapping[str, Any],

@@ -8,6 +8,10 @@
     ...     origin="gb", now=datetime(2026, 11, 2, tzinfo=timezone.utc))
     >>> doc["thresholds_crossed"], doc["clocks"]
     (['ai-act-51-2'], [])
+    >>> training_run_body({"developer": "D", "model": "M", "compute_flop": 1e25,
+    ...     "started_at": "2026-11-01T00:00:00Z"}, t, lambda c: None, origin="gb",
+    ...     now=datetime(2026, 11, 2, tzinfo=timezone.utc))["thresholds_crossed"]   # not greater
+    []
     >>> deadline_state("2026-11-15T00:00:00Z", None, datetime(2026, 11, 16, tzinfo=timezone.utc))
     'overdue'
 
@@ -70,7 +74,9 @@ def training_run_body(body: Mapping[str, Any], thresholds: Iterable[ComputeThres
     problems += _times(body)
     if problems:
         raise SchemaError(problems, "training-run")
-    crossed = [t for t in thresholds if float(flop) >= t.flop]  # type: ignore[arg-type]
+    # Strictly above: Art. 51(2) presumes high-impact capabilities when the training compute
+    # "is greater than 10^25" floating point operations; exactly 10^25 is not.
+    crossed = [t for t in thresholds if float(flop) > t.flop]  # type: ignore[arg-type]
     anchor = parse_time(str(body.get("threshold_known_at") or body["started_at"]))
     clocks = []
     for name in dict.fromkeys(t.clock for t in crossed if t.clock):

@@ -56,7 +56,8 @@ class Tripwire:
 
 @dataclass(frozen=True)
 class ComputeThreshold:
-    """Training compute (FLOP) at or above which a declared run starts ``clock``."""
+    """Training compute (FLOP) above which a declared run starts ``clock`` (strictly above:
+    AI Act Art. 51(2) presumes high-impact capabilities at "greater than 10^25")."""
 
     id: str
     title: str

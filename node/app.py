@@ -26,6 +26,7 @@ from node.http import (
     api_links,
     api_log,
     api_models,
+    api_provider_filings,
     api_runs,
     api_stats,
     api_steps,
@@ -77,6 +78,7 @@ def init_app(config: NodeConfig) -> web.Application:
     app.add_routes(api_models.routes)
     app.add_routes(api_evaluations.routes)
     app.add_routes(api_training.routes)
+    app.add_routes(api_provider_filings.routes)
     app.add_routes(api_webhooks.routes)
     app.add_routes(dashboard.routes)
     taxii.setup(app)  # TAXII 2.1 at /taxii2/

@@ -124,10 +124,13 @@ def issue_tokens(db_path: Path, node_id: str, label: str) -> dict[str, str]:
     store = Store.open(db_path)
     try:
         now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        # A provider token speaks for one developer (the demo's example provider).
+        # A provider token speaks for one developer (the demo's example provider); an
+        # evaluator token for one independent evaluator (the demo's example organisation).
         return {role: issue_token(store, role, label=f"{label} {role} at {node_id}", now=now,
                                   expires=None,
-                                  developer="Example AI" if role == "provider" else None)
+                                  developer="Example AI" if role == "provider" else None,
+                                  organisation=f"Example Evaluations ({node_id})"
+                                  if role == "evaluator" else None)
                 for role in ROLES}
     finally:
         store.close()

@@ -5,6 +5,7 @@
     $ beacon users add --config gb/node.toml --role auditor --expires 30d
     $ beacon users add --config gb/node.toml --role operator --expires never
     $ beacon users add --config gb/node.toml --role provider --developer "Example AI"
+    $ beacon users add --config gb/node.toml --role evaluator --organisation "Example Evals Ltd"
     $ beacon users list --config gb/node.toml
     $ beacon users revoke --config gb/node.toml 3f2a9c01d4e5
 
@@ -73,6 +74,9 @@ def add_parser(sub: Any) -> None:
                    help="who holds it, e.g. 'duty officer A' (default: the role)")
     a.add_argument("--developer", default=None,
                    help="provider tokens only: the developer it files for, e.g. 'Example AI'")
+    a.add_argument("--organisation", default=None,
+                   help="evaluator tokens only: the independent evaluator's organisation, "
+                        "named on every safety-case review it records")
     a.add_argument("--expires", default=DEFAULT_EXPIRES, metavar="WHEN",
                    help="a duration (30d, 12h), an RFC 3339 date or time, or 'never' "
                         f"(default: {DEFAULT_EXPIRES}, a year)")
@@ -96,7 +100,7 @@ def _os_user() -> str:
 
 
 def add(store: Store, role: str, label: str | None, expires: str = DEFAULT_EXPIRES,
-        developer: str | None = None) -> str:
+        developer: str | None = None, organisation: str | None = None) -> str:
     """Create a token, record who created it, and return the token (the only copy)."""
     label = (label or role).strip()
     if not label or len(label) > 200:
@@ -104,7 +108,7 @@ def add(store: Store, role: str, label: str | None, expires: str = DEFAULT_EXPIR
     at = utcnow()
     now = format_time(at)
     token = issue_token(store, role, label=label, now=now, expires=expiry(expires, at),
-                        developer=developer)
+                        developer=developer, organisation=organisation)
     token_id = token.split("_", 2)[1]
     record(store, at=now, via="cli", method="CLI",
            path=f"users add --role {role} --expires {expires}", status=0, label=_os_user(),
@@ -153,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     store = Store.open(config.db_path)
     try:
         if args.users_command == "add":
-            token = add(store, args.role, args.label, args.expires, args.developer)
+            token = add(store, args.role, args.label, args.expires, args.developer,
+                        args.organisation)
             print(token)
             print("store it now: only its hash is kept, it cannot be shown again",
                   file=sys.stderr)

@@ -36,6 +36,12 @@ Example file (``beacon init`` writes one)::
     [stats]
     snapshot_interval_seconds = 60     # international body only; scaled by time_scale
 
+    [providers]
+    # "immediately" (the default): a provider token's report, declaration, evaluation or
+    # monitoring signal is signed and exchanged when filed. "after-review": it is held here as
+    # pending until an operator releases (signs and publishes) or rejects it.
+    exchange_provider_filings = "immediately"
+
     [smtp]                             # optional: for webhooks registered as mailto:…
     host = "127.0.0.1"
     port = 25
@@ -55,6 +61,8 @@ from typing import Any
 import tomli_w
 
 from federation.errors import Error
+
+EXCHANGE_POLICIES = ("immediately", "after-review")
 
 
 class ConfigError(Error):
@@ -84,6 +92,7 @@ class NodeConfig:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = ""
+    exchange_provider_filings: str = "immediately"  # or "after-review" (node/http/held.py)
 
     @property
     def db_path(self) -> Path:
@@ -119,9 +128,9 @@ class NodeConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], base: Path, path: Path) -> NodeConfig:
-        node, http, nats, keys, trust, tlog, stats, smtp = (
+        node, http, nats, keys, trust, tlog, stats, smtp, providers = (
             raw.get(s, {}) for s in ("node", "http", "nats", "keys", "trust", "log", "stats",
-                                     "smtp"))
+                                     "smtp", "providers"))
 
         def p(value: str | None) -> Path | None:
             return None if value is None else (base / value).resolve()
@@ -130,6 +139,10 @@ class NodeConfig:
         if role not in ("member", "international-body"):
             raise ConfigError(f"{path}: node.role must be 'member' or 'international-body', "
                               f"not {role!r}")
+        exchange = providers.get("exchange_provider_filings", "immediately")
+        if exchange not in EXCHANGE_POLICIES:
+            raise ConfigError(f"{path}: providers.exchange_provider_filings must be "
+                              f"'immediately' or 'after-review', not {exchange!r}")
         data_dir = p(node["data_dir"])
         signing = p(keys["signing_key_file"])
         roster = p(trust["roster_file"])
@@ -148,7 +161,7 @@ class NodeConfig:
             stats_snapshot_interval_seconds=float(stats.get("snapshot_interval_seconds", 60)),
             playbooks_dir=p(node.get("playbooks_dir")), path=path,
             smtp_host=smtp.get("host"), smtp_port=int(smtp.get("port", 25)),
-            smtp_from=str(smtp.get("from", "")),
+            smtp_from=str(smtp.get("from", "")), exchange_provider_filings=exchange,
         )
 
     def to_toml(self, relative_to: Path | None = None) -> str:
@@ -180,4 +193,6 @@ class NodeConfig:
         if self.smtp_host:
             doc["smtp"] = {"host": self.smtp_host, "port": self.smtp_port,
                            "from": self.smtp_from}
+        if self.exchange_provider_filings != "immediately":
+            doc["providers"] = {"exchange_provider_filings": self.exchange_provider_filings}
         return tomli_w.dumps(doc)

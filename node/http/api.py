@@ -34,6 +34,7 @@ from federation.timeutil import format_instant, parse_time
 from federation.tlp import TLPError
 from node.bus import roster_sync
 from node.core.errors import NotFound
+from node.http import held
 from node.http.api_stats import date_param
 from node.http.appkeys import BUS, NODE
 from node.http.middleware import for_developer, json_body, principal
@@ -54,9 +55,19 @@ async def file_incident(request: web.Request) -> web.Response:
     for_developer(who, system.get("developer") if isinstance(system, dict) else None,
                   "ai_system.developer")
     doc = await asyncio.to_thread(_checked_incident, ctx, report)
+    if who.role == "provider":
+        _routable(ctx, doc)  # prep: refused now, not at release, if its TLP cannot be met
+    if (pending := held.hold(ctx, who, "incident", report)) is not None:
+        return pending  # prep: a provider's report under review-before-exchange
     digest = _file(ctx, doc)
     return web.json_response({"id": doc["id"], "digest": digest}, status=201,
                              headers={"Location": f"/api/v1/incidents/{doc['id']}"})
+
+
+def file_report(ctx: NodeContext, report: Any) -> dict[str, Any]:
+    """Check, sign and file ``report`` now (a held provider report, released); the answer."""
+    doc = _checked_incident(ctx, report)
+    return {"id": doc["id"], "digest": _file(ctx, doc)}
 
 
 @routes.post("/api/v1/incidents/{id}/revisions")
@@ -120,11 +131,15 @@ def own_incident(ctx: NodeContext, incident_id: str, action: str) -> dict[str, A
     return current
 
 
-def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
+def _routable(ctx: NodeContext, doc: dict[str, Any]) -> None:
     try:
         filing.check_routable(ctx, doc)
     except TLPError as e:
         raise SchemaError([Problem("$.affected_jurisdictions", e.detail)], "incident") from e
+
+
+def _file(ctx: NodeContext, doc: dict[str, Any]) -> str:
+    _routable(ctx, doc)
     return filing.file_incident(ctx, doc)
 
 

@@ -28,6 +28,7 @@ from federation.errors import Problem, SchemaError
 from federation.monitoring import monitoring_body
 from federation.tripwires import evaluation_body
 from node.core.errors import NotFound
+from node.http import held
 from node.http.appkeys import NODE
 from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import assurance, flow, registry
@@ -71,11 +72,20 @@ async def post_evaluation(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
     body = await json_body(request)
     for_developer(who, body.get("developer") if isinstance(body, dict) else None, "developer")
+    _checked(ctx, body)  # refused now if bad, whether filed now or held for review
+    if (pending := held.hold(ctx, who, "evaluation", body)) is not None:
+        return pending
+    done = file_evaluation(ctx, body)
+    return web.json_response(done, status=201,
+                             headers={"Location": f"/api/v1/evaluations/{done['id']}"})
+
+
+def file_evaluation(ctx: NodeContext, body: Any) -> dict[str, Any]:
+    """Sign and record the evaluation ``body`` (and the report a crossing files); the answer."""
     doc = _checked(ctx, body)
     digest = flow.sign_and_record(ctx, doc, qualifier=doc["level"])
     stored = assurance.evaluation(ctx.store, doc["id"]) or {}
-    return web.json_response(doc | {"digest": digest, "incident_id": stored.get("incident_id")},
-                             status=201, headers={"Location": f"/api/v1/evaluations/{doc['id']}"})
+    return doc | {"digest": digest, "incident_id": stored.get("incident_id")}
 
 
 @routes.get("/api/v1/evaluations")
@@ -106,11 +116,18 @@ async def post_monitoring(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise SchemaError([Problem("$", "a monitoring signal is a JSON object")], "monitoring")
     for_developer(who, body.get("developer"), "developer")
+    _registered(ctx, monitoring_body(body, origin=ctx.node_id, now=ctx.now()))
+    if (pending := held.hold(ctx, who, "monitoring", body)) is not None:
+        return pending
+    return web.json_response(file_monitoring(ctx, body), status=201)
+
+
+def file_monitoring(ctx: NodeContext, body: dict[str, Any]) -> dict[str, Any]:
+    """Sign and record the monitoring signal ``body`` and the incident it files; the answer."""
     doc = _registered(ctx, monitoring_body(body, origin=ctx.node_id, now=ctx.now()))
     digest = flow.sign_and_record(ctx, doc)
     stored = assurance.monitoring_signal(ctx.store, doc["id"]) or {}
-    return web.json_response(doc | {"digest": digest, "incident_id": stored.get("incident_id")},
-                             status=201)
+    return doc | {"digest": digest, "incident_id": stored.get("incident_id")}
 
 
 @routes.get("/api/v1/monitoring/{id}")
@@ -125,7 +142,8 @@ async def get_monitoring(request: web.Request) -> web.Response:
 @routes.get("/api/v1/preparedness/summary")
 async def preparedness_summary(request: web.Request) -> web.Response:
     principal(request)
-    return web.json_response(assurance.summary(request.app[NODE].store))
+    ctx = request.app[NODE]
+    return web.json_response(assurance.summary(ctx.store, ctx.tripwires))
 
 
 @routes.get("/api/v1/tripwires")

@@ -28,6 +28,8 @@ from node.store.auth import STAFF_ROLES
 
 Schema = Mapping[str, Any]
 ANY_ROLE: tuple[str, ...] = STAFF_ROLES
+# An independent evaluator reads the model registry it reviews, and nothing else.
+REGISTRY_READERS: tuple[str, ...] = (*STAFF_ROLES, "evaluator")
 PUBLIC: tuple[str, ...] = ()
 BIG = 2**62  # the handlers' upper bound for sizes, indexes and cursors
 
@@ -118,6 +120,16 @@ STEP = Param("step", {"type": "string", "minLength": 1}, "the step id", where="p
 WORKERS = ("responder", "operator")  # the people who work a run
 
 MODEL_TAG = "preparedness"
+FILING_STATES = ("pending", "released", "rejected")
+FILING = obj(("id", "kind", "developer", "filed_by", "filed_at", "state", "body"), id=STR,
+             kind={"enum": ["incident", "evaluation", "training-run", "monitoring"]},
+             developer=STR, filed_by=STR, filed_at=STR, state={"enum": list(FILING_STATES)},
+             decided_at=OPT_STR, decided_by=OPT_STR, reason=OPT_STR, message_id=OPT_STR,
+             digest=OPT_STR, body={"type": "object"})
+# node.pipeline.registry.flags / federation.model_registry.assurance_flag
+FLAG = obj(("flagged", "above_threshold", "thresholds", "safety_case", "reason"),
+           flagged={"type": "boolean"}, above_threshold={"type": "boolean"},
+           thresholds={"type": "array", "items": STR}, safety_case=STR, reason=STR)
 MODEL_BODY = obj(("developer", "model", "version"), developer=STR, model=STR, version=STR,
                  deployment_jurisdictions={"type": "array", "items": STR},
                  training_compute_flop={"type": "number", "minimum": 0},
@@ -502,13 +514,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                     "naming developer, model (ai_system.name) and version is then linked to it "
                     "and gets its deployment jurisdictions as affected jurisdictions."),
     ("GET", "/api/v1/models"): Endpoint(
-        "The current revision of every registered model", MODEL_TAG, ANY_ROLE,
-        items_of(ref("model")), params=(Param("developer", STR, "only this developer's"),)),
+        "The current revision of every registered model", MODEL_TAG, REGISTRY_READERS,
+        items_of({"allOf": [ref("model"), obj(("assurance_flag",), assurance_flag=FLAG)]}),
+        params=(Param("developer", STR, "only this developer's"),),
+        description="assurance_flag.flagged: above a threshold (training compute, e.g. 10^25 "
+                    "FLOP, AI Act Art. 51(2); or an evaluation at early warning or red line) "
+                    "without an approved safety case; reason says why."),
     ("GET", "/api/v1/models/{id}"): Endpoint(
         "One registered model: its current revision, its versions and its incidents", MODEL_TAG,
-        ANY_ROLE, {"allOf": [ref("model"), obj(
-            ("digest", "versions", "incidents", "evaluations", "approaching"),
-            digest=common("digest"), evaluations={"type": "array", "items": ref("evaluation")},
+        REGISTRY_READERS, {"allOf": [ref("model"), obj(
+            ("digest", "versions", "incidents", "evaluations", "approaching", "assurance_flag"),
+            digest=common("digest"), assurance_flag=FLAG,
+            evaluations={"type": "array", "items": ref("evaluation")},
             approaching={"type": "array", "items": STR},
             versions={"type": "array", "items": obj(
                 ("revision", "version", "digest", "issued_at"), revision=INT, version=STR,
@@ -519,14 +536,17 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         params=(ID,), errors=(404,)),
     ("POST", "/api/v1/safety-cases/{id}/reviews"): Endpoint(
         "Review another member's registered model: a signed verdict on its safety case",
-        MODEL_TAG, ("operator",), {"allOf": [ref("safety-case-review"), obj(
+        MODEL_TAG, ("operator", "evaluator"), {"allOf": [ref("safety-case-review"), obj(
             ("digest",), digest=common("digest"))]}, status=201, params=(ID,),
         body_required=True, errors=(400, 404, 413),
         body=obj(("verdict", "findings"), verdict={"enum": ["approved", "rejected"]},
                  findings=STR),
         description="{id} is the model's id. Every node then shows the verdict in "
                     "GET /api/v1/models/{id} as safety_case.reviews[] with verified; a member "
-                    "cannot review a model it registered (400)."),
+                    "cannot review a model it registered (400). An evaluator token (an "
+                    "independent evaluator registered at this node, beacon users add --role "
+                    "evaluator --organisation ...) records reviewer_kind independent under its "
+                    "organisation, signed by this node; it may review any model."),
     ("POST", "/api/v1/monitoring"): Endpoint(
         "Report a failed run-time check: it files an incident carrying the signal", MODEL_TAG,
         ("operator", "provider"), {"allOf": [ref("monitoring"), obj(
@@ -599,6 +619,30 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
                      overdue_at=OPT_STR, developer=OPT_STR, model=OPT_STR)),
         params=(Param("state", {"enum": ["due", "overdue", "met"]}, "only this state"),),
         errors=(400,)),
+    # -- provider filings held for review (node.http.api_provider_filings) ----------------
+    ("GET", "/api/v1/provider-filings"): Endpoint(
+        "Provider filings held for review before exchange, oldest first", MODEL_TAG, ANY_ROLE,
+        {"allOf": [items_of(FILING), obj(("policy",), policy={
+            "enum": ["immediately", "after-review"]})]},
+        params=(Param("state", {"enum": list(FILING_STATES)}, "only this state"),),
+        errors=(400,),
+        description="With [providers] exchange_provider_filings = \"after-review\", a provider "
+                    "token's report, declaration, evaluation or monitoring signal is answered "
+                    "202 {filing_id, kind, state: pending} and kept here, unsigned: nothing "
+                    "pending leaves the node."),
+    ("GET", "/api/v1/provider-filings/{id}"): Endpoint(
+        "One provider filing and its decision", MODEL_TAG, ANY_ROLE, FILING, params=(ID,),
+        errors=(404,)),
+    ("POST", "/api/v1/provider-filings/{id}/release"): Endpoint(
+        "Release a held provider filing: sign and publish it now", MODEL_TAG, ("operator",),
+        {"allOf": [FILING, obj(("filed",), filed={"type": "object"})]}, params=(ID,),
+        body=obj((), reason=STR), errors=(400, 404, 409, 413),
+        description="Filed as if the provider sent it now (checked again, signed now); 409 if "
+                    "it was decided before; 400 (and still pending) if it no longer passes."),
+    ("POST", "/api/v1/provider-filings/{id}/reject"): Endpoint(
+        "Reject a held provider filing: it is never exchanged", MODEL_TAG, ("operator",),
+        FILING, params=(ID,), body_required=True, body=obj(("reason",), reason=STR),
+        errors=(400, 404, 409, 413)),
     # -- audit trail, operations, this document ---------------------------------------------
     ("GET", "/api/v1/audit"): Endpoint(
         "The audit trail: state-changing actions, who took them and when, newest first",

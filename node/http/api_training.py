@@ -19,15 +19,19 @@ starts and its due time; every node projects the deadlines and turns them overdu
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from federation.errors import Problem, SchemaError
 from federation.regimes import Clock, RegimeError
 from federation.training_runs import STATES, training_run_body
 from node.core.playbook_files import DEFAULT_DIR, load_regimes
+from node.http import held
 from node.http.appkeys import NODE
 from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import deadlines, flow
+from node.pipeline.context import NodeContext
 
 routes = web.RouteTableDef()
 
@@ -38,6 +42,13 @@ async def post_training_run(request: web.Request) -> web.Response:
     ctx = request.app[NODE]
     body = await json_body(request)
     for_developer(who, body.get("developer") if isinstance(body, dict) else None, "developer")
+    _declaration(ctx, body)  # refused now if bad, whether filed now or held for review
+    if (pending := held.hold(ctx, who, "training-run", body)) is not None:
+        return pending
+    return web.json_response(file_declaration(ctx, body), status=201)
+
+
+def _declaration(ctx: NodeContext, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise SchemaError([Problem("$", "a declaration is a JSON object")], "training-run")
     regimes, _ = load_regimes(ctx.config.playbooks_dir or DEFAULT_DIR)
@@ -47,10 +58,14 @@ async def post_training_run(request: web.Request) -> web.Response:
             return regimes.clock(name)
         except RegimeError:
             return None  # a threshold naming no known clock starts none
-    doc = training_run_body(body, ctx.tripwires.compute_thresholds, clock_of,
-                            origin=ctx.node_id, now=ctx.now())
-    digest = flow.sign_and_record(ctx, doc)
-    return web.json_response(doc | {"digest": digest}, status=201)
+    return training_run_body(body, ctx.tripwires.compute_thresholds, clock_of,
+                             origin=ctx.node_id, now=ctx.now())
+
+
+def file_declaration(ctx: NodeContext, body: Any) -> dict[str, Any]:
+    """Sign and record the declaration ``body`` (its clocks start everywhere); the answer."""
+    doc = _declaration(ctx, body)
+    return doc | {"digest": flow.sign_and_record(ctx, doc)}
 
 
 @routes.get("/api/v1/training-runs")

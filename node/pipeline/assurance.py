@@ -20,9 +20,10 @@ from typing import Any
 from federation.messages import Draft, incident_from_report
 from federation.model_registry import key
 from federation.monitoring import failure_report
-from federation.tripwires import crossing_report
+from federation.tripwires import Tripwires, crossing_report
 from node.pipeline import registry
 from node.pipeline.context import NodeContext
+from node.store import registry as q
 from node.store.db import Store
 
 
@@ -34,14 +35,10 @@ def on_evaluation(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
     if report is not None:
         incident = incident_from_report(report, origin=ctx.node_id, now=ctx.now())
         incident = registry.enrich(ctx.store, incident, ctx.roster.member_ids())
-    cur = tx.execute(
-        "INSERT INTO evaluations(id, origin, developer_key, model_key, version_key, domain, "
-        "score, level, incident_id, digest, received_at, document) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (doc["id"], doc["origin"], key(doc["developer"]), key(doc["model"]),
-         key(doc["version"]), doc["domain"], float(doc["score"]), doc["level"],
-         incident and incident["id"], digest, received_at, json.dumps(doc)))
-    if cur.rowcount == 0 or incident is None:
+    new = q.insert_evaluation(tx, doc, (key(doc["developer"]), key(doc["model"]),
+                                        key(doc["version"])),
+                              incident["id"] if incident else None, digest, received_at)
+    if not new or incident is None:
         return []
     ctx.emit("evaluation", {"id": doc["id"], "level": doc["level"]})
     return [Draft(incident, qualifier=str(incident["severity"]))]
@@ -55,54 +52,45 @@ def on_monitoring(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
         incident = incident_from_report(failure_report(doc, digest), origin=ctx.node_id,
                                         now=ctx.now())
         incident = registry.enrich(ctx.store, incident, ctx.roster.member_ids())
-    cur = tx.execute(
-        "INSERT INTO monitoring_signals(id, origin, developer_key, incident_id, digest, "
-        "received_at, document) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (doc["id"], doc["origin"], key(doc["developer"]), incident and incident["id"], digest,
-         received_at, json.dumps(doc)))
-    if cur.rowcount == 0 or incident is None:
+    new = q.insert_monitoring(tx, doc, key(doc["developer"]),
+                              incident["id"] if incident else None, digest, received_at)
+    if not new or incident is None:
         return []
     return [Draft(incident, qualifier=str(incident["severity"]))]
 
 
+def _with_incident(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return (json.loads(row["document"]) | {"digest": row["digest"],
+                                           "incident_id": row["incident_id"]}
+            if row is not None else None)
+
+
 def monitoring_signal(store: Store, signal_id: str) -> dict[str, Any] | None:
-    rows = store.query("SELECT document, digest, incident_id FROM monitoring_signals "
-                       "WHERE id = ?", (signal_id,))
-    return (json.loads(rows[0]["document"]) | {"digest": rows[0]["digest"],
-                                                "incident_id": rows[0]["incident_id"]}
-            if rows else None)
+    return _with_incident(q.monitoring_signal(store, signal_id))
 
 
-def summary(store: Store) -> dict[str, Any]:
+def summary(store: Store, tripwires: Tripwires) -> dict[str, Any]:
     """The preparedness figures of the international body's dashboard."""
-    crossings = store.query(
-        "SELECT domain, level, COUNT(*) AS n FROM evaluations WHERE level IN "
-        "('early-warning', 'red-line') GROUP BY domain, level ORDER BY domain, level")
-    declared = store.query(
-        "SELECT j.value AS threshold, COUNT(*) AS n FROM training_runs t, "
-        "json_each(json_extract(t.document, '$.thresholds_crossed')) j GROUP BY j.value "
-        "ORDER BY j.value")
+    crossings = q.crossings_by_domain(store)
+    declared = q.declarations_by_threshold(store)
     unapproved = registry.unapproved(store)
+    flagged = sorted(i for i, f in registry.flags(store, tripwires).items() if f["flagged"])
     return {"tripwire_crossings": [dict(r) for r in crossings],
             "declarations_above_threshold": {r["threshold"]: r["n"] for r in declared},
             "models_without_approved_safety_case": len(unapproved),
-            "unapproved_models": unapproved}
+            "unapproved_models": unapproved,
+            # above a threshold and not approved: the flag every page shows
+            "models_above_threshold_without_approved_safety_case": len(flagged),
+            "flagged_models": flagged}
 
 
 def evaluations_of(store: Store, developer: str, model: str,
                    version: str | None = None) -> list[dict[str, Any]]:
     """The evaluations of a model (of one version, if given), newest first."""
-    rows = store.query(
-        "SELECT document, digest, incident_id FROM evaluations WHERE developer_key = ? "
-        "AND model_key = ? AND (? IS NULL OR version_key = ?) ORDER BY received_at DESC, id",
-        (key(developer), key(model), version and key(version), version and key(version)))
+    rows = q.evaluations_of(store, key(developer), key(model), version and key(version))
     return [json.loads(r["document"]) | {"digest": r["digest"], "incident_id": r["incident_id"]}
             for r in rows]
 
 
 def evaluation(store: Store, evaluation_id: str) -> dict[str, Any] | None:
-    rows = store.query("SELECT document, digest, incident_id FROM evaluations WHERE id = ?",
-                       (evaluation_id,))
-    return (json.loads(rows[0]["document"]) | {"digest": rows[0]["digest"],
-                                                "incident_id": rows[0]["incident_id"]}
-            if rows else None)
+    return _with_incident(q.evaluation(store, evaluation_id))

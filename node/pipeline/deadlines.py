@@ -21,6 +21,7 @@ from typing import Any
 from federation.model_registry import key
 from federation.timeutil import format_time
 from node.pipeline.context import NodeContext
+from node.store import registry as q
 from node.store.db import Store
 
 log = logging.getLogger("beacon.deadlines")
@@ -29,20 +30,10 @@ log = logging.getLogger("beacon.deadlines")
 def on_training_run(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                     received_at: str) -> None:
     """Project one ``training-run`` message and the deadlines it starts."""
-    cur = tx.execute(
-        "INSERT INTO training_runs(id, origin, developer_key, compute_flop, digest, received_at, "
-        "document) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (doc["id"], doc["origin"], key(doc["developer"]), float(doc["compute_flop"]), digest,
-         received_at, json.dumps(doc)))
-    if cur.rowcount == 0:
+    if not q.insert_training_run(tx, doc, key(doc["developer"]), digest, received_at):
         return
-    met = doc.get("notified_at")
     for c in doc.get("clocks", ()):
-        tx.execute(
-            "INSERT INTO deadlines(subject, clock, citation, origin, anchor_at, due_at, state, "
-            "met_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (doc["id"], c["clock"], c.get("citation", c["clock"]), doc["origin"],
-             c["anchor_at"], c["due_at"], "met" if met else "due", met))
+        q.insert_deadline(tx, doc["id"], doc["origin"], c, doc.get("notified_at"))
     ctx.emit("training-run", {"id": doc["id"]})
 
 
@@ -51,9 +42,7 @@ def sweep(ctx: NodeContext) -> list[str]:
     each one that turned overdue now (never one that was already)."""
     now = format_time(ctx.now())
     with ctx.transaction() as tx:
-        rows = tx.execute(
-            "UPDATE deadlines SET state = 'overdue', overdue_at = ? "
-            "WHERE state = 'due' AND due_at <= ? RETURNING subject, clock", (now, now)).fetchall()
+        rows = q.mark_overdue(tx, now)
         turned = [f"{r['subject']}/{r['clock']}" for r in rows]
         for name in turned:
             ctx.emit("deadline", {"id": name, "state": "overdue"})
@@ -64,11 +53,7 @@ def sweep(ctx: NodeContext) -> list[str]:
 
 def listing(store: Store, state: str | None = None) -> list[dict[str, Any]]:
     """Deadlines (of one state, if given), soonest due first."""
-    rows = store.query(
-        "SELECT d.*, json_extract(t.document, '$.developer') AS developer, "
-        "json_extract(t.document, '$.model') AS model FROM deadlines d "
-        "LEFT JOIN training_runs t ON t.id = d.subject "
-        "WHERE (? IS NULL OR d.state = ?) ORDER BY d.due_at, d.subject", (state, state))
+    rows = q.deadlines(store, state)
     return [{"subject": r["subject"], "regime": r["citation"], "clock": r["clock"],
              "origin": r["origin"], "anchor_at": r["anchor_at"], "due_at": r["due_at"],
              "state": r["state"], "met_at": r["met_at"], "overdue_at": r["overdue_at"],
@@ -76,8 +61,5 @@ def listing(store: Store, state: str | None = None) -> list[dict[str, Any]]:
 
 
 def training_runs(store: Store, developer: str | None = None) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT document, digest FROM training_runs WHERE (? IS NULL OR developer_key = ?) "
-        "ORDER BY received_at DESC, id",
-        (developer and key(developer), developer and key(developer)))
+    rows = q.training_runs(store, developer and key(developer))
     return [json.loads(r["document"]) | {"digest": r["digest"]} for r in rows]

@@ -29,10 +29,13 @@ from federation.errors import Error
 from federation.timeutil import format_time
 from node.store.db import Store
 
-ROLES = ("operator", "responder", "auditor", "viewer", "provider")
+ROLES = ("operator", "responder", "auditor", "viewer", "provider", "evaluator")
 # Every role but provider: a provider (an AI developer filing through its authority's node, AI Act
 # Art. 73) reads nothing of the federation; it files for its own developer name only.
 STAFF_ROLES = ("operator", "responder", "auditor", "viewer")
+# An independent evaluator (not a member authority) registered at this node: it records signed
+# safety-case reviews under its organisation's name, which the node signs and attributes
+# (docs/decisions.md, "Independent evaluators"); it reads the model registry and nothing else.
 TOKEN_PREFIX = "bkn"  # noqa: S105 - a label, not a secret
 
 
@@ -60,6 +63,7 @@ class Principal:
     role: str
     label: str
     developer: str | None = None  # a provider's developer name; None for every other role
+    organisation: str | None = None  # an evaluator's organisation; None for every other role
 
 
 def _hash(token: str) -> str:
@@ -69,7 +73,7 @@ def _hash(token: str) -> str:
 
 
 def issue_token(store: Store, role: str, *, label: str, now: str, expires: str | None,
-                developer: str | None = None) -> str:
+                developer: str | None = None, organisation: str | None = None) -> str:
     """Create a token for ``role`` and return it; only its hash is stored.
 
     Args:
@@ -80,13 +84,17 @@ def issue_token(store: Store, role: str, *, label: str, now: str, expires: str |
     if (role == "provider") != bool(developer and developer.strip()):
         raise Error("a provider token names its developer (--developer 'Example AI'), and only "
                     "a provider token does")
+    if (role == "evaluator") != bool(organisation and organisation.strip()):
+        raise Error("an evaluator token names its organisation (--organisation 'Example "
+                    "Evaluations Ltd'), and only an evaluator token does")
     token_id = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(24)}"
     with store.transaction() as tx:
         tx.execute("INSERT INTO tokens(token_id, role, label, hash, created_at, expires_at, "
-                   "developer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   "developer, organisation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (token_id, role, label, _hash(token), now, expires,
-                    developer.strip() if developer else None))
+                    developer.strip() if developer else None,
+                    " ".join(organisation.split()) if organisation else None))
     return token
 
 
@@ -117,7 +125,8 @@ class TokenVerifier:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
             raise AuthError("malformed token; expected 'Authorization: Bearer bkn_<id>_<secret>'")
         token_id = parts[1]
-        rows = self._store.query("SELECT role, label, hash, revoked_at, expires_at, developer "
+        rows = self._store.query("SELECT role, label, hash, revoked_at, expires_at, developer, "
+                                 "organisation "
                                  "FROM tokens WHERE token_id = ?", (token_id,))
         if not rows or rows[0]["revoked_at"] is not None:
             raise AuthError("unknown or revoked token")
@@ -131,4 +140,5 @@ class TokenVerifier:
             self._verified[fingerprint] = token_id
         if is_expired(row["expires_at"], self._clock()):
             raise TokenExpiredError(token_id, row["expires_at"])
-        return Principal(token_id, row["role"], row["label"], row["developer"])
+        return Principal(token_id, row["role"], row["label"], row["developer"],
+                         row["organisation"])

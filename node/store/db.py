@@ -422,6 +422,27 @@ MIGRATIONS: list[str] = [
         document TEXT NOT NULL
     )
     """,
+    # prep: independent evaluators' tokens name their organisation (node/store/auth.py); a
+    # provider's filings held for an operator's review before anything is signed or exchanged
+    # (exchange_provider_filings = "after-review"; node/store/registry.py)
+    """
+    ALTER TABLE tokens ADD COLUMN organisation TEXT;
+    CREATE TABLE provider_filings (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,              -- incident | evaluation | training-run | monitoring
+        developer TEXT NOT NULL,
+        filed_by TEXT NOT NULL,          -- the provider token's id
+        filed_at TEXT NOT NULL,
+        body TEXT NOT NULL,              -- the request body as the provider sent it (checked)
+        state TEXT NOT NULL,             -- pending | released | rejected
+        decided_at TEXT,
+        decided_by TEXT,
+        reason TEXT,
+        message_id TEXT,                 -- what the release signed
+        digest TEXT
+    );
+    CREATE INDEX provider_filings_state ON provider_filings(state, filed_at)
+    """,
 ]
 
 

@@ -203,6 +203,11 @@ async def model_page(request: web.Request) -> web.Response:
     return _page(request, "model", id=request.match_info["id"])
 
 
+@routes.get("/provider-filings")
+async def provider_filings_page(request: web.Request) -> web.Response:
+    return _page(request, "provider-filings")  # node/web/static/js/pages/provider-filings.js
+
+
 @routes.get("/quarantine")
 async def quarantine_page(request: web.Request) -> web.Response:
     return _page(request, "quarantine")

@@ -50,6 +50,7 @@ PAGES = {p.key: p for p in (
     Page("quarantine", "Quarantine", ("auditor", "operator")),
     Page("models", "Models and deadlines"),
     Page("model", "Model"),
+    Page("provider-filings", "Provider filings awaiting review"),
 )}
 
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -59,6 +60,7 @@ NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/notifications", "Notifications", "notifications", ()),
     ("/peers", "Peers", "peers", ()),
     ("/models", "Models", "models", ()),
+    ("/provider-filings", "Providers", "provider-filings", ()),
     ("/quarantine", "Quarantine", "quarantine", ("auditor", "operator")),
     ("/dashboard", "Dashboard", "dashboard", ()),
 )

@@ -55,6 +55,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/quarantine"): page("quarantine", "Quarantine (page)"),
     ("GET", "/models"): page("models", "Registered models and regulatory deadlines (page)"),
     ("GET", "/models/{id}"): page("model", "One registered model (page)"),
+    ("GET", "/provider-filings"): page("provider-filings",
+                                       "Provider filings held for review before exchange (page)"),
     ("GET", "/notifications"): page("notifications", "Notifications and webhooks (page)"),
     ("GET", "/console/{filename}"): Endpoint(
         "The console's stylesheet, scripts and icons", CONSOLE, PUBLIC, {"type": "string"},

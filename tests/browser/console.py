@@ -76,6 +76,14 @@ def bearer(fed: Federation, node: str, role: str, method: str, path: str,
         return e.code, json.loads(e.read() or b"null")
 
 
+def api(fed: Federation, node: str, path: str, method: str = "GET", role: str = "viewer",
+        body: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """``bearer``, asserting the answer's status; the answer's JSON."""
+    got, answer = bearer(fed, node, role, method, path, body)
+    assert got == status, (path, answer)
+    return answer
+
+
 def poll(check: Any, within_s: float = 15.0, every_s: float = 0.2) -> Any:
     deadline = time.monotonic() + within_s
     last = None

@@ -25,20 +25,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from node.cli.importer import add_parser, run
-from tests.browser.console import bearer, no_script_errors, open_page, poll, shot
+from tests.browser.console import api, bearer, no_script_errors, open_page, poll, shot
 from tests.integration.conftest import Federation, report, running_federation
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 AIID_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "aiid" / "incidents.csv"
 MEMBERS = ["gb", "fr", "jp"]
-
-
-def api(fed: Federation, node: str, path: str, method: str = "GET", role: str = "viewer",
-        body: dict[str, Any] | None = None, status: int = 200) -> Any:
-    got, answer = bearer(fed, node, role, method, path, body)
-    assert got == status, (path, answer)
-    return answer
 
 
 @pytest.fixture(scope="module")

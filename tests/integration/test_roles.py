@@ -43,6 +43,9 @@ ALLOWED: dict[tuple[str, str], set[int]] = {
     ("GET", "/api/v1/evaluations/{id}"): {404},
     ("POST", "/api/v1/safety-cases/{id}/reviews"): {404},  # no such model
     ("GET", "/api/v1/monitoring/{id}"): {404},
+    ("GET", "/api/v1/provider-filings/{id}"): {404},  # no such filing
+    ("POST", "/api/v1/provider-filings/{id}/release"): {404},
+    ("POST", "/api/v1/provider-filings/{id}/reject"): {404},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/v1/log/proof/consistency"): {"from": "1", "to": "1"},

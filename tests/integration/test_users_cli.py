@@ -139,3 +139,23 @@ def test_a_provider_token_names_its_developer_and_files_only_for_it(fed: Federat
     own = theirs | {"ai_system": theirs["ai_system"] | {"developer": "acme models"}}
     r = requests.post(url, json=own, headers=bearer(token), timeout=15)
     assert r.status_code == 201, r.text
+
+
+def test_an_evaluator_token_names_its_organisation_and_only_reviews(fed: Federation) -> None:
+    missing = beacon(fed, "add", "--role", "evaluator")
+    assert missing.returncode == 2 and "--organisation" in missing.stderr
+    stray = beacon(fed, "add", "--role", "viewer", "--organisation", "Acme Evals")
+    assert stray.returncode == 2 and "only an evaluator token" in stray.stderr
+    added = beacon(fed, "add", "--role", "evaluator", "--organisation", "Acme  Evals")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    model = requests.post(fed.url("gb", "/api/v1/models"), headers=fed.auth("gb", "operator"),
+                          json={"developer": "Example AI", "model": "EvalCliLM", "version": "1"},
+                          timeout=15).json()["id"]
+    r = requests.post(fed.url("gb", f"/api/v1/safety-cases/{model}/reviews"),
+                      json={"verdict": "approved", "findings": "ok"}, headers=bearer(token),
+                      timeout=15)
+    assert r.status_code == 201, r.text
+    assert (r.json()["organisation"], r.json()["reviewer_kind"]) == ("Acme Evals", "independent")
+    r = requests.get(fed.url("gb", "/api/v1/incidents"), headers=bearer(token), timeout=10)
+    assert r.status_code == 403

@@ -116,9 +116,11 @@ def test_the_summary_counts_crossings_declarations_and_unapproved_models(world: 
     evaluate(world, "gb", domain="deception", score=wire.early_warning)
     evaluate(world, "gb", domain="cbrn", score=0.0)
     world.deliver()
-    got = assurance.summary(world.nodes["int"].store)
+    got = assurance.summary(world.nodes["int"].store, world.nodes["int"].tripwires)
     assert got["tripwire_crossings"] == [
         {"domain": "deception", "level": "early-warning", "n": 1},
         {"domain": "deception", "level": "red-line", "n": 1}]
     assert got["models_without_approved_safety_case"] == 1  # no safety case stated
+    # ... and above a threshold (the deception crossings), so flagged on every page
+    assert got["models_above_threshold_without_approved_safety_case"] == 1
     assert got["declarations_above_threshold"] == {}

@@ -128,6 +128,12 @@
     setTile("tile-open", esc.open, `${fmt(esc.seen)} escalations seen`);
     setTile("tile-overdue", esc.overdue, esc.overdue ? "past their deadline, unanswered" : "none past deadline",
             esc.overdue > 0);
+    // prep: the assurance flag (GET /api/v1/preparedness/summary), as on the Models page
+    const prep = d.preparedness;
+    const flagged = prep.models_above_threshold_without_approved_safety_case;
+    setTile("tile-unassured", flagged,
+            `${fmt(prep.models_without_approved_safety_case)} without an approved safety case in all`,
+            flagged > 0);
   }
 
   function renderTimeline(d) {
@@ -395,15 +401,17 @@
     const q = rangeQuery();
     const stats = (by) => api(`/api/v1/stats?by=${by}${query()}`);
     try {
-      const [time, origin, harm, developer, severity, country, sector, model, summary, snapshot] =
+      const [time, origin, harm, developer, severity, country, sector, model, summary, snapshot,
+             preparedness] =
         await Promise.all([
           stats(`${state.unit},severity`), stats("origin"), stats("harm_type"), stats("developer"),
           stats("severity"), stats("country"), stats("sector"), stats("model"),
           api(`/api/v1/stats/summary?${q.slice(1)}`),
           api("/api/v1/stats/snapshot").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+          api("/api/v1/preparedness/summary"),
         ]);
       state.data = {time, origin, harm, developer, severity, country, sector, model, summary,
-                    snapshot};
+                    snapshot, preparedness};
       $("scope-note").textContent = `Counted at ${summary.node} (${summary.role === "international-body"
         ? "the international body" : "a member"}) from every report it may see: full reports, and the `
         + "signed statistical stubs that stand in for TLP:RED and TLP:AMBER+STRICT reports.";

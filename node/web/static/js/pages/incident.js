@@ -7,6 +7,7 @@ import {
 } from '../dom.js';
 import { on } from '../live.js';
 import { linksSection } from './incident-links.js';
+import { incidentModelFlag } from './model-flag.js';
 import { parseCheckpoint, verifyInclusion } from '../merkle.js';
 
 const TLP_MEANING = {
@@ -188,6 +189,7 @@ export async function render(root, ctx) {
         ...redLineTags(inc.red_lines),
         h('span', { class: 'small muted' }, `${inc.id} · revision ${inc.revision} · from `, h('strong', {}, inc.origin),
           ' · issued ', timeEl(inc.issued_at), ' · received ', timeEl(inc.received_at, { relative: true }))),
+      h('div', { id: 'model-flag-slot' }),
       h('div', { class: 'grid-2' },
         h('div', {}, reportSection(inc),
           h('details', { class: 'card' }, h('summary', {}, 'Signed envelope (DSSE, verbatim)'),
@@ -195,6 +197,7 @@ export async function render(root, ctx) {
         h('div', {}, integrity, tlp, h('div', { id: 'links-slot' }), runList, revs,
           canRevise ? revisionForm(inc, ctx, load) : null)));
     document.getElementById('links-slot').replaceChildren(await linksSection(inc, ctx, load));
+    document.getElementById('model-flag-slot').replaceChildren(await incidentModelFlag(inc) || '');
     current = inc;
     const slot = document.getElementById('inclusion');
     slot.replaceChildren(await inclusionCheck(inc, ctx));

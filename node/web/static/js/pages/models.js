@@ -4,6 +4,7 @@
 import { api } from '../api.js';
 import { clear, empty, h, notice, timeEl } from '../dom.js';
 import { on } from '../live.js';
+import { caseStatus, flagBadge } from './model-flag.js';
 
 const table = (caption, cols, rows) => h('div', { class: 'table-wrap' }, h('table', {},
   h('caption', { class: 'visually-hidden' }, caption),
@@ -22,16 +23,17 @@ export async function render(root) {
         api('/api/v1/preparedness/summary')]);
     } catch (e) { clear(models).append(notice('error', h('p', {}, e.message))); return; }
     clear(figures).append(h('h2', { id: 's-h' }, 'Preparedness'), h('ul', { class: 'plain' },
+      h('li', { id: 'flagged-count' }, `Above a threshold without an approved safety case: ${s.models_above_threshold_without_approved_safety_case}`),
       h('li', {}, `Models without an approved safety case: ${s.models_without_approved_safety_case}`),
       h('li', {}, `Declarations above a compute threshold: ${Object.entries(s.declarations_above_threshold).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`),
       h('li', {}, `Tripwire crossings: ${s.tripwire_crossings.map((c) => `${c.domain} ${c.level} ${c.n}`).join(', ') || 'none'}`)));
     clear(models).append(h('h2', { id: 'm-h' }, 'Registered models'), m.items.length
       ? table('Registered models', ['Model', 'Developer', 'Version', 'Deployed in', 'Safety case', 'Registered by'],
-        m.items.map((i) => h('tr', {},
+        m.items.map((i) => h('tr', { dataset: { model: i.id, flagged: String(Boolean(i.assurance_flag && i.assurance_flag.flagged)) } },
           h('td', {}, h('a', { href: `/models/${encodeURIComponent(i.id)}` }, i.model)),
           h('td', {}, i.developer), h('td', {}, i.version),
           h('td', {}, (i.deployment_jurisdictions || []).join(', ')),
-          h('td', {}, i.safety_case ? i.safety_case.status : 'missing'),
+          h('td', {}, caseStatus(i), ' ', flagBadge(i.assurance_flag)),
           h('td', {}, i.origin))))
       : h('div', { class: 'card' }, empty('No model is registered.', 'POST /api/v1/models registers one.')));
     clear(clocks).append(h('h2', { id: 'd-h' }, 'Regulatory deadlines'), d.items.length
@@ -43,6 +45,7 @@ export async function render(root) {
       : h('div', { class: 'card' }, empty('No deadline is running.', 'A training-run declaration above a compute threshold starts one.')));
   };
   on('model', () => load());
+  on('evaluation', () => load());
   on('training-run', () => load());
   on('deadline', () => load());
   on('reconnected', () => load());
