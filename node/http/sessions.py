@@ -121,7 +121,7 @@ class SessionStore:
             return None
         rows = self._store.query(
             "SELECT s.token_id, s.seen_at, s.expires_at, t.role, t.label, t.revoked_at, "
-            "t.expires_at AS token_expires_at "
+            "t.expires_at AS token_expires_at, t.developer, t.organisation "
             "FROM web_sessions s JOIN tokens t ON t.token_id = s.token_id "
             "WHERE s.id_hash = ?", (_hash(secret),))
         return rows[0] if rows else None
@@ -154,8 +154,10 @@ class SessionStore:
             with self._store.transaction() as tx:
                 tx.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?",
                            (stamp, _hash(secret)))
-        return Session(Principal(row["token_id"], row["role"], row["label"]),
-                       csrf_token(secret), row["expires_at"])
+        # The whole principal, as for a bearer token: a provider's filings are checked against
+        # its developer, an evaluator's reviews are signed under its organisation.
+        return Session(Principal(row["token_id"], row["role"], row["label"], row["developer"],
+                                 row["organisation"]), csrf_token(secret), row["expires_at"])
 
     def why_ended(self, secret: str, *, now: datetime) -> Ended | None:
         """Why the session of this cookie is over, or None (live, signed out, or unknown)."""

@@ -6,9 +6,11 @@
 |---|---|
 | ``GET /login``, ``POST /login`` (form field ``token``) | anyone: token in, session out |
 | ``POST /logout`` (form field ``csrf``) | a session |
-| ``GET /``, ``/incidents/{id}``, ``/inbox``, ``/runs/{id}``, ``/peers`` | any role |
-| ``GET /notifications`` | any role (the webhooks on it: operator) |
-| ``GET /file`` | operator |
+| ``GET /``, ``/incidents/{id}``, ``/inbox``, ``/runs/{id}``, ``/peers`` | any staff role |
+| ``GET /notifications`` | any staff role (the webhooks on it: operator) |
+| ``GET /file``, ``/file/training-run``, ``/file/evaluation``, ``/file/monitoring`` | operator, |
+|  | provider (its own developer, fixed in the form) |
+| ``GET /models``, ``/models/{id}`` | any staff role, evaluator (records reviews there) |
 | ``GET /quarantine`` | auditor, operator |
 | ``GET /console/…`` | anyone: CSS, JavaScript modules, icons (no secrets) |
 | ``GET /api/v1/events`` | any role: Server-Sent Events (``node/web/events.py``) |
@@ -128,6 +130,8 @@ async def login(request: web.Request) -> web.Response:
         sessions.delete(old)  # a new session id at every sign-in: no fixation
     secret = sessions.create(who.token_id, now=ctx.now())
     log.info("console session opened for token %s (%s)", who.token_id, who.role)
+    if next_path == "/":  # a provider or an evaluator reads no incident: start at its own page
+        next_path = web_pages.home(who.role)
     response = web.HTTPSeeOther(next_path)
     response.set_cookie(**session_cookie(request, secret))
     raise response
@@ -171,6 +175,21 @@ async def incident_page(request: web.Request) -> web.Response:
 @routes.get("/file")
 async def file_page(request: web.Request) -> web.Response:
     return _page(request, "file")
+
+
+@routes.get("/file/training-run")
+async def file_training_run_page(request: web.Request) -> web.Response:
+    return _page(request, "file-training-run")  # node/web/static/js/pages/filing-form.js
+
+
+@routes.get("/file/evaluation")
+async def file_evaluation_page(request: web.Request) -> web.Response:
+    return _page(request, "file-evaluation")
+
+
+@routes.get("/file/monitoring")
+async def file_monitoring_page(request: web.Request) -> web.Response:
+    return _page(request, "file-monitoring")
 
 
 @routes.get("/inbox")

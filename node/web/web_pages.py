@@ -36,34 +36,55 @@ ASSETS = "/console"
 class Page:
     key: str
     title: str
-    roles: tuple[str, ...] = ()  # empty: every role
+    roles: tuple[str, ...] = ()  # empty: every staff role (node.store.auth.STAFF_ROLES)
 
+
+# Who files for a developer (AI Act Art. 73: the provider's duty) and who reads the model registry
+# (an independent evaluator reviews it): the same roles as the API's (node.http.api_spec).
+FILERS = ("operator", "provider")
+REGISTRY_READERS = (*STAFF_ROLES, "evaluator")
 
 PAGES = {p.key: p for p in (
     Page("incidents", "Incidents"),
     Page("incident", "Incident"),
-    Page("file", "File an incident report", ("operator",)),
+    Page("file", "File an incident report", FILERS),
+    Page("file-training-run", "Declare a training run", FILERS),
+    Page("file-evaluation", "Record a capability evaluation", FILERS),
+    Page("file-monitoring", "Report a failed run-time check", FILERS),
     Page("inbox", "Escalation inbox"),
     Page("run", "Playbook run"),
     Page("peers", "Peers and witnessing"),
     Page("notifications", "Notifications and webhooks"),
     Page("quarantine", "Quarantine", ("auditor", "operator")),
-    Page("models", "Models and deadlines"),
-    Page("model", "Model"),
+    Page("models", "Models and deadlines", REGISTRY_READERS),
+    Page("model", "Model", REGISTRY_READERS),
     Page("provider-filings", "Provider filings awaiting review"),
 )}
 
+# href, label, page key, roles (empty: every staff role). An operator reaches the three
+# declaration forms from the Models page rather than from an ever longer bar.
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/", "Incidents", "incidents", ()),
-    ("/file", "File report", "file", ("operator",)),
+    ("/file", "File report", "file", FILERS),
+    ("/file/training-run", "Training run", "file-training-run", ("provider",)),
+    ("/file/evaluation", "Evaluation", "file-evaluation", ("provider",)),
+    ("/file/monitoring", "Monitoring", "file-monitoring", ("provider",)),
     ("/inbox", "Inbox", "inbox", ()),
     ("/notifications", "Notifications", "notifications", ()),
     ("/peers", "Peers", "peers", ()),
-    ("/models", "Models", "models", ()),
+    ("/models", "Models", "models", REGISTRY_READERS),
     ("/provider-filings", "Providers", "provider-filings", ()),
     ("/quarantine", "Quarantine", "quarantine", ("auditor", "operator")),
     ("/dashboard", "Dashboard", "dashboard", ()),
 )
+
+# Where a role that may not read the incidents lands after signing in (and at ``/``).
+HOME = {"provider": "/file", "evaluator": "/models"}
+
+
+def home(role: str) -> str:
+    return HOME.get(role, "/")
+
 
 LOGO = ('<svg class="logo" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" '
         'focusable="false"><path d="M12 2 4 6v6c0 5 3.4 8.7 8 10 4.6-1.3 8-5 8-10V6z" '
@@ -96,13 +117,16 @@ def vocabulary(ctx: NodeContext) -> dict[str, Any]:
                     for m in ctx.roster.members],
         # what a responder may start by hand on an incident (POST /api/v1/runs)
         "playbooks": [{"id": p.id, "title": p.title} for p in ctx.playbooks],
+        # the evaluation form's domains (a provider may not read GET /api/v1/tripwires)
+        "tripwire_domains": [{"domain": t.domain, "title": t.title}
+                             for t in ctx.tripwires.items],
     }
 
 
 def _nav(page: str, role: str) -> str:
     items = []
     for href, label, key, roles in NAV:
-        if roles and role not in roles:
+        if role not in (roles or STAFF_ROLES):
             continue
         current = ' aria-current="page"' if key == page else ""
         count = ('<span class="nav-count" id="inbox-count" hidden></span>'
@@ -116,6 +140,12 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
     """A console page: header, navigation, status bar, ``<h1>`` and the page's mount point."""
     data = {"page": page.key, "role": who.role, "node": ctx.node_id,
             "node-role": ctx.config.role, **(params or {})}
+    # The developer a provider files for and the organisation an evaluator reviews as: the
+    # forms show them fixed (the API refuses any other, 403).
+    if who.developer:
+        data["developer"] = who.developer
+    if who.organisation:
+        data["organisation"] = who.organisation
     attrs = " ".join(f'data-{k}="{escape(v)}"' for k, v in data.items())
     # JSON in a <script> block is raw text: escape what could end the block, not entities.
     vocab = json.dumps(vocabulary(ctx)).replace("<", "\\u003c").replace(">", "\\u003e") \
@@ -125,7 +155,7 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
         body = (f'<div class="notice notice-error" role="alert"><p><strong>Your role '
                 f'({escape(who.role)}) may not open this page.</strong> It needs the {needs} '
                 f'role. Sign in with another token if you hold one.</p>'
-                f'<p><a href="/">Back to the incidents</a></p></div>')
+                f'<p><a href="{home(who.role)}">Back to your start page</a></p></div>')
     else:
         body = ('<div id="page" class="page" aria-busy="true"><p class="loading">Loading…</p>'
                 '<noscript><p class="notice notice-error">This console needs JavaScript. '
@@ -136,7 +166,7 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
     return _head(page.title, ctx.node_id, extra) + f"""<body {attrs}>
 <a class="skip-link" href="#main">Skip to main content</a>
 <header class="topbar">
-  <a class="brand" href="/">{LOGO}<span>Beacon</span>
+  <a class="brand" href="{home(who.role)}">{LOGO}<span>Beacon</span>
     <span class="node-id" title="this node">{escape(ctx.node_id)}</span></a>
   {_nav(page.key, who.role)}
   <div class="who">

@@ -24,7 +24,7 @@ PAGE_403 = {403: ("the page is not for this role (HTML)", HTML)}
 
 def page(key: str, summary: str) -> Endpoint:
     roles = PAGES[key].roles or ANY_ROLE
-    other = {**NO_SESSION, **PAGE_403}  # a provider token sees no page
+    other = {**NO_SESSION, **PAGE_403}
     return Endpoint(summary, CONSOLE, roles, {"type": "string"}, media=HTML, auth="session",
                     other=other)
 
@@ -49,6 +49,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/"): page("incidents", "Incidents (page)"),
     ("GET", "/incidents/{id}"): page("incident", "One incident (page)"),
     ("GET", "/file"): page("file", "File an incident report (page)"),
+    ("GET", "/file/training-run"): page("file-training-run", "Declare a training run (page)"),
+    ("GET", "/file/evaluation"): page("file-evaluation", "Record a capability evaluation (page)"),
+    ("GET", "/file/monitoring"): page("file-monitoring", "Report a failed run-time check (page)"),
     ("GET", "/inbox"): page("inbox", "Escalation inbox (page)"),
     ("GET", "/runs/{id}"): page("run", "One playbook run (page)"),
     ("GET", "/peers"): page("peers", "Peers and witnessing (page)"),

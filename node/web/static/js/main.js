@@ -12,6 +12,8 @@ const ctx = {
   node: body.dataset.node,
   nodeRole: body.dataset.nodeRole,
   id: body.dataset.id || null,
+  developer: body.dataset.developer || null, // a provider's, fixed in its forms
+  organisation: body.dataset.organisation || null, // an evaluator's
   vocab,
   can: (...roles) => roles.includes(body.dataset.role),
 };
@@ -66,7 +68,33 @@ async function refreshInboxCount() {
   } catch { /* the counter is a convenience */ }
 }
 
+// Live updates and the inbox are for the authority's staff; a provider or an evaluator reads
+// neither (the API answers them 403), so their pages load without waiting for a stream.
+const STAFF = ['operator', 'responder', 'auditor', 'viewer'];
+
 async function boot() {
+  const staff = STAFF.includes(ctx.role);
+  if (!staff) {
+    stat('st-live', ['Live updates: ', h('strong', {}, 'not for this role')], 'stat-live');
+    refreshHealth();
+  }
+  const root = document.getElementById('page');
+  if (staff) await bootLive();
+  if (!root || !ctx.page) return;
+  try {
+    const mod = await import(`./pages/${ctx.page}.js`);
+    clear(root);
+    await mod.render(root, ctx);
+  } catch (e) {
+    console.error(e);
+    clear(root).append(notice('error', h('p', {}, h('strong', {}, 'This page could not be shown. '),
+      e.message || String(e))));
+  } finally {
+    root.setAttribute('aria-busy', 'false');
+  }
+}
+
+async function bootLive() {
   onState((s) => {
     const label = { live: 'live', reconnecting: 'reconnecting…', offline: 'offline, retrying',
       connecting: 'connecting…' }[s] || s;
@@ -80,23 +108,10 @@ async function boot() {
   on('reconnected', () => { refreshHealth(); refreshInboxCount(); });
   refreshHealth();
   refreshInboxCount();
-
-  const root = document.getElementById('page');
-  if (!root || !ctx.page) return;
+  if (!document.getElementById('page') || !ctx.page) return;
   // Subscribe before fetching (no gap in which a change goes unseen), but never wait long:
   // the page must work even when live updates do not.
   await Promise.race([ready, new Promise((resolve) => { window.setTimeout(resolve, 1500); })]);
-  try {
-    const mod = await import(`./pages/${ctx.page}.js`);
-    clear(root);
-    await mod.render(root, ctx);
-  } catch (e) {
-    console.error(e);
-    clear(root).append(notice('error', h('p', {}, h('strong', {}, 'This page could not be shown. '),
-      e.message || String(e))));
-  } finally {
-    root.setAttribute('aria-busy', 'false');
-  }
 }
 
 boot();

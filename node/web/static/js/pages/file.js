@@ -3,6 +3,7 @@
 
 import { api, ApiError } from '../api.js';
 import { announce, clear, h, nextId } from '../dom.js';
+import { area, field, filedNotice, fixedDeveloper, problemsView, select, showApiError, text, utc } from './form-kit.js';
 
 const TLP_HELP = {
   CLEAR: 'May be published; goes to every member.',
@@ -11,25 +12,6 @@ const TLP_HELP = {
   'AMBER+STRICT': 'Only the affected jurisdictions, encrypted end to end.',
   RED: 'Never leaves this node; peers receive only a statistical stub.',
 };
-
-// One form control bound to a JSON path such as "$.ai_system.role".
-function field(path, label, control, { hint, required, wide } = {}) {
-  const id = control.id || nextId('f');
-  control.id = id;
-  control.dataset.path = path;
-  const hintId = hint ? `${id}-hint` : null;
-  if (hintId) control.setAttribute('aria-describedby', hintId);
-  if (required) control.setAttribute('aria-required', 'true');
-  return h('div', { class: `field${wide ? ' wide' : ''}`, dataset: { field: path } },
-    h('label', { for: id }, label, required ? h('span', { class: 'req' }, ' (required)') : null),
-    hint ? h('p', { class: 'hint', id: hintId }, hint) : null,
-    h('div', { class: 'errors' }), control);
-}
-
-const text = (name, attrs = {}) => h('input', { type: 'text', name, autocomplete: 'off', ...attrs });
-const area = (name, rows = 4) => h('textarea', { name, rows });
-const select = (name, options, blank) => h('select', { name },
-  blank ? h('option', { value: '' }, blank) : null, options.map((o) => h('option', { value: o }, o)));
 
 function choices(path, legend, type, options, { hint, required, labels = {}, checked = [] } = {}) {
   const name = nextId('c');
@@ -58,7 +40,6 @@ function materialRow(i) {
 
 const csv = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const num = (s) => (s.trim() === '' ? undefined : (Number.isNaN(Number(s)) ? s : Number(s)));
-const utc = (s) => (!s ? undefined : (s.length === 16 ? `${s}:00Z` : `${s}Z`));
 
 export async function render(root, ctx) {
   const v = ctx.vocab;
@@ -86,7 +67,7 @@ export async function render(root, ctx) {
     h('fieldset', {}, h('legend', {}, 'AI system'), h('div', { class: 'form-grid' },
       field('$.ai_system.name', 'System name', text('name'), { required: true }),
       field('$.ai_system.version', 'Version', text('version')),
-      field('$.ai_system.developer', 'Developer', text('developer')),
+      ctx.developer ? fixedDeveloper('$.ai_system.developer', ctx) : field('$.ai_system.developer', 'Developer', text('developer')),
       field('$.ai_system.deployer', 'Deployer', text('deployer')),
       field('$.ai_system.role', 'Role of the AI system in the incident', area('role', 3), { required: true, wide: true }),
       field('$.ai_system.model_ref', 'Registered model reference', text('model_ref')))),
@@ -164,65 +145,9 @@ export async function render(root, ctx) {
     return doc;
   }
 
-  // The field for "$.harm_types[1]" is the one for "$.harm_types": strip indices and keys
-  // from the end until a field claims the path.
-  function fieldFor(path) {
-    let p = path;
-    while (p && p !== '$') {
-      const el = form.querySelector(`[data-field="${CSS.escape(p)}"]`);
-      if (el) return el;
-      p = p.replace(/(\[\d+\]|\.[^.[\]]+)$/, '');
-    }
-    return null;
-  }
-
-  function clearErrors() {
-    clear(summary);
-    summary.className = '';
-    for (const el of form.querySelectorAll('.has-error')) el.classList.remove('has-error');
-    for (const el of form.querySelectorAll('.errors')) clear(el);
-    for (const el of form.querySelectorAll('[aria-invalid]')) {
-      el.removeAttribute('aria-invalid');
-      const ids = (el.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && !x.endsWith('-err'));
-      if (ids.length) el.setAttribute('aria-describedby', ids.join(' ')); else el.removeAttribute('aria-describedby');
-    }
-  }
-
-  function showErrors(problems) {
-    clearErrors();
-    const links = [];
-    for (const p of problems) {
-      const f = fieldFor(p.path);
-      const control = f ? (f.matches('fieldset') ? f.querySelector('input') : f.querySelector('input, select, textarea')) : null;
-      if (f) {
-        f.classList.add('has-error');
-        const slot = f.querySelector('.errors');
-        const errId = `${control?.id || nextId('e')}-err`;
-        slot.append(h('p', { class: 'field-error', id: errId }, h('span', { class: 'visually-hidden' }, 'Error: '), p.message));
-        const target = f.matches('fieldset') ? f : control;
-        if (target) {
-          target.setAttribute('aria-invalid', 'true');
-          const ids = (target.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
-          target.setAttribute('aria-describedby', [...ids, errId].join(' '));
-        }
-      }
-      const label = f ? (f.querySelector('label, legend')?.firstChild?.textContent || p.path) : p.path;
-      links.push(h('li', {}, control ? h('a', { href: `#${control.id}` }, `${label}: ${p.message}`) : `${p.path}: ${p.message}`));
-    }
-    summary.className = 'error-summary';
-    summary.setAttribute('role', 'alert');
-    summary.append(h('h2', {}, problems.length === 1 ? 'There is a problem with the report' : `There are ${problems.length} problems with the report`), h('ul', {}, links));
-    summary.focus();
-  }
-
-  summary.addEventListener('click', (e) => {
-    const a = e.target.closest('a[href^="#"]');
-    if (!a) return;
-    e.preventDefault();
-    const el = document.getElementById(a.getAttribute('href').slice(1));
-    el?.focus();
-    el?.scrollIntoView({ block: 'center' });
-  });
+  const { clearErrors, showErrors } = problemsView(form, summary, 'the report');
+  const done = h('div', { id: 'filed-slot' });
+  form.before(done);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -231,10 +156,17 @@ export async function render(root, ctx) {
     try {
       const r = await api('/api/v1/incidents', { method: 'POST', body: collect() });
       clearErrors();
-      announce('Report signed and sent.');
-      window.location.assign(`/incidents/${encodeURIComponent(r.id)}`);
+      if (ctx.role !== 'provider') {
+        announce('Report signed and sent.');
+        window.location.assign(`/incidents/${encodeURIComponent(r.id)}`);
+        return;
+      }
+      // A provider reads no incident: say what became of the report, here.
+      clear(done).append(filedNotice(ctx, r, { what: 'report' }));
+      announce(r.state === 'pending' ? 'Report held for review.' : 'Report signed and sent.');
+      done.scrollIntoView({ block: 'start' });
     } catch (ex) {
-      if (ex instanceof ApiError && ex.status === 400) showErrors(ex.problems);
+      if (ex instanceof ApiError) showApiError({ showErrors }, ex);
       else showErrors([{ path: '$', message: ex.message }]);
     } finally {
       submit.disabled = false;

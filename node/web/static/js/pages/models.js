@@ -11,7 +11,18 @@ const table = (caption, cols, rows) => h('div', { class: 'table-wrap' }, h('tabl
   h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)))),
   h('tbody', {}, rows)));
 
-export async function render(root) {
+export async function render(root, ctx) {
+  // An evaluator reads the registry only: no deadlines, no preparedness figures (403 for it).
+  const staff = !ctx.can('evaluator');
+  if (ctx.can('operator', 'provider')) {
+    root.append(h('nav', { class: 'btn-row', 'aria-label': 'Declarations', id: 'declare' },
+      h('a', { class: 'btn', href: '/file/training-run' }, 'Declare a training run'),
+      h('a', { class: 'btn', href: '/file/evaluation' }, 'Record an evaluation'),
+      h('a', { class: 'btn', href: '/file/monitoring' }, 'Report a failed check')));
+  }
+  if (ctx.can('evaluator')) {
+    root.append(notice('info', h('p', {}, `You review as ${ctx.organisation}, an independent evaluator registered at ${ctx.node}. Open a model to record a review of its safety case.`)));
+  }
   const figures = h('section', { 'aria-labelledby': 's-h' });
   const models = h('section', { 'aria-labelledby': 'm-h' });
   const clocks = h('section', { 'aria-labelledby': 'd-h' });
@@ -19,10 +30,10 @@ export async function render(root) {
   const load = async () => {
     let m; let d; let s;
     try {
-      [m, d, s] = await Promise.all([api('/api/v1/models'), api('/api/v1/deadlines'),
-        api('/api/v1/preparedness/summary')]);
+      [m, d, s] = await Promise.all([api('/api/v1/models'),
+        staff ? api('/api/v1/deadlines') : null, staff ? api('/api/v1/preparedness/summary') : null]);
     } catch (e) { clear(models).append(notice('error', h('p', {}, e.message))); return; }
-    clear(figures).append(h('h2', { id: 's-h' }, 'Preparedness'), h('ul', { class: 'plain' },
+    if (staff) clear(figures).append(h('h2', { id: 's-h' }, 'Preparedness'), h('ul', { class: 'plain' },
       h('li', { id: 'flagged-count' }, `Above a threshold without an approved safety case: ${s.models_above_threshold_without_approved_safety_case}`),
       h('li', {}, `Models without an approved safety case: ${s.models_without_approved_safety_case}`),
       h('li', {}, `Declarations above a compute threshold: ${Object.entries(s.declarations_above_threshold).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`),
@@ -36,7 +47,7 @@ export async function render(root) {
           h('td', {}, caseStatus(i), ' ', flagBadge(i.assurance_flag)),
           h('td', {}, i.origin))))
       : h('div', { class: 'card' }, empty('No model is registered.', 'POST /api/v1/models registers one.')));
-    clear(clocks).append(h('h2', { id: 'd-h' }, 'Regulatory deadlines'), d.items.length
+    if (staff) clear(clocks).append(h('h2', { id: 'd-h' }, 'Regulatory deadlines'), d.items.length
       ? table('Deadlines, soonest first', ['Subject', 'Developer', 'Model', 'Regime', 'Due', 'State'],
         d.items.map((i) => h('tr', {}, h('td', { class: 'mono small' }, i.subject),
           h('td', {}, i.developer || ''), h('td', {}, i.model || ''), h('td', {}, i.regime),

@@ -1,0 +1,4 @@
+// The training-run form (node/web/static/js/pages/filing-form.js).
+import { filingForm } from './filing-form.js';
+
+export const render = (root, ctx) => filingForm(root, ctx, 'training-run');
