@@ -6,7 +6,8 @@
 Console pages (``node.web.console``) are signed in by a session cookie, not a bearer token: without
 a
 session they redirect to ``/login`` (303), and a page a role may not use answers 403 in HTML.
-``x-roles`` of a page are ``node.web.web_pages.PAGES``' roles. The assets under ``/console`` and the
+``x-roles`` of a page are ``node.web.web_pages.PAGES``' roles (empty: every staff role): a provider
+opens the filing forms, an evaluator the model registry. The assets under ``/console`` and the
 dashboard's script and stylesheet hold no data and need no sign-in. The same conventions as
 ``node.http.api_spec`` apply; the JSON API is described there.
 """

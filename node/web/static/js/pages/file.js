@@ -87,7 +87,7 @@ export async function render(root, ctx) {
       field('$.harm_quantification.economic_loss_usd', 'Economic loss (USD)', h('input', { type: 'number', min: 0, name: 'economic_loss_usd' })),
       field('$.affected_stakeholders', 'Affected stakeholders (comma-separated)', text('affected_stakeholders'), { wide: true }),
       field('$.actions_taken', 'Actions taken', area('actions_taken', 3), { wide: true }))),
-    h('div', { class: 'form-actions btn-row' }, submit, h('a', { href: '/', class: 'btn' }, 'Cancel')));
+    h('div', { class: 'form-actions btn-row' }, submit, h('a', { href: ctx.role === 'provider' ? '/file' : '/', class: 'btn' }, 'Cancel')));
   root.append(form);
 
   let rows = 0;

@@ -76,7 +76,7 @@ export function problemsView(form, summary, noun = 'the form') {
         }
       }
       const label = f ? (f.querySelector('label, legend')?.firstChild?.textContent || p.path) : p.path;
-      links.push(h('li', {}, control ? h('a', { href: `#${control.id}` }, `${label}: ${p.message}`) : `${p.path}: ${p.message}`));
+      links.push(h('li', {}, control ? h('a', { href: `#${control.id}` }, `${label}: ${p.message}`) : (p.path === '$' ? p.message : `${p.path}: ${p.message}`)));
     }
     summary.className = 'error-summary';
     summary.setAttribute('role', 'alert');
@@ -116,7 +116,8 @@ function filedBody(ctx, answer, { what, href }) {
   const receipt = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
   const save = h('a', { href: receipt, download: `${answer.filing_id || answer.id}.json`, class: 'btn btn-small' }, 'Save the receipt (JSON)');
   if (answer.state === 'pending') {
-    return notice('warn', h('p', {}, h('strong', {}, `Held for review by the authority: ${what} ${answer.filing_id}. `),
+    return notice('warn', h('p', {}, h('strong', {}, `Held for review by the authority: ${what} `,
+      h('span', { class: 'mono' }, answer.filing_id), '. '),
       `${ctx.node} checked it and keeps it unsigned until one of its operators releases it; nothing is exchanged before then.`),
     h('p', {}, save));
   }
