@@ -67,7 +67,8 @@ export async function render(root, ctx) {
     document.getElementById('page-title').textContent = `${m.developer} ${m.model} ${m.version}`;
     const approaching = new Set(m.approaching);
     const reviews = m.safety_case.reviews || [];
-    clear(shown).append(
+    // flagNotice is null for a model that is not flagged: append() would print "null".
+    clear(shown).append(...[
       flagNotice(m.assurance_flag),
       h('dl', { class: 'card facts' },
         h('dt', {}, 'Registered by'), h('dd', {}, m.origin),
@@ -79,7 +80,7 @@ export async function render(root, ctx) {
         h('span', { class: `badge state-${r.verdict === 'approved' ? 'met' : 'overdue'}` }, r.verdict), ' ',
         r.verified ? h('span', { class: 'verified-mark', title: `signature verified against ${r.origin}'s roster key` }, '✓ verified')
           : h('span', { class: 'unverified-mark' }, '✗ not verified'),
-        ` ${r.reviewer}`, r.reviewer_kind === 'independent' ? h('span', { class: 'muted' }, ' (independent evaluator)') : null,
+        ` ${r.reviewer}`, r.reviewer_kind === 'independent' && !r.reviewer.includes('independent') ? h('span', { class: 'muted' }, ' (independent evaluator)') : null,
         ` · signed by ${r.origin} · `, timeEl(r.issued_at), h('div', { class: 'small prose' }, r.findings)),
       'No review recorded.'),
       list('Versions', m.versions, (v) => [`${v.version} (revision ${v.revision}) `, timeEl(v.issued_at)], 'None.'),
@@ -89,7 +90,7 @@ export async function render(root, ctx) {
         ` ${e.domain}: ${e.score} (${e.evaluator}, ${e.suite}) `,
         e.incident_id ? h('a', { href: `/incidents/${encodeURIComponent(e.incident_id)}` }, 'report') : null],
       'No evaluation recorded.'),
-    );
+    ].filter(Boolean));
   };
   on('model', () => load());
   on('safety-case-review', () => load());
