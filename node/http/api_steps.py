@@ -13,21 +13,20 @@ node's transparency log and reaches the peers the run asked.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from federation.canonical import decode
-from federation.envelope import Envelope
 from federation.errors import Problem, SchemaError
-from federation.run_model import PlaybookRun, RunError, run_view
+from federation.run_model import RunError, run_view
 from federation.step_messages import evidence_problems
 from node.core.errors import Conflict, NotFound
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
 from node.pipeline import engine, flow
 from node.pipeline.context import NodeContext
+from node.store import runs
+from node.store.envelopes import peer_documents_of_type
 
 routes = web.RouteTableDef()
 WORKERS = ("responder", "operator")
@@ -59,10 +58,9 @@ async def complete(request: web.Request) -> web.Response:
     problems = evidence_problems(evidence)
     if problems:
         raise SchemaError([Problem(p, m) for p, m in problems])
-    rows = ctx.store.query("SELECT document FROM runs WHERE id = ?", (run_id,))
-    if not rows:
+    run = runs.find_run(ctx.store, run_id)
+    if run is None:
         raise NotFound(f"run {run_id!r} at this node (a peer's run is read-only here)")
-    run = PlaybookRun.from_dict(json.loads(rows[0][0]))
     if step_id not in {s.step_id for s in run.steps}:
         raise NotFound(f"step {step_id!r} in run {run_id} (steps: "
                        f"{', '.join(s.step_id for s in run.steps)})")
@@ -108,9 +106,8 @@ async def assign(request: web.Request) -> web.Response:
                 else who.label[:200])
     escalation_id = request.match_info["id"]
     with ctx.transaction() as tx:
-        cur = tx.execute("UPDATE escalations SET assignee = ?, assigned_at = ? WHERE id = ?",
-                         (assignee, ctx.stamp(), escalation_id))
-    if cur.rowcount != 1:
+        assigned = runs.assign_escalation(tx, escalation_id, assignee, ctx.stamp())
+    if not assigned:
         raise NotFound(f"escalation {escalation_id!r} in this node's inbox")
     return web.json_response({"escalation_id": escalation_id, "assignee": assignee})
 
@@ -118,12 +115,8 @@ async def assign(request: web.Request) -> web.Response:
 def peer_run(ctx: NodeContext, run_id: str) -> dict[str, Any] | None:
     """The newest view a peer published of its run ``run_id`` (``step`` messages), read-only."""
     newest: dict[str, Any] | None = None
-    for row in ctx.store.query("SELECT envelope FROM envelopes WHERE message_type = 'step' "
-                               "AND origin != ? ORDER BY rowid DESC LIMIT 2000", (ctx.node_id,)):
-        # Stored envelopes were verified before they were stored.
-        doc = decode(Envelope.from_json(row["envelope"]).payload)
-        ours = isinstance(doc, dict) and doc.get("run_id") == run_id and isinstance(
-            doc.get("run"), dict)
+    for doc in peer_documents_of_type(ctx.store, "step", not_from=ctx.node_id, limit=2000):
+        ours = doc.get("run_id") == run_id and isinstance(doc.get("run"), dict)
         if ours and (newest is None or str(doc["issued_at"]) > str(newest["issued_at"])):
             newest = doc
     if newest is None:
