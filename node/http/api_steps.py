@@ -13,12 +13,15 @@ node's transparency log and reaches the peers the run asked.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from federation.errors import Problem, SchemaError
-from federation.run_model import RunError, run_view
+from federation.messages import Draft
+from federation.run_model import RunError, Transition, run_view
 from federation.step_messages import evidence_problems
 from node.core.errors import Conflict, NotFound
 from node.http.appkeys import NODE
@@ -26,10 +29,17 @@ from node.http.middleware import json_body, principal
 from node.pipeline import engine, flow
 from node.pipeline.context import NodeContext
 from node.store import runs
+from node.store.auth import Principal
 from node.store.envelopes import peer_documents_of_type
 
 routes = web.RouteTableDef()
 WORKERS = ("responder", "operator")
+
+
+async def _worker_request(request: web.Request) -> tuple[Principal, NodeContext, dict[str, Any]]:
+    """Who asks (a responder or operator, checked first), the node, and the JSON object sent."""
+    who = principal(request, *WORKERS)
+    return who, request.app[NODE], await _object(request)
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
@@ -45,6 +55,20 @@ def _string(body: dict[str, Any], key: str, *, required: bool, limit: int) -> st
         raise SchemaError([Problem(f"$.{key}", f"a{' non-empty' if required else ''} string "
                                                f"of at most {limit} characters")])
     return value
+
+
+def _apply(ctx: NodeContext, path: str,
+           change: Callable[[sqlite3.Connection], tuple[Transition, list[Draft]]]) -> Transition:
+    """Change a run and issue the messages the change causes, in one transaction; a change the
+    run refuses outright is a 400 about ``path``."""
+    try:
+        with ctx.transaction() as tx:
+            t, drafts = change(tx)
+            flow.issue(ctx, drafts, tx=tx)
+    except RunError as e:
+        raise SchemaError([Problem(path, str(e))]) from e
+    ctx.outbox_wakeup.set()
+    return t
 
 
 @routes.post("/api/v1/runs/{id}/steps/{step}/complete")
@@ -64,14 +88,8 @@ async def complete(request: web.Request) -> web.Response:
     if step_id not in {s.step_id for s in run.steps}:
         raise NotFound(f"step {step_id!r} in run {run_id} (steps: "
                        f"{', '.join(s.step_id for s in run.steps)})")
-    try:
-        with ctx.transaction() as tx:
-            t, drafts = engine.complete_step(ctx, tx, run_id, step_id, by=who.label[:300],
-                                             note=note, evidence=evidence)
-            flow.issue(ctx, drafts, tx=tx)
-    except RunError as e:
-        raise SchemaError([Problem("$", str(e))]) from e
-    ctx.outbox_wakeup.set()
+    t = _apply(ctx, "$", lambda tx: engine.complete_step(
+        ctx, tx, run_id, step_id, by=who.label[:300], note=note, evidence=evidence))
     if t.outcome != "applied":
         # The refusal is recorded in the run's history (committed above); the caller learns why.
         raise Conflict(f"step {step_id} cannot be completed: {t.run.history[-1].detail}")
@@ -80,27 +98,17 @@ async def complete(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/runs")
 async def start(request: web.Request) -> web.Response:
-    who = principal(request, *WORKERS)
-    ctx = request.app[NODE]
-    body = await _object(request)
+    who, ctx, body = await _worker_request(request)
     incident_id = _string(body, "incident_id", required=True, limit=200)
     playbook_id = _string(body, "playbook_id", required=True, limit=200)
-    try:
-        with ctx.transaction() as tx:
-            t, drafts = engine.start_by_hand(ctx, tx, incident_id, playbook_id,
-                                             by=who.label[:300])
-            flow.issue(ctx, drafts, tx=tx)
-    except RunError as e:
-        raise SchemaError([Problem("$.playbook_id", str(e))]) from e
-    ctx.outbox_wakeup.set()
+    t = _apply(ctx, "$.playbook_id", lambda tx: engine.start_by_hand(
+        ctx, tx, incident_id, playbook_id, by=who.label[:300]))
     return web.json_response(run_view(t.run), status=201)
 
 
 @routes.post("/api/v1/escalations/{id}/assign")
 async def assign(request: web.Request) -> web.Response:
-    who = principal(request, *WORKERS)
-    ctx = request.app[NODE]
-    body = await _object(request)
+    who, ctx, body = await _worker_request(request)
     # No assignee: the caller takes it.
     assignee = (_string(body, "assignee", required=True, limit=200) if "assignee" in body
                 else who.label[:200])
