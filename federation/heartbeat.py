@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from federation.errors import Error, MessageError, RejectedMessage
+from federation.errors import Error, MessageError, RejectedMessage, SchemaError
+from federation.jsonbounds import parse_json
 from federation.subjects import HEARTBEAT, PREFIX, parse_subject
 from federation.timeutil import format_time, parse_time
 
@@ -91,8 +92,8 @@ def check_heartbeat(subject: str, data: bytes, *, members: Set[str], local: str,
         raise BadHeartbeat("too-large", f"{len(data)} bytes > {MAX_HEARTBEAT_BYTES}")
     try:
         origin = parse_subject(subject).origin
-        beat = json.loads(data)
-    except (RejectedMessage, ValueError) as e:
+        beat = parse_json(data, what="heartbeat", strict=True)
+    except (RejectedMessage, SchemaError) as e:
         raise BadHeartbeat("malformed", str(e)) from e
     if not isinstance(beat, dict) or set(beat) != FIELDS:
         raise BadHeartbeat("schema", f"expected exactly the fields {sorted(FIELDS)}")

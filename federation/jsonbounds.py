@@ -20,7 +20,8 @@ surrogates right after, before anything else sees the value. Beacon's deepest me
 shallower than ``MAX_DEPTH``.
 
 Why strict for signed bodies: every one is made by ``canonical.encode``, which cannot produce
-duplicate keys, NaN or Infinity, or integers outside ±(2**53 - 1); a body that holds them was not
+duplicate keys, NaN or Infinity, or integer literals outside ±(2**53 - 1) other than a double's
+digits (JCS writes 2e20 as ``200000000000000000000``); a body that holds them was not
 made by a Beacon node, and some break later and elsewhere (``int()`` refuses 4,300+ digits with a
 ``ValueError`` that is not a ``JSONDecodeError``). ``strict=True`` refuses them here, in one place.
 """
@@ -31,11 +32,13 @@ import json
 import re
 from typing import Any
 
+import rfc8785
+
 from federation.errors import Problem, SchemaError
 
 MAX_DEPTH = 32
 MAX_SAFE_INTEGER = 2**53 - 1  # RFC 7493 (I-JSON) §2.2; RFC 8785 §3.2.2.3
-MAX_INTEGER_DIGITS = 20  # far beyond the safe range; bounds the work before int() runs
+MAX_INTEGER_DIGITS = 21  # JCS writes doubles below 10**21 in full; bounds the work of int()
 # A JSON string literal (escapes included); its brackets are text, not structure.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
@@ -75,11 +78,26 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON number")
 
 
-def _integer(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS or abs(int(text)) > MAX_SAFE_INTEGER:
-        raise _Refused(f"integer {text[:24]}{'…' if len(text) > 24 else ''} is outside "
-                       f"±(2**53 - 1), the range JSON numbers keep exactly")
-    return int(text)
+def _integer(text: str) -> int | float:
+    """An integer literal as JCS writes numbers: exact below 2**53, else a double's digits.
+
+    RFC 8785 §3.2.2.3 prints every double below 10**21 without an exponent, so the float
+    2e20 is written ``200000000000000000000``; that literal is the double, not a big integer.
+    Any other literal outside the safe range (``9007199254740993``) names a number no double
+    holds, which no Beacon node can have signed.
+
+        >>> _integer("200000000000000000000"), _integer("-64663453104988350")
+        (2e+20, -6.466345310498835e+16)
+    """
+    if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS:
+        value = int(text)
+        if abs(value) <= MAX_SAFE_INTEGER:
+            return value
+        if rfc8785.dumps(float(value)) == text.encode():
+            return float(value)
+    raise _Refused(f"integer {text[:24]}{'…' if len(text) > 24 else ''} is outside "
+                   f"±(2**53 - 1) and is not how RFC 8785 writes any double; JSON numbers "
+                   f"keep only doubles exactly")
 
 
 def parse_json(data: bytes | str, *, what: str = "body", strict: bool = False) -> Any:

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 from federation.durations import parse_duration
 from federation.errors import Error
 from federation.playbook_checks import (
@@ -190,6 +192,12 @@ class Playbook:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.document)
+
+    @cached_property
+    def document_json(self) -> bytes:
+        """``to_dict`` as JSON, encoded once: every run stores a snapshot of its playbook, and
+        encoding it again for each run was a tenth of a draining node's CPU."""
+        return orjson.dumps(self.document, option=orjson.OPT_NON_STR_KEYS)
 
     def index_of(self, step_id: str) -> int:
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)

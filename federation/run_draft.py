@@ -10,7 +10,6 @@ the timer of every step whose wake-up changed; each armed step remembers the tok
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from federation.run_model import (
     PlaybookRun,
     RunContext,
     Transition,
+    evolve,
 )
 
 __all__ = ["Draft", "noop"]
@@ -47,7 +47,7 @@ class Draft:
         self.history.append(HistoryEntry(self.now, event, by, step, detail))
 
     def set_step(self, index: int, **changes: Any) -> None:
-        self.steps[index] = replace(self.steps[index], **changes)
+        self.steps[index] = evolve(self.steps[index], changes)
 
     def waiting(self) -> list[int]:
         return [i for i, st in enumerate(self.steps) if st.status == WAITING]
@@ -58,11 +58,12 @@ class Draft:
         effects = list(self.effects)
         if bump:
             effects += self._timer_effects(token)
-        run = replace(self.run, facts=self.facts, state=self.state, tier=self.tier, token=token,
-                      steps=tuple(self.steps), history=tuple(self.history),
-                      closed_at=self.closed_at, close_reason=self.close_reason,
-                      emergency_id=self.emergency_id, emergency_state=self.emergency_state,
-                      resolved_at=self.resolved_at)
+        run = evolve(self.run, {
+            "facts": self.facts, "state": self.state, "tier": self.tier, "token": token,
+            "steps": tuple(self.steps), "history": tuple(self.history),
+            "closed_at": self.closed_at, "close_reason": self.close_reason,
+            "emergency_id": self.emergency_id, "emergency_state": self.emergency_state,
+            "resolved_at": self.resolved_at})
         return Transition(run, tuple(effects), outcome)
 
     def _timer_effects(self, token: int) -> list[AnyEffect]:
@@ -72,7 +73,7 @@ class Draft:
             now = new.timer_at if new.status == WAITING and self.state == RUNNING else None
             job = self.run.job_id(new.step_id)
             if now is not None and (now != was or new.timer_token == 0):
-                self.steps[i] = replace(new, timer_token=token)
+                self.steps[i] = evolve(new, {"timer_token": token})
                 out.append(ArmTimer(self.run.id, job, now, token))
             elif was is not None and now is None:
                 out.append(CancelTimer(self.run.id, job))

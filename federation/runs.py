@@ -26,15 +26,15 @@
 * ``run_model.run_view(run)`` / ``step_view``: each step's state, deadline, clock id and the
   regime citation (``clock.citation``, ``quote``, ``duty``), and who filed what, when.
 
-**What the node stores and arms.** It stores ``run.to_dict()`` and, in ``runs.timer_at``, the
-earliest pending timer ``run.next_timer_at`` with ``run.token``, and arms one job per run
-(``run.wake_job_id()``) at that time which calls ``on_deadline(run, token=<token>)`` without a
-step id: every step whose timer is due then fires, in deadline order; an older token is stale.
-Every applied transition raises the token, so after each commit the node re-arms from the
-store. (A node may instead arm one job per step from ``run.timers()`` / the ``ArmTimer`` effects,
-``job_id`` = ``run:<run id>:step:<step id>``, and pass ``step_id``; a step's firing is then
-valid while its ``timer_token`` matches.) Transitions of one run must be applied one at a time
-(compare-and-swap on ``token``).
+**What the node stores and arms.** It stores ``run.to_json()`` and, in ``runs.timer_at``, the
+earliest pending timer ``run.next_timer_at`` with ``run.token``, and wakes each run at that time
+(``node.pipeline.timers``: a heap of wake-ups under one scheduler job), which calls
+``on_deadline(run, token=<token>)`` without a step id: every step whose timer is due then fires, in
+deadline order; an older token is stale. Every applied transition raises the token, so after each
+commit the node re-arms from the store. (A node may instead arm one job per step from
+``run.timers()`` / the ``ArmTimer`` effects, ``job_id`` = ``run:<run id>:step:<step id>``, and pass
+``step_id``; a step's firing is then valid while its ``timer_token`` matches.) Transitions of one
+run must be applied one at a time (compare-and-swap on ``token``).
 
 Several steps wait at once (parallel branches, ``federation.playbook_graph``): escalation and
 each regulatory clock run side by side from the start. Inputs that arrive too late, twice, or
@@ -51,7 +51,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from federation.effects import EndEmergency, Notify
 from federation.playbook import Playbook
@@ -81,7 +81,8 @@ from federation.run_steps import (
     settle,
     tick,
 )
-from federation.triggers import IncidentFacts, is_upgrade
+from federation.severity import Severity
+from federation.triggers import Conditions, IncidentFacts, is_upgrade
 
 __all__ = [
     "PlaybookRun", "RunContext", "Transition", "complete_step", "on_ack", "on_deadline",
@@ -102,7 +103,8 @@ def run_id_for(local_id: str, playbook_id: str, incident_id: str) -> str:
 
 
 def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datetime,
-              ctx: RunContext, by: str = "system") -> Transition:
+              ctx: RunContext, by: str = "system", facts: IncidentFacts | None = None,
+              ) -> Transition:
     """Start ``playbook`` for an incident (or emergency) document and run every branch to its
     first wait.
 
@@ -113,15 +115,16 @@ def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datet
         now: the current time.
         ctx: this node's id, the members and the time scale.
         by: who started it (``system`` for automatic matches, else the person).
+        facts: ``IncidentFacts.from_document(incident_doc)`` if the caller has it already.
 
     Returns:
         The new run (token 1) and the effects of every step up to the first waits.
     """
-    facts = IncidentFacts.from_document(incident_doc)
+    facts = facts or IncidentFacts.from_document(incident_doc)
     run = PlaybookRun(
         id=run_id_for(ctx.local_id, playbook.id, facts.incident_id), node=ctx.local_id,
         playbook=playbook, facts=facts, state=RUNNING, tier=0, token=0,
-        steps=tuple(StepState(s.id, s.action) for s in playbook.steps), history=(),
+        steps=_pristine_steps(playbook), history=(),
         started_at=now)
     d = Draft(run, now, ctx)
     how = "" if by == "system" else " (started by hand)"
@@ -129,6 +132,23 @@ def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datet
           f"{facts.kind} {facts.incident_id} revision {facts.revision}{how}")
     advance(d, 0)
     return d.finish()
+
+
+_PRISTINE: dict[int, tuple[Playbook, tuple[StepState, ...]]] = {}
+
+
+def _pristine_steps(playbook: Playbook) -> tuple[StepState, ...]:
+    """Every step of ``playbook`` not yet started. Step states are frozen, so all runs of a
+    playbook share these (a transition replaces them); building 24-field frozen dataclasses
+    for every run was a fifth of starting one."""
+    hit = _PRISTINE.get(id(playbook))
+    if hit is not None and hit[0] is playbook:
+        return hit[1]
+    if len(_PRISTINE) > 256:  # tests load many playbooks; a node a handful
+        _PRISTINE.clear()
+    steps = tuple(StepState(s.id, s.action) for s in playbook.steps)
+    _PRISTINE[id(playbook)] = (playbook, steps)  # holds the playbook: its id stays its own
+    return steps
 
 
 def on_deadline(run: PlaybookRun, *, token: int, now: datetime, ctx: RunContext,
@@ -302,17 +322,66 @@ def on_resolved(run: PlaybookRun, *, now: datetime, ctx: RunContext, by: str = "
 
 def playbooks_to_start(playbooks: Iterable[Playbook], previous: Mapping[str, Any] | None,
                        revision: Mapping[str, Any], *, existing: Iterable[str], local_id: str,
-                       is_local: bool) -> list[Playbook]:
+                       is_local: bool, facts: IncidentFacts | None = None) -> list[Playbook]:
     """Playbooks to start for a new revision: all that match a first revision, and on a later
     revision only if it is an upgrade (a downgrade starts nothing) and no run of that playbook
     exists for the incident yet (``existing``: playbook ids that already ran or run).
+
+    ``facts``: ``IncidentFacts.from_document(revision)`` if the caller has it already.
     """
-    new = IncidentFacts.from_document(revision)
+    new = facts or IncidentFacts.from_document(revision)
     if previous is not None and not is_upgrade(IncidentFacts.from_document(previous), new):
         return []
     done = set(existing)
-    return [p for p in playbooks if p.id not in done
+    return [p for p in PlaybookIndex.of(playbooks).candidates(new) if p.id not in done
             and p.trigger.matches(new, local_id=local_id, is_local=is_local)]
+
+
+class PlaybookIndex:
+    """The playbooks a revision can start, looked up by its kind and severity instead of
+    asking every trigger: built once per set of loaded playbooks (``of`` keeps the last few).
+
+    Only the trigger's top-level event and severity are indexed; ``Trigger.matches`` still
+    decides, so the index can only skip playbooks that could not match.
+    """
+
+    _built: ClassVar[dict[tuple[int, ...], tuple[tuple[Playbook, ...], PlaybookIndex]]] = {}
+
+    def __init__(self, playbooks: Sequence[Playbook]) -> None:
+        self._by: dict[tuple[str, Severity | None], tuple[Playbook, ...]] = {}
+        for kind in {p.trigger.event for p in playbooks}:
+            for severity in (None, *Severity):
+                self._by[(kind, severity)] = tuple(
+                    p for p in playbooks if p.trigger.event == kind
+                    and _severity_may_hold(p.trigger.conditions, severity))
+
+    def candidates(self, facts: IncidentFacts) -> tuple[Playbook, ...]:
+        return self._by.get((facts.kind, facts.severity), ())
+
+    @classmethod
+    def of(cls, playbooks: Iterable[Playbook]) -> PlaybookIndex:
+        """The index of ``playbooks`` (built on first use; a node loads its playbooks once)."""
+        items = tuple(playbooks)
+        key = tuple(id(p) for p in items)
+        hit = cls._built.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], items, strict=True)):
+            return hit[1]
+        if len(cls._built) > 8:  # tests load many sets; a node one
+            cls._built.clear()
+        index = cls(items)
+        cls._built[key] = (items, index)  # holds the playbooks: their ids stay theirs
+        return index
+
+
+def _severity_may_hold(c: Conditions, severity: Severity | None) -> bool:
+    """``Conditions._severity_holds`` for a revision of ``severity``, whatever else it says."""
+    if c.severity_at_least is None and c.severity_exactly is None:
+        return True
+    if severity is None:
+        return False
+    if c.severity_exactly is not None and severity != c.severity_exactly:
+        return False
+    return c.severity_at_least is None or severity >= c.severity_at_least
 
 
 def find_playbook(playbooks: Sequence[Playbook], playbook_id: str) -> Playbook:

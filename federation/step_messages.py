@@ -95,12 +95,13 @@ def step_updates(before: PlaybookRun | None, after: PlaybookRun, *, origin: str,
     """What a transition from ``before`` to ``after`` tells the federation: a step a person
     completed (or filed again), a step that asked peers and was answered, and a step that
     starts asking peers (so the recipients can read the run that asks them)."""
-    view = run_view(after)
+    view: dict[str, Any] | None = None  # built once, and only if a step has news
     out = []
     for i, st in enumerate(after.steps):
         prev = before.steps[i] if before is not None else None
         by = _ended_by(prev, st, origin)
         if by:
+            view = view if view is not None else run_view(after)
             out.append(build_step(
                 origin=origin, issued_at=now, run_id=after.id, step_id=st.step_id,
                 incident_id=after.incident_id, status=st.status, by=by,

@@ -16,15 +16,23 @@ model of roster distribution"). The server enforces two things:
   ``allow_rollup_hdrs``, which ``create_key_value`` always sets). So the bucket's stream is made
   here, without roll-ups and with purge denied; the cost is that ``kv.purge`` does not work
   (``kv.delete`` of one's own key still does), which roster distribution never needs.
+
+In the leaf topology a leaf domain's ``KV_roster`` is a mirror of the hub's (``leaf_setup``).
+:func:`open_bucket` then reads the local mirror and sends writes to the hub's bucket through the
+hub's domain prefix, ``$JS.hub.API.$KV.roster.<key>`` (which the hub maps to ``$KV.roster.<key>``:
+nats-server denies plain ``$KV.>`` across a link between two JetStream domains). The Go client
+does the same for a mirrored bucket; nats-py does not, hence the small adapter here.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any, cast
 
 import nats.js.errors
 from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
 
 BUCKET = "roster"
 STREAM_NAME = f"KV_{BUCKET}"
@@ -33,9 +41,41 @@ MAX_COPY_BYTES = 256 * 1024  # a roster of a few hundred members fits many times
 log = logging.getLogger("beacon.roster")
 
 
-def member_publish_subjects(node_id: str) -> list[str]:
-    """The only subjects of the bucket a member's NATS user may publish to."""
-    return [f"$KV.{BUCKET}.*.{node_id}"]
+def member_publish_subjects(node_id: str, hub_api: str | None = None) -> list[str]:
+    """The only subjects of the bucket a member's NATS user may publish to; ``hub_api``
+    (``$JS.hub.API``) adds the same keys written from a leaf domain into the hub's bucket."""
+    own = [f"$KV.{BUCKET}.*.{node_id}"]
+    return own if hub_api is None else [*own, f"{hub_api}.{own[0]}"]
+
+
+class _WritesThroughPrefix:
+    """What a :class:`KeyValue` uses of its JetStream context, with every publish (put,
+    create, update, delete) sent to ``<api prefix>.<subject>``; reads stay local."""
+
+    def __init__(self, js: JetStreamContext, api_prefix: str) -> None:
+        self._js, self._prefix = js, api_prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+    async def publish(self, subject: str, payload: bytes = b"", **kwargs: Any) -> api.PubAck:
+        return await self._js.publish(f"{self._prefix}.{subject}", payload, **kwargs)
+
+
+async def open_bucket(js: JetStreamContext) -> KeyValue:
+    """The ``roster`` bucket as this node sees it: its domain's own, or (at a leaf) the local
+    mirror for reads with writes going to the hub's. Raises BucketNotFoundError while the
+    admin has not created it yet."""
+    try:
+        info = await js.stream_info(STREAM_NAME)
+    except nats.js.errors.NotFoundError as e:
+        raise nats.js.errors.BucketNotFoundError from e
+    mirror = info.config.mirror
+    if mirror is None or mirror.external is None or not mirror.external.api:
+        return await js.key_value(BUCKET)
+    writer = cast(JetStreamContext, _WritesThroughPrefix(js, mirror.external.api))
+    return KeyValue(name=BUCKET, stream=STREAM_NAME, pre=f"$KV.{BUCKET}.", js=writer,
+                    direct=bool(info.config.allow_direct or info.config.mirror_direct))
 
 
 def stream_config(replicas: int = 1) -> api.StreamConfig:

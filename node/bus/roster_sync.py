@@ -37,7 +37,7 @@ from federation.roster_candidates import (
     member_key,
     select_successor,
 )
-from node.bus.roster_bucket import BUCKET
+from node.bus.roster_bucket import BUCKET, open_bucket
 from node.core.errors import Conflict
 from node.pipeline import flow
 from node.pipeline.context import NodeContext
@@ -100,7 +100,7 @@ async def publish(ctx: NodeContext, js: JetStreamContext | None, envelope: Envel
     if js is None:
         raise Conflict("not connected to NATS; try again when /healthz says connected")
     try:
-        kv = await js.key_value(BUCKET)
+        kv = await open_bucket(js)
         out = select_successor(current, await _read_candidates(kv, current), now=ctx.now())
     except (nats.errors.Error, TimeoutError) as e:
         raise Conflict(f"cannot read the roster bucket ({type(e).__name__}); try again when "
@@ -129,7 +129,7 @@ async def follow(ctx: NodeContext, js: JetStreamContext) -> None:
     while True:
         try:
             if kv is None:
-                kv = await js.key_value(BUCKET)
+                kv = await open_bucket(js)
             if not shared:
                 await _share_chain(ctx, kv)
                 shared = True

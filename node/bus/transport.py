@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -57,6 +58,7 @@ HEARTBEAT_SECONDS = 2.0
 # it verifies, so both cores verify (1.2-1.4x on a loaded 2-core machine, docs/performance.md),
 # and the loop keeps serving HTTP and heartbeats meanwhile. Checking is pure (no store access).
 CHECK_THREADS = 2
+PREFETCH_TIMEOUT = 0.2  # after a full batch, how long the next fetch may wait (a backlog: no wait)
 
 
 class Bus:
@@ -211,22 +213,47 @@ class Bus:
                 await psub.unsubscribe()
 
     async def _fetch_forever(self, psub: JetStreamContext.PullSubscription) -> None:
-        while True:
-            try:
-                msgs = await psub.fetch(batch=FETCH_BATCH, timeout=1.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except nats.errors.Error as e:
-                log.warning("fetch failed (%s); retrying", type(e).__name__)
-                await asyncio.sleep(0.5)
-                continue
-            await self._handle_batch(msgs)
+        # While a batch is stored (on the event loop), the next one is already being checked in
+        # the checker threads, which release the GIL to verify: a node catching up keeps both
+        # cores busy. Only after a full batch (a backlog): otherwise the next fetch would wait
+        # for new messages before this batch is stored, and delay it.
+        checking: asyncio.Future[list[Accepted | Refused | None]] | None = None
+        msgs: list[Msg] = []
+        try:
+            while True:
+                if checking is None:
+                    msgs = await self._fetch(psub, wait_s=1.0)
+                    if not msgs:
+                        continue
+                    checking = self._check_all(msgs)
+                checked = await checking
+                checking, batch = None, msgs
+                if len(batch) == FETCH_BATCH:
+                    msgs = await self._fetch(psub, wait_s=PREFETCH_TIMEOUT)
+                    if msgs:
+                        checking = self._check_all(msgs)
+                await self._store_batch(batch, checked)
+        finally:  # a restart or shutdown: the prefetched batch is redelivered, not stored
+            if checking is not None:
+                checking.cancel()
 
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
+    async def _fetch(self, psub: JetStreamContext.PullSubscription, *,
+                     wait_s: float) -> list[Msg]:
+        try:
+            return await psub.fetch(batch=FETCH_BATCH, timeout=wait_s)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except nats.errors.Error as e:
+            log.warning("fetch failed (%s); retrying", type(e).__name__)
+            await asyncio.sleep(0.5)
+            return []
+
+    async def _store_batch(self, msgs: list[Msg],
+                           checked: list[Accepted | Refused | None]) -> None:
         ctx = self.ctx
         accepted: list[Accepted] = []
         refused: list[Refused] = []
-        for item in await self._check_all(msgs):
+        for item in checked:
             if isinstance(item, Accepted):
                 accepted.append(item)
             elif isinstance(item, Refused):
@@ -247,14 +274,15 @@ class Bus:
             with contextlib.suppress(nats.errors.Error):
                 await m.ack()
 
-    async def _check_all(self, msgs: list[Msg]) -> list[Accepted | Refused | None]:
-        """``_check_one`` for every message, in order, split across the checker threads."""
+    def _check_all(self, msgs: list[Msg]) -> asyncio.Future[list[Accepted | Refused | None]]:
+        """``_check_one`` for every message, in order, split across the checker threads; the
+        threads start at once (the result is awaited later)."""
         loop = asyncio.get_running_loop()
         size = max(1, -(-len(msgs) // CHECK_THREADS))
         parts = [msgs[i:i + size] for i in range(0, len(msgs), size)]
-        done = await asyncio.gather(*(loop.run_in_executor(self._checkers, self._check_part, p)
-                                      for p in parts))
-        return [item for part in done for item in part]
+        done = asyncio.gather(*(loop.run_in_executor(self._checkers, self._check_part, p)
+                                for p in parts))
+        return loop.create_task(_flatten(done))
 
     def _check_part(self, msgs: list[Msg]) -> list[Accepted | Refused | None]:
         return [self._check_one(m) for m in msgs]
@@ -310,3 +338,8 @@ class Bus:
             log.debug("heartbeat on %s dropped: %s", m.subject, e)
             return
         self.peers[beat.origin] = beat.shown(ctx.stamp())
+
+
+async def _flatten(parts: Awaitable[list[list[Accepted | Refused | None]]],
+                   ) -> list[Accepted | Refused | None]:
+    return [item for part in await parts for item in part]

@@ -108,7 +108,7 @@ def prepare(data: Path, members: list[str], base_port: int, time_scale: float,
     nodes = []
     for nid, f in files.items():
         config = write_config(f, roster_file=roster_file, nats_url=urls[nid],
-                              http_port=ports[nid], time_scale=time_scale)
+                              http_port=ports[nid], time_scale=time_scale, relative=True)
         # Never expiring, explicitly: a demo data directory is reused run after run (its
         # tokens are kept in demo.json), and the demo listens on loopback only.
         tokens = old_tokens.get(nid) or issue_tokens(config.db_path, nid, "demo")

@@ -11,7 +11,6 @@ carry messages across domains are set up per server by ``node.bus.leaf_setup``.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -29,9 +28,8 @@ from node.bus.leaf_setup import (
     setup_domain,
     setup_outbox,
 )
-from node.bus.natsconf import server_config
+from node.bus.natsconf import ADMIN_INBOX, NkeyUser, leaf_remote, server_config
 from node.core.errors import DemoError
-from node.core.identity import write_secret
 
 
 def leaf_ports_needed(members: list[str]) -> int:
@@ -42,23 +40,24 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
                  nodes: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Write the hub's and each leaf's config; return the servers and each node's NATS URL."""
     leaf_port = base + len(members) + 2
-    passwords = {m: _leaf_password(data / m / "leaf.secret") for m in members}
+    links = {m: _leaf_link(data / m / "leaf.nk") for m in members}
     plan = [(HUB_NODE, base, HUB_DOMAIN)]
     plan += [(m, leaf_port + 1 + i, m) for i, m in enumerate(members)]
     servers, urls = [], {}
     for node_id, port, domain in plan:
         leaf: dict[str, Any]
         if node_id == HUB_NODE:
-            leaf = {"listen": f"127.0.0.1:{leaf_port}", "authorization": {"users": [
-                {"user": f"leaf-{m}", "password": pw} for m, pw in passwords.items()]}}
+            leaf = {"listen": f"127.0.0.1:{leaf_port}"}
         else:
-            leaf = {"remotes": [{"url": f"nats-leaf://leaf-{node_id}:{passwords[node_id]}"
-                                        f"@127.0.0.1:{leaf_port}"}], "reconnect": 1}
+            leaf = leaf_remote(f"nats-leaf://127.0.0.1:{leaf_port}", links[node_id])
         conf = data / f"nats-{domain}.conf"
         conf.write_text(server_config(
             port=port, store_dir=data / f"jetstream-{domain}", admin=admin,
             nodes={node_id: nodes[node_id]}, domain=domain, leafnodes=leaf,
-            server_name=f"beacon-{domain}"), encoding="utf-8")
+            server_name=f"beacon-{domain}",
+            hub_api=None if node_id == HUB_NODE else f"$JS.{HUB_DOMAIN}.API",
+            leaf_links={m: k.public for m, k in links.items()} if node_id == HUB_NODE else None),
+            encoding="utf-8")
         servers.append({"url": f"nats://127.0.0.1:{port}", "config": str(conf), "pid": 0,
                         "log": str(data / f"nats-{domain}.log"), "domain": domain,
                         "node": node_id})
@@ -66,12 +65,12 @@ def leaf_servers(data: Path, base: int, members: list[str], admin: str,
     return servers, urls
 
 
-def _leaf_password(path: Path) -> str:
-    """Each leaf's own credential for its link to the hub: one jurisdiction's can be revoked
-    without the others'. (Kept beside that member's keys, 0600.)"""
+def _leaf_link(path: Path) -> NkeyUser:
+    """Each leaf's own nkey for its link to the hub: one jurisdiction's can be revoked without
+    the others'. (Kept beside that member's keys, 0600; the hub's config has its public key.)"""
     if not path.exists():
-        write_secret(path, secrets.token_hex(16).encode())
-    return path.read_text(encoding="utf-8").strip()
+        NkeyUser.create().save(path)
+    return NkeyUser.load(path)
 
 
 async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
@@ -85,7 +84,8 @@ async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
         while True:
             try:
                 nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
-                                        nkeys_seed=doc["nats"]["admin_credentials"])
+                                        nkeys_seed=doc["nats"]["admin_credentials"],
+                                        inbox_prefix=ADMIN_INBOX)
                 try:
                     await action(nc)
                     return

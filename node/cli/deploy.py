@@ -2,6 +2,7 @@
 
     $ beacon deploy init --members gb,fr,jp --out deploy            # what docker-compose.yml mounts
     $ beacon deploy init --members gb,fr,jp --out d --host nats-1=127.0.0.2 …   # loopback twin
+    $ beacon deploy init --members gb,fr,jp --out deploy --topology leaf  # docker-compose.leaf.yml
 
 Layout of ``OUT`` (``docker-compose.yml`` mounts exactly these)::
 
@@ -15,6 +16,21 @@ Layout of ``OUT`` (``docker-compose.yml`` mounts exactly these)::
     setup/admin.nk              the hub operator's admin seed, for ``beacon nats setup`` only
     deploy.json                 what was generated: services, addresses, node URLs (no secrets)
 
+With ``--topology leaf`` each authority also runs its own NATS server, its own JetStream
+domain, joined to the hub as a leaf (``node.bus.leaf_setup``); instead of ``nats/nats-<n>.conf``::
+
+    nats/hub.conf               the hub (domain "hub"): the international body's node, the
+                                admin, and one user per leaf link (public nkeys; each link
+                                restricted to its member's traffic, ``natsconf.leaf_permissions``)
+    nats-<id>/nats.conf         authority <id>'s server (domain <id>; its node's user; its own
+                                admin's public key; the remote to the hub with the link's seed:
+                                0600, that authority's only), mounted by its server only
+    nats-<id>/admin.nk          that authority's own JetStream admin, for its set-up only
+    nats-<id>/leaf.nk           its link's nkey seed (the hub config holds the public key)
+
+and each node's ``nats.url`` is its own server (``nats://nats-<id>:4222``; ``int``: the hub's).
+``beacon deploy setup --domain <id>|hub`` sets each domain up, the leaves first.
+
 Service names (``nats-1``, ``gb`` …) are the host names containers reach each other by. A
 ``--host NAME=ADDR`` override stands in for container DNS: NAME is reached at ADDR *and* that
 service listens on ADDR (as a container listens on its own address), so the same configs and
@@ -25,6 +41,7 @@ tokens are kept; configs are rewritten.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 from collections.abc import Callable
@@ -32,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import Error
-from node.bus.natsconf import NamedCluster, server_config
+from node.bus.leaf_setup import HUB_DOMAIN, HUB_NODE, reconcile_domain
+from node.bus.natsconf import NamedCluster, NkeyUser, leaf_remote, server_config
 from node.cli.provision import (
     INTERNATIONAL_BODY,
     admin_user,
@@ -44,7 +62,8 @@ from node.cli.provision import (
 from node.core.identity import write_secret
 from node.pipeline.context import utcnow
 
-NATS_PORT, ROUTE_PORT, MONITOR_PORT = 4222, 6222, 8222
+NATS_PORT, ROUTE_PORT, MONITOR_PORT, LEAF_PORT = 4222, 6222, 8222, 7422
+HUB_SERVICE = "nats-hub"
 STORE_DIR = "jetstream"  # relative: the server's working folder, /data (a volume) in compose
 
 
@@ -68,6 +87,18 @@ def add_parser(sub: Any, members: Callable[[str], list[str]]) -> None:
     i.add_argument("--host", action="append", default=[], metavar="NAME=ADDR",
                    help="reach service NAME at ADDR and have it listen there (loopback runs)")
     i.add_argument("--time-scale", type=float, default=1.0)
+    i.add_argument("--topology", choices=["hub", "leaf"], default="hub",
+                   help="hub: every node on the hub's cluster (docker-compose.yml); leaf: each "
+                        "authority its own NATS server and JetStream domain, a leaf of the hub "
+                        "(docker-compose.leaf.yml)")
+    s = actions.add_parser("setup", help="leaf topology: as one domain's admin, create or "
+                           "reconcile its JetStream objects (the leaves first, then the hub)")
+    s.add_argument("--domain", required=True, help="a member id (its leaf) or 'hub'")
+    s.add_argument("--url", required=True, help="that domain's NATS server")
+    s.add_argument("--admin-nkey", type=Path, required=True, help="that domain's admin seed")
+    s.add_argument("--members", type=members, required=True, help="e.g. gb,fr,jp")
+    s.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to keep retrying while servers start and links come up")
 
 
 class Hosts:
@@ -106,6 +137,42 @@ def _nats_configs(out: Path, count: int, hosts: Hosts, admin: str,
             server_name=name), encoding="utf-8")
 
 
+def leaf_service(member: str) -> str:
+    return f"nats-{member}"
+
+
+def _leaf_configs(out: Path, members: list[str], hosts: Hosts, admin: str,
+                  nodes: dict[str, str]) -> dict[str, str]:
+    """Write the hub's and every member's server config; return each node's NATS URL."""
+    links = {}
+    for m in members:
+        folder = out / leaf_service(m)
+        links[m] = _kept_nkey(folder / "leaf.nk")
+        leaf_admin = _kept_nkey(folder / "admin.nk")
+        conf = server_config(
+            port=NATS_PORT, store_dir=STORE_DIR, admin=leaf_admin.public,
+            nodes={m: nodes[m]}, monitor_port=MONITOR_PORT, host=hosts.listen(leaf_service(m)),
+            server_name=leaf_service(m), domain=m, hub_api=f"$JS.{HUB_DOMAIN}.API",
+            leafnodes=leaf_remote(f"nats-leaf://{hosts.addr(HUB_SERVICE)}:{LEAF_PORT}",
+                                  links[m]))
+        write_secret(folder / "nats.conf", conf.encode())  # it holds the link's seed
+    (out / "nats").mkdir(parents=True, exist_ok=True)
+    hub = hosts.listen(HUB_SERVICE)
+    (out / "nats" / "hub.conf").write_text(server_config(
+        port=NATS_PORT, store_dir=STORE_DIR, admin=admin, nodes={HUB_NODE: nodes[HUB_NODE]},
+        monitor_port=MONITOR_PORT, host=hub, server_name=HUB_SERVICE, domain=HUB_DOMAIN,
+        leafnodes={"listen": f"{hub}:{LEAF_PORT}"},
+        leaf_links={m: k.public for m, k in links.items()}), encoding="utf-8")
+    urls = {m: f"nats://{hosts.addr(leaf_service(m))}:{NATS_PORT}" for m in members}
+    return urls | {HUB_NODE: f"nats://{hosts.addr(HUB_SERVICE)}:{NATS_PORT}"}
+
+
+def _kept_nkey(path: Path) -> NkeyUser:
+    if not path.exists():
+        NkeyUser.create().save(path)
+    return NkeyUser.load(path)
+
+
 def _roster(out: Path, given: Path | None) -> Path:
     roster = out / "roster.json"
     if given is not None and not roster.exists():
@@ -125,14 +192,23 @@ def init(args: argparse.Namespace) -> dict[str, Any]:
     files = provision_federation({nid: out / nid for nid in ids}, args.members, roster,
                                  now=utcnow())
     admin = admin_user(out / "setup" / "admin.nk")
-    _nats_configs(out, args.nats_servers, hosts, admin.public,
-                  {nid: f.nkey.public for nid, f in files.items()})
-    nats_url = ",".join(f"nats://{hosts.addr(n)}:{NATS_PORT}"
-                        for n in nats_names(args.nats_servers))
+    publics = {nid: f.nkey.public for nid, f in files.items()}
+    if args.topology == "leaf":
+        urls = _leaf_configs(out, args.members, hosts, admin.public, publics)
+        servers = [HUB_SERVICE, *(leaf_service(m) for m in args.members)]
+        nats_doc = {"servers": servers, "url": urls[HUB_NODE], "replicas": 1,
+                    "topology": "leaf", "urls": urls}
+    else:
+        _nats_configs(out, args.nats_servers, hosts, admin.public, publics)
+        nats_url = ",".join(f"nats://{hosts.addr(n)}:{NATS_PORT}"
+                            for n in nats_names(args.nats_servers))
+        urls = dict.fromkeys(files, nats_url)
+        nats_doc = {"servers": nats_names(args.nats_servers), "url": nats_url,
+                    "replicas": args.nats_servers}
     nodes = []
     for nid, f in files.items():
         shutil.copyfile(roster, f.directory / "roster.json")
-        config = write_config(f, roster_file=f.directory / "roster.json", nats_url=nats_url,
+        config = write_config(f, roster_file=f.directory / "roster.json", nats_url=urls[nid],
                               http_port=args.http_port, time_scale=args.time_scale,
                               http_host=hosts.listen(nid), data_dir=f.directory / "data",
                               relative=True)
@@ -144,16 +220,20 @@ def init(args: argparse.Namespace) -> dict[str, Any]:
             write_secret(tokens_file, json.dumps(tokens, indent=2).encode() + b"\n")
         nodes.append({"id": nid, "role": f.role, "bundle": nid,
                       "url": f"http://{hosts.addr(nid)}:{args.http_port}"})
-    doc = {"nats": {"servers": nats_names(args.nats_servers), "url": nats_url,
-                    "replicas": args.nats_servers},
-           "nodes": nodes, "hosts": hosts.map}
+    doc = {"nats": nats_doc, "nodes": nodes, "hosts": hosts.map}
     (out / "deploy.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.deploy_command == "setup":
+        asyncio.run(reconcile_domain(args.url, str(args.admin_nkey), args.domain, args.members,
+                                     within_s=args.wait))
+        print(f"JetStream domain {args.domain} set up (streams, roster bucket, consumer)")
+        return 0
     doc = init(args)
     print(f"wrote {len(doc['nodes'])} node bundles and {len(doc['nats']['servers'])} NATS "
           f"server configs to {args.out}")
-    print("next: docker compose up -d   (or copy each <id>/ folder to its authority only)")
+    compose = " -f docker-compose.leaf.yml" if args.topology == "leaf" else ""
+    print(f"next: docker compose{compose} up -d   (or copy each authority's folders to it only)")
     return 0

@@ -132,7 +132,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise Error(f"--id {args.id!r}: use 2-32 lowercase letters, digits or '-'")
     files = provision_node(args.dir.resolve(), args.id, role=args.role)
     roster = (args.roster or args.dir / "roster.json").resolve()
-    write_config(files, roster_file=roster, nats_url=args.nats_url, http_port=args.port)
+    # Relative paths: the folder can be moved or copied to another machine as a whole.
+    write_config(files, roster_file=roster, nats_url=args.nats_url, http_port=args.port,
+                 relative=True)
     entry_file = files.directory / "member.json"
     entry_file.write_text(json.dumps(member_entry(files, now=utcnow()), indent=2) + "\n")
     print(f"created {files.config_file}")

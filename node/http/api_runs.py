@@ -163,7 +163,7 @@ async def emergency(request: web.Request) -> web.Response:
         return web.json_response({"state": "none", "threshold": None, "declarations": []})
     doc = json.loads(em["document"])
     decls = [{"by": r["origin"], "at": r["issued_at"], "digest": r["digest"],
-              "statement": r["statement"]} for r in runs.declarations_of(ctx.store, em["id"])]
+              "statement": r["statement"]} for r in runs.list_declarations(ctx.store, em["id"])]
     return web.json_response({
         "state": em["state"], "id": em["id"], "origin": em["origin"],
         "incident_id": em["incident_id"], "run_id": em["run_id"],

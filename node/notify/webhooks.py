@@ -88,8 +88,10 @@ class WebhookDispatcher:
     async def _round(self, session: aiohttp.ClientSession) -> None:
         self._wake.clear()
         ctx = self.ctx
-        with ctx.transaction() as tx:
-            queued = ws.collect(ctx, tx, warn_fraction=self.warn_fraction)
+        queued = 0
+        if ws.has_webhooks(ctx.store):  # else no write transaction between inbound batches
+            with ctx.transaction() as tx:
+                queued = ws.collect(ctx, tx, warn_fraction=self.warn_fraction)
         if queued:
             log.info("queued %d webhook deliveries", queued)
         free = CONCURRENCY - len(self.in_flight)

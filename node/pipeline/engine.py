@@ -59,16 +59,18 @@ from federation.run_messages import (
 from federation.run_model import PlaybookRun, Transition
 from federation.step_messages import step_updates
 from federation.timeutil import format_time, parse_time
+from federation.triggers import IncidentFacts
 from node.core.errors import Conflict, NotFound
 from node.pipeline.context import NodeContext
+from node.store import runs as stored
 
 log = logging.getLogger("beacon.runs")
 
 
 # -- persistence ------------------------------------------------------------------------------
 def load_run(tx: sqlite3.Connection, run_id: str) -> PlaybookRun | None:
-    row = tx.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return None if row is None else PlaybookRun.from_dict(json.loads(row["document"]))
+    text = stored.run_document(tx, run_id)
+    return None if text is None else PlaybookRun.from_dict(json.loads(text))
 
 
 def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
@@ -76,18 +78,12 @@ def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
     """Insert or update ``run``; an update must start from ``expected_token`` (compare-and-swap),
     so two transitions can never both apply to the same state."""
     nxt = run.next_timer_at
-    timer_at = format_time(nxt) if nxt else None
-    values = (run.incident_id, run.playbook_id, run.state, run.token, timer_at,
-              json.dumps(run.to_dict()), ctx.stamp(), run.id)
+    row = stored.RunRow(run.id, run.incident_id, run.playbook_id, run.state, run.token,
+                        format_time(nxt) if nxt else None, run.to_json(), ctx.stamp())
     if expected_token is None:
-        tx.execute("INSERT INTO runs(incident_id, playbook_id, state, token, timer_at, document, "
-                   "updated_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-    else:
-        cur = tx.execute("UPDATE runs SET incident_id=?, playbook_id=?, state=?, token=?, "
-                         "timer_at=?, document=?, updated_at=? WHERE id=? AND token=?",
-                         (*values, expected_token))
-        if cur.rowcount != 1:
-            raise Error(f"run {run.id} changed under a transition (token {expected_token})")
+        stored.insert_run(tx, row)
+    elif not stored.update_run(tx, row, expected_token=expected_token):
+        raise Error(f"run {run.id} changed under a transition (token {expected_token})")
     ctx.dirty_runs.add(run.id)
 
 
@@ -137,13 +133,13 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    now, rc = ctx.now(), ctx.run_context()
-    existing = [load_run(tx, r["id"]) for r in tx.execute(
-        "SELECT id FROM runs WHERE incident_id = ?", (doc["id"],))]
+    existing = [load_run(tx, run_id) for run_id in stored.run_ids_of_incident(tx, doc["id"])]
     live = [r for r in existing if r is not None]
     if previous is not None and int(previous.get("revision", 0)) >= int(doc["revision"]):
         return []  # an older revision arriving late changes nothing
     drafts: list[Draft] = []
+    if live:  # (a first revision has no run yet: no context to build)
+        now, rc = ctx.now(), ctx.run_context()
     for run in live:
         if doc.get("status") == "resolved":
             drafts += apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc,
@@ -158,16 +154,19 @@ def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
 def _start_matching(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any],
                     previous: Mapping[str, Any] | None, existing: list[str]) -> list[Draft]:
     now, rc = ctx.now(), ctx.run_context()
+    facts = IncidentFacts.from_document(doc)
     drafts: list[Draft] = []
     for playbook in runs.playbooks_to_start(ctx.playbooks, previous, doc, existing=existing,
-                                            local_id=ctx.node_id,
+                                            local_id=ctx.node_id, facts=facts,
                                             is_local=doc["origin"] == ctx.node_id):
-        t = runs.start_run(playbook, doc, now=now, ctx=rc)
-        if load_run(tx, t.run.id) is not None:
+        if stored.run_exists(tx, runs.run_id_for(ctx.node_id, playbook.id, facts.incident_id)):
             continue  # started before (a redelivery): one run per playbook and incident
+        t = runs.start_run(playbook, doc, now=now, ctx=rc, facts=facts)
         drafts += apply(ctx, tx, None, t)
-        log.info("started playbook %s for %s", playbook.id, t.run.incident_id,
-                 extra={"run_id": t.run.id, "incident_id": t.run.incident_id})
+        # The run's history says "started" (the audit trail); the log has one line per batch
+        # (node.pipeline.flow.accept): a line per run was a twelfth of a draining node's CPU.
+        log.debug("started playbook %s for %s", playbook.id, t.run.incident_id,
+                  extra={"run_id": t.run.id, "incident_id": t.run.incident_id})
     return drafts
 
 
@@ -180,11 +179,7 @@ def _on_escalation(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any]
                    local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     if ctx.node_id not in doc["to"]:
         return []
-    tx.execute("INSERT INTO escalations(id, origin, incident_id, run_id, tier, deadline, status, "
-               "document, received_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) "
-               "ON CONFLICT(id) DO NOTHING",
-               (doc["id"], doc["origin"], doc["incident_id"], doc["run_id"], doc["tier"],
-                doc["deadline"], json.dumps(doc), ctx.stamp()))
+    stored.record_escalation(tx, doc, at=ctx.stamp())
     return []
 
 
@@ -193,9 +188,8 @@ def _answer(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], diges
     """Record an ack or decline: in the answering node's inbox, and in the asking run."""
     ref = doc.get("escalation_id") or doc.get("emergency_id") or ""
     if doc["origin"] == ctx.node_id:
-        tx.execute("UPDATE escalations SET status = ?, answered_at = ?, answered_by = ?, "
-                   "answer_digest = ? WHERE id = ? AND status = 'open'",
-                   (status, ctx.stamp(), doc.get("responder") or doc["origin"], digest, ref))
+        stored.answer_escalation(tx, ref, status=status, at=ctx.stamp(),
+                                 by=doc.get("responder") or doc["origin"], digest=digest)
     run = _run_of(tx, ref)
     if run is None:
         return []
@@ -220,9 +214,7 @@ def _on_decline(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], d
 
 def _on_declaration(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                     local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    tx.execute("INSERT INTO declarations(emergency_id, origin, digest, statement, issued_at) "
-               "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-               (doc["emergency_id"], doc["origin"], digest, doc["statement"], doc["issued_at"]))
+    stored.record_declaration(tx, doc, digest)
     run = _run_of(tx, doc["emergency_id"])
     if run is None:
         return []
@@ -233,21 +225,14 @@ def _on_declaration(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any
 
 def _on_emergency(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                   local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    tx.execute("INSERT INTO emergencies(id, origin, incident_id, run_id, state, document, "
-               "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-               "state = excluded.state, document = excluded.document, "
-               "updated_at = excluded.updated_at",
-               (doc["id"], doc["origin"], doc["incident_id"], doc["run_id"], doc["state"],
-                json.dumps(doc), ctx.stamp()))
-    existing = [r["playbook_id"] for r in tx.execute(
-        "SELECT playbook_id FROM runs WHERE incident_id = ?", (doc["incident_id"],))]
+    stored.upsert_emergency(tx, doc, at=ctx.stamp())
+    existing = stored.playbook_ids_of_incident(tx, doc["incident_id"])
     return _start_matching(ctx, tx, doc, None, existing)
 
 
 def _on_resolution(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                    local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    tx.execute("UPDATE escalations SET status = 'closed' WHERE incident_id = ? AND "
-               "status = 'open'", (doc["incident_id"],))
+    stored.close_escalations(tx, doc["incident_id"])
     return []
 
 
@@ -256,17 +241,14 @@ def _on_step(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], dige
     """The owner says a step of its run moved on: close this node's inbox item if another
     recipient's answer ended it (one truth across nodes)."""
     if not local and doc.get("escalation_id") and doc["status"] == "succeeded":
-        tx.execute("UPDATE escalations SET status = 'answered', answered_at = ?, "
-                   "answered_by = ?, answer_digest = ? WHERE id = ? AND status = 'open'",
-                   (ctx.stamp(), doc["by"], digest, doc["escalation_id"]))
+        stored.answer_escalation(tx, doc["escalation_id"], status="answered", at=ctx.stamp(),
+                                 by=doc["by"], digest=digest)
     return []
 
 
 def _on_advisory(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    tx.execute("INSERT INTO advisories(id, origin, incident_id, document, received_at) "
-               "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-               (doc["id"], doc["origin"], doc["incident_id"], json.dumps(doc), ctx.stamp()))
+    stored.record_advisory(tx, doc, at=ctx.stamp())
     return []
 
 
@@ -311,13 +293,13 @@ def start_by_hand(ctx: NodeContext, tx: sqlite3.Connection, incident_id: str,
         RunError: no playbook ``playbook_id`` (the message lists the known ones).
         Conflict: that playbook already runs (or ran) for the incident.
     """
-    row = tx.execute("SELECT document FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-    if row is None:
+    held = stored.held_incident(tx, incident_id)
+    if held is None:
         raise NotFound(f"incident {incident_id}")
     playbook = runs.find_playbook(ctx.playbooks, playbook_id)
-    t = runs.start_run(playbook, json.loads(row["document"]), now=ctx.now(),
+    t = runs.start_run(playbook, held.document, now=ctx.now(),
                        ctx=ctx.run_context(), by=by)
-    if load_run(tx, t.run.id) is not None:
+    if stored.run_exists(tx, t.run.id):
         raise Conflict(f"playbook {playbook_id} already runs (or ran) for {incident_id}: "
                        f"run {t.run.id}")
     return t, apply(ctx, tx, None, t)
@@ -337,12 +319,11 @@ def on_deadline(ctx: NodeContext, tx: sqlite3.Connection, run_id: str,
 # -- effects ----------------------------------------------------------------------------------
 def _incident_ref(tx: sqlite3.Connection, incident_id: str) -> IncidentRef | None:
     """The signed incident this node holds, or None: a message about it must not be built."""
-    row = tx.execute("SELECT digest, document FROM incidents WHERE id = ?",
-                     (incident_id,)).fetchone()
-    if row is None:
+    held = stored.held_incident(tx, incident_id)
+    if held is None:
         return None
-    doc = json.loads(row["document"])
-    return IncidentRef(incident_id, row["digest"], doc.get("severity"),
+    doc = held.document
+    return IncidentRef(incident_id, held.digest, doc.get("severity"),
                        tuple(doc.get("red_lines", ())))
 
 
@@ -371,10 +352,9 @@ def _escalation(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
 
 def _notify(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, step_id: str,
             role: str, kind: str, message: str, due: datetime | None) -> None:
-    tx.execute("INSERT INTO notifications(run_id, step_id, role, kind, message, due, "
-               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-               (run.id, step_id, role or "operator", kind, message,
-                format_time(due) if due else None, ctx.stamp()))
+    stored.add_notification(tx, run_id=run.id, step_id=step_id, role=role or "operator",
+                            kind=kind, message=message, due=format_time(due) if due else None,
+                            at=ctx.stamp())
 
 
 def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
@@ -420,20 +400,17 @@ def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
 
 def _declaration_refs(tx: sqlite3.Connection, e: DeclareEmergency) -> tuple[DeclarationRef, ...]:
     """The declarations that met the quorum, with digest and time where this node holds them."""
-    rows = {r["origin"]: r for r in tx.execute(
-        "SELECT origin, digest, issued_at FROM declarations WHERE emergency_id = ?",
-        (e.emergency_id,))}
-    return tuple(DeclarationRef(m, rows[m]["digest"], parse_time(rows[m]["issued_at"]))
+    rows = stored.declarations_of(tx, e.emergency_id)
+    return tuple(DeclarationRef(m, rows[m].digest, parse_time(rows[m].issued_at))
                  if m in rows else DeclarationRef(m) for m in e.declarations)
 
 
 def _recorded_quorum(tx: sqlite3.Connection,
                      emergency_id: str) -> tuple[Threshold | None, tuple[str, ...]]:
     """The threshold and members of an emergency this node recorded; (None, ()) if never."""
-    row = tx.execute("SELECT document FROM emergencies WHERE id = ?", (emergency_id,)).fetchone()
-    if row is None:
+    old = stored.emergency_document(tx, emergency_id)
+    if old is None:
         return None, ()
-    old = json.loads(row["document"])
     return Threshold(old["threshold"]["k"], old["threshold"]["n"]), tuple(old.get("members", ()))
 
 

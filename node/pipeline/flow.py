@@ -93,9 +93,11 @@ def on_deadline(ctx: NodeContext, run_id: str, token: int) -> str:
 # -- inbound -----------------------------------------------------------------------------------
 def accept(ctx: NodeContext, tx: sqlite3.Connection, accepted: Iterable[Accepted]) -> int:
     """Store verified inbound messages and everything they cause; return how many were new."""
-    new = 0
+    new, seen = 0, 0
+    runs_before = len(ctx.dirty_runs)
     caused: list[Draft] = []
     for a in accepted:
+        seen += 1
         v = a.verified
         if records.insert_envelope(tx, v.digest, v.message_type, v.origin, a.subject,
                                    a.data, a.received_at, local=False):
@@ -107,6 +109,10 @@ def accept(ctx: NodeContext, tx: sqlite3.Connection, accepted: Iterable[Accepted
     if caused:
         _drain(ctx, tx, caused)
         ctx.outbox_wakeup.set()
+    if new:  # one line per batch: a line per message or run was a twelfth of the drain's CPU
+        log.info("stored %d new of %d inbound messages; %d playbook runs started or moved, "
+                 "%d messages signed in reaction", new, seen,
+                 len(ctx.dirty_runs) - runs_before, len(caused))
     return new
 
 

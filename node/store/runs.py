@@ -1,23 +1,188 @@
-"""Tables ``runs``, ``escalations``, ``emergencies``, ``declarations``, ``notifications`` and
-``advisories``: playbook runs, this node's escalation inbox, the emergency state and its
-declarations, and what runs asked this node's roles to do.
+"""Playbook runs and what they record: ``runs``, ``escalations``, ``emergencies``,
+``declarations``, ``notifications``, ``advisories``.
 
-    runs = list_runs(store, incident_id="gb-…", limit=100)      # PlaybookRun, newest first
-    row = find_escalation(store, "gb-00000001.notify")
     with store.transaction() as tx:
-        assign_escalation(tx, "gb-00000001.notify", "alice", at)
+        insert_run(tx, RunRow(...))
+        text = run_document(tx, run_id)
 
-The inbox (``list_inbox``) also reads ``incidents``, for each escalation's incident title.
+Writers take the open transaction (``tx``), so a run, the escalation it sends and the
+notification it records commit together (``node.pipeline.engine``). The engine's functions are
+under the first banner; the API's and the console's under the second.
+
+``held_incident`` and the inbox (``list_inbox``, for each escalation's incident title) also read
+``incidents``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from federation.run_model import PlaybookRun
 from node.store.db import Store, row_dict
+
+# --- written and read by the engine
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One ``runs`` row: the columns the scheduler and lists read, and the whole document."""
+
+    id: str
+    incident_id: str
+    playbook_id: str
+    state: str
+    token: int
+    timer_at: str | None
+    document: str
+    updated_at: str
+
+    def values(self) -> tuple[Any, ...]:
+        return (self.incident_id, self.playbook_id, self.state, self.token, self.timer_at,
+                self.document, self.updated_at, self.id)
+
+
+def run_document(tx: sqlite3.Connection, run_id: str) -> str | None:
+    """The stored document of run ``run_id`` (JSON text), or None."""
+    row = tx.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None else str(row["document"])
+
+
+def run_exists(tx: sqlite3.Connection, run_id: str) -> bool:
+    return tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+
+def run_ids_of_incident(tx: sqlite3.Connection, incident_id: str) -> list[str]:
+    return [r["id"] for r in tx.execute("SELECT id FROM runs WHERE incident_id = ?",
+                                        (incident_id,))]
+
+
+def playbook_ids_of_incident(tx: sqlite3.Connection, incident_id: str) -> list[str]:
+    """The playbooks that run (or ran) for ``incident_id`` here."""
+    return [r["playbook_id"] for r in tx.execute(
+        "SELECT playbook_id FROM runs WHERE incident_id = ?", (incident_id,))]
+
+
+def insert_run(tx: sqlite3.Connection, row: RunRow) -> None:
+    tx.execute("INSERT INTO runs(incident_id, playbook_id, state, token, timer_at, document, "
+               "updated_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row.values())
+
+
+def update_run(tx: sqlite3.Connection, row: RunRow, *, expected_token: int) -> bool:
+    """Compare-and-swap: update the run only if it is still at ``expected_token``."""
+    cur = tx.execute("UPDATE runs SET incident_id=?, playbook_id=?, state=?, token=?, "
+                     "timer_at=?, document=?, updated_at=? WHERE id=? AND token=?",
+                     (*row.values(), expected_token))
+    return cur.rowcount == 1
+
+
+@dataclass(frozen=True)
+class RunTimer:
+    """What the scheduler arms for a run: its state, token and earliest timer."""
+
+    id: str
+    state: str
+    token: int
+    timer_at: str | None
+
+
+def running_run_ids(store: Store) -> list[str]:
+    return [r["id"] for r in store.query("SELECT id FROM runs WHERE state = 'running'")]
+
+
+def run_timers(store: Store, run_ids: Iterable[str]) -> list[RunTimer]:
+    """The timer columns of those of ``run_ids`` that exist, in one query."""
+    return [RunTimer(r["id"], r["state"], int(r["token"]), r["timer_at"])
+            for r in store.query("SELECT id, state, token, timer_at FROM runs WHERE id IN "
+                                 "(SELECT value FROM json_each(?))", (json.dumps(list(run_ids)),))]
+
+
+def record_escalation(tx: sqlite3.Connection, doc: Mapping[str, Any], *, at: str) -> None:
+    """An escalation addressed to this node, into its inbox (once)."""
+    tx.execute("INSERT INTO escalations(id, origin, incident_id, run_id, tier, deadline, status, "
+               "document, received_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) "
+               "ON CONFLICT(id) DO NOTHING",
+               (doc["id"], doc["origin"], doc["incident_id"], doc["run_id"], doc["tier"],
+                doc["deadline"], json.dumps(doc), at))
+
+
+def answer_escalation(tx: sqlite3.Connection, escalation_id: str, *, status: str, at: str,
+                      by: str, digest: str) -> None:
+    """This node's answer (``acked``, ``declined``, or ``answered`` by another recipient) to an
+    open inbox escalation."""
+    tx.execute("UPDATE escalations SET status = ?, answered_at = ?, answered_by = ?, "
+               "answer_digest = ? WHERE id = ? AND status = 'open'",
+               (status, at, by, digest, escalation_id))
+
+
+def close_escalations(tx: sqlite3.Connection, incident_id: str) -> None:
+    """The incident was resolved: its open inbox escalations are closed."""
+    tx.execute("UPDATE escalations SET status = 'closed' WHERE incident_id = ? AND "
+               "status = 'open'", (incident_id,))
+
+
+def record_declaration(tx: sqlite3.Connection, doc: Mapping[str, Any], digest: str) -> None:
+    tx.execute("INSERT INTO declarations(emergency_id, origin, digest, statement, issued_at) "
+               "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+               (doc["emergency_id"], doc["origin"], digest, doc["statement"], doc["issued_at"]))
+
+
+@dataclass(frozen=True)
+class DeclarationRow:
+    origin: str
+    digest: str
+    issued_at: str
+
+
+def declarations_of(tx: sqlite3.Connection, emergency_id: str) -> dict[str, DeclarationRow]:
+    """The declarations recorded for an emergency, by member."""
+    return {r["origin"]: DeclarationRow(r["origin"], r["digest"], r["issued_at"])
+            for r in tx.execute("SELECT origin, digest, issued_at FROM declarations "
+                                "WHERE emergency_id = ?", (emergency_id,))}
+
+
+def upsert_emergency(tx: sqlite3.Connection, doc: Mapping[str, Any], *, at: str) -> None:
+    tx.execute("INSERT INTO emergencies(id, origin, incident_id, run_id, state, document, "
+               "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+               "state = excluded.state, document = excluded.document, "
+               "updated_at = excluded.updated_at",
+               (doc["id"], doc["origin"], doc["incident_id"], doc["run_id"], doc["state"],
+                json.dumps(doc), at))
+
+
+def emergency_document(tx: sqlite3.Connection, emergency_id: str) -> dict[str, Any] | None:
+    row = tx.execute("SELECT document FROM emergencies WHERE id = ?", (emergency_id,)).fetchone()
+    return None if row is None else dict(json.loads(row["document"]))
+
+
+def record_advisory(tx: sqlite3.Connection, doc: Mapping[str, Any], *, at: str) -> None:
+    tx.execute("INSERT INTO advisories(id, origin, incident_id, document, received_at) "
+               "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+               (doc["id"], doc["origin"], doc["incident_id"], json.dumps(doc), at))
+
+
+def add_notification(tx: sqlite3.Connection, *, run_id: str, step_id: str, role: str,
+                     kind: str, message: str, due: str | None, at: str) -> None:
+    tx.execute("INSERT INTO notifications(run_id, step_id, role, kind, message, due, "
+               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (run_id, step_id, role, kind, message, due, at))
+
+
+@dataclass(frozen=True)
+class HeldIncident:
+    """The current revision of an incident this node holds: its digest and document."""
+
+    digest: str
+    document: dict[str, Any]
+
+
+def held_incident(tx: sqlite3.Connection, incident_id: str) -> HeldIncident | None:
+    row = tx.execute("SELECT digest, document FROM incidents WHERE id = ?",
+                     (incident_id,)).fetchone()
+    return None if row is None else HeldIncident(row["digest"], json.loads(row["document"]))
 
 
 # --- read by the API and console
@@ -105,7 +270,7 @@ def has_declared(store: Store, emergency_id: str, origin: str) -> bool:
                             (emergency_id, origin)))
 
 
-def declarations_of(store: Store, emergency_id: str) -> list[sqlite3.Row]:
+def list_declarations(store: Store, emergency_id: str) -> list[sqlite3.Row]:
     """The declarations of an emergency, in the order they were issued."""
     return store.query("SELECT * FROM declarations WHERE emergency_id = ? "
                        "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', issued_at)", (emergency_id,))

@@ -10,6 +10,7 @@ import pytest
 
 from federation.canonical import decode, digest, encode
 from federation.errors import SchemaError
+from federation.jsonbounds import parse_json
 
 
 def f64(bits: int) -> float:
@@ -166,3 +167,20 @@ def test_decode_inverts_encode() -> None:
 def test_decode_refuses_bytes_that_are_not_json(body: bytes) -> None:
     with pytest.raises(SchemaError, match=r"^\$: payload is not JSON"):
         decode(body)
+
+
+@pytest.mark.parametrize("value", [1e20, 2e20, -6.466345310498835e16, 9.007199254740994e15,
+                                   3e25, 1e21])
+def test_every_double_the_encoder_writes_parses_back_strictly(value: float) -> None:
+    """JCS writes doubles below 10**21 without an exponent (2e20 as 21 digits); a peer's strict
+    parser once refused such a body as an unsafe integer, quarantining a compute figure every
+    node had signed (found by tests/pipeline/test_schema_fuzz_inprocess.py)."""
+    body = encode({"training_compute_flop": value})
+    assert parse_json(body, strict=True) == {"training_compute_flop": value}
+
+
+@pytest.mark.parametrize("literal", ["9007199254740993", "64663453104988352",
+                                     "123456789012345678901"])
+def test_an_integer_no_double_is_written_as_is_still_refused(literal: str) -> None:
+    with pytest.raises(SchemaError, match="not how RFC 8785 writes any double"):
+        parse_json('{"n": ' + literal + "}", strict=True)
