@@ -1,0 +1,89 @@
+"""``make bench``: every benchmark of issue 13, in one run, into ``bench/results.json`` and the
+tables in ``docs/performance.md``.
+
+    $ .venv/bin/python -m bench.suite                 # full sizes (``make bench``)
+    $ .venv/bin/python -m bench.suite --quick         # ``make bench-quick``, under two minutes
+
+First ``bench.consumer`` (floor, ingest, latency, in-process pipeline, store size), unchanged;
+then, on its results, the benchmarks it does not run: catch-up after N reports offline
+(``bench.catchup``), 3/10/30 members (``bench.scale``), a real node serving 10^6 reports
+(``bench.size_node``) and the medallion peer (``bench.peer``). Each adds its own key to
+``results.json``; the consumer's keys stay as they are. Figures only, never a pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import consumer
+from bench.catchup import catchup
+from bench.peer import peer
+from bench.scale import scale
+from bench.size_node import size_node
+from bench.suite_table import write_suite_table
+from bench.table import write_table
+from tests.integration.conftest import Federation
+
+FULL = {"messages": 5000, "latency_samples": 50, "rate_seconds": 5.0, "size_reports": 100_000,
+        "catchup": 100_000, "scale": "3,10,30", "size_node": 1_000_000, "peer": 1000}
+QUICK = {"messages": 1000, "latency_samples": 20, "rate_seconds": 2.0, "size_reports": 20_000,
+         "catchup": 10_000, "scale": "3,10", "size_node": 20_000, "peer": 100}
+
+
+def extra(args: argparse.Namespace, floor_us: float) -> dict[str, Any]:
+    """The suite's own benchmarks; ``floor_us`` is the floor the consumer measured."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fed = Federation(Path(tmp), ["gb", "fr", "jp"])
+        try:
+            fed.start()
+            if args.peer:
+                out["peer_medallion"] = peer(fed, args.peer)
+                print(f"peer: {out['peer_medallion']}", flush=True)
+            if args.catchup:
+                out["catchup"] = catchup(fed, args.catchup, floor_us)
+                print(f"catch-up: {out['catchup']}", flush=True)
+        finally:
+            fed.stop()
+    if args.scale:
+        out["scale"] = scale([int(m) for m in args.scale.split(",")],
+                             seconds=args.scale_seconds)
+    if args.size_node:
+        out["size_node"] = size_node(args.size_node)
+        print(f"size at {args.size_node}: {out['size_node']}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the quick sizes (bench-quick)")
+    for name, default in FULL.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=None,
+                            help=f"default {default}; quick {QUICK[name]} (0: skip)")
+    parser.add_argument("--scale-seconds", type=float, default=None,
+                        help="how long each federation size is offered reports (5; quick 3)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    for name, default in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.scale_seconds is None:
+        args.scale_seconds = 3.0 if args.quick else 5.0
+    report = consumer.run(args.messages, args.latency_samples, args.size_reports,
+                          args.rate_seconds)
+    report.update(extra(args, float(report["floor"]["floor_us"])))
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_table(args.doc, report)
+    write_suite_table(args.doc, report)
+    print(json.dumps(report, indent=2))
+    print(f"wrote {args.out} and the tables in {args.doc}")
+
+
+if __name__ == "__main__":
+    main()
