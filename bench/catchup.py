@@ -5,10 +5,11 @@
 fr and the international body are stopped; N incidents pre-signed by gb are published straight
 into JetStream (as ``bench.consumer`` does); then fr alone is started, and the clock runs from
 its start until its ``/healthz`` counts all N (``reports_per_s``; ``reports_per_s_once_healthy``
-counts from its first ``/healthz`` answer, leaving out the start-up). The international body stays down until then, so
-that fr competes only with jp (which drains the same reports meanwhile, as a member would in
-production) and gb (the publisher, idle here). CPU per report is fr's
-process CPU after it first answers ``/healthz``, divided by N; its start-up CPU is given apart.
+counts from its first ``/healthz`` answer, leaving the start-up out). The international body
+stays down until then, so that fr competes only with jp (which drains the same reports
+meanwhile, as a member would in production) and gb (the publisher, idle here). CPU per report
+is fr's process CPU after it first answers ``/healthz``, divided by N; its start-up CPU is
+given apart.
 """
 
 from __future__ import annotations

@@ -156,7 +156,9 @@ def _stix(docs: list[dict[str, Any]], sent: set[str]) -> list[list[dict[str, Any
     out = []
     for doc in docs:
         objects = [o for o in report_objects(doc, "GB") if o["type"] != "extension-definition"]
-        out.append([o for o in objects if not (o["id"] in sent or sent.add(o["id"]))])
+        fresh = {o["id"]: o for o in objects if o["id"] not in sent}
+        sent.update(fresh)
+        out.append(list(fresh.values()))
     return out
 
 

@@ -32,7 +32,8 @@ def memory_mb(pid: int) -> dict[str, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
-            out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = round(int(value.split()[0]) / 1024, 1)
+            mb = round(int(value.split()[0]) / 1024, 1)  # the kernel gives kB
+            out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = mb
     return out
 
 

@@ -16,7 +16,6 @@ RSS is read from ``/proc/<pid>/status`` after start-up, and its peak after the q
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -66,8 +65,7 @@ def fill(db: Path, n: int, batch: int = 20_000) -> float:
                     records.insert_envelope(tx, digest, "incident", "gb", "bench", PLACEHOLDER,
                                             at, local=False)
                     records.upsert_incident(tx, doc, digest, at)
-                    statistics.on_message(no_ctx, cast(sqlite3.Connection, tx), "incident", doc,
-                                          digest, at)
+                    statistics.on_message(no_ctx, tx, "incident", doc, digest, at)
     finally:
         store.close()
     return n / (time.perf_counter() - t0)

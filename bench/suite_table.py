@@ -15,7 +15,8 @@ BEGIN, END = "<!-- bench-suite:begin -->", "<!-- bench-suite:end -->"
 def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     if c := r.get("catchup"):
-        rows += [(f"catch-up: fr back after {c['reports']} reports offline (load {c['load_average']})",
+        rows += [(f"catch-up: fr back after {c['reports']} reports offline "
+                  f"(load {c['load_average']})",
                   f"{c['reports_per_s']} reports/s, {c['cpu_us_per_report']} µs CPU each, "
                   f"floor / CPU **{c['floor_over_cpu']}**, RSS peak {c['node_peak_rss_mb']} MB")]
     for s in r.get("scale", []):
