@@ -36,36 +36,46 @@ def _cpu(pids: list[int]) -> list[float]:
     return [cpu_s(p) for p in pids]
 
 
-def one_size(members: int, rate: float, seconds: float) -> dict[str, Any]:
-    n = max(1, int(rate * seconds))
+def one_size(members: int, rate: float, seconds: float,
+             fed: Federation | None = None) -> dict[str, Any]:
+    """Figures for a federation of ``members``: started here, or ``fed`` if it is given (and
+    has exactly that many members)."""
+    if fed is not None:
+        return _measure(fed, rate, seconds, start_s=None)
     with tempfile.TemporaryDirectory() as tmp:
-        fed = Federation(Path(tmp), member_ids(members))
+        own = Federation(Path(tmp), member_ids(members))
         try:
             t0 = time.perf_counter()
-            fed.start(within_s=60 + 10 * members)
-            start_s = time.perf_counter() - t0
-            # Receivers: every node but the publisher (gb does not store its own reports twice).
-            pids = [int(x["pid"]) for x in fed.doc["nodes"] if x["id"] != "gb"]
-            messages = _messages(Path(fed.node("gb")["signing_key_file"]), n + WARM_UP)
-            # A few reports first, so that no node's first-report costs (lazy imports, caches,
-            # the first compile of a validator) count as per-report CPU.
-            asyncio.run(offered_latency(fed, messages[n:], rate, "fr"))
-            messages = messages[:n]
-            idle0 = _cpu(pids)
-            time.sleep(seconds)  # the idle window: what the nodes burn without reports
-            idle = [b - a for a, b in zip(idle0, _cpu(pids), strict=True)]
-            busy0, w0 = _cpu(pids), time.perf_counter()
-            lat = asyncio.run(offered_latency(fed, messages, rate, "fr"))
-            busy_s = time.perf_counter() - w0
-            busy = [b - a for a, b in zip(busy0, _cpu(pids), strict=True)]
-            # Scale the idle CPU to the busy window's length (it ran longer: the drain tail).
-            extra = [b - i * busy_s / seconds for b, i in zip(busy, idle, strict=True)]
-            rss = [memory_mb(p)["rss_mb"] for p in pids]
+            own.start(within_s=60 + 10 * members)
+            return _measure(own, rate, seconds, start_s=time.perf_counter() - t0)
         finally:
-            fed.stop()
-    per_node_us = [1e6 * max(e, 0.0) / n for e in extra]
-    return {"members": members, "nodes": len(pids) + 1, "reports": n, "offered_per_s": rate,
-            "load_average": load_average(), "start_s": round(start_s, 1),
+            own.stop()
+
+
+def _measure(fed: Federation, rate: float, seconds: float,
+             start_s: float | None) -> dict[str, Any]:
+    n = max(1, int(rate * seconds))
+    # Receivers: every node but the publisher (gb does not store its own reports twice).
+    pids = [int(x["pid"]) for x in fed.doc["nodes"] if x["id"] != "gb"]
+    messages = _messages(Path(fed.node("gb")["signing_key_file"]), n + WARM_UP)
+    # A few reports first, so that no node's first-report costs (lazy imports, caches,
+    # the first compile of a validator) count as per-report CPU.
+    asyncio.run(offered_latency(fed, messages[n:], rate, "fr"))
+    messages = messages[:n]
+    idle0 = _cpu(pids)
+    time.sleep(seconds)  # the idle window: what the nodes burn without reports
+    idle = [b - a for a, b in zip(idle0, _cpu(pids), strict=True)]
+    busy0, w0 = _cpu(pids), time.perf_counter()
+    lat = asyncio.run(offered_latency(fed, messages, rate, "fr"))
+    busy_s = time.perf_counter() - w0
+    busy = [b - a for a, b in zip(busy0, _cpu(pids), strict=True)]
+    # Scale the idle CPU to the busy window's length (it ran longer: the drain tail).
+    per_node_us = [1e6 * max(b - i * busy_s / seconds, 0.0) / n
+                   for b, i in zip(busy, idle, strict=True)]
+    rss = [memory_mb(p)["rss_mb"] for p in pids]
+    return {"members": len(fed.members), "nodes": len(pids) + 1, "reports": n,
+            "offered_per_s": rate, "load_average": load_average(),
+            "start_s": None if start_s is None else round(start_s, 1),
             "cpu_us_per_report_per_node": round(sum(per_node_us) / len(per_node_us), 1),
             "cpu_us_per_report_max_node": round(max(per_node_us), 1),
             "idle_cpu_ms_per_s_all_nodes": round(1000 * sum(idle) / seconds, 1),
@@ -75,9 +85,11 @@ def one_size(members: int, rate: float, seconds: float) -> dict[str, Any]:
             "node_rss_mb_total": round(sum(rss), 1)}
 
 
-def scale(sizes: list[int], rate: float = 20, seconds: float = 5) -> list[dict[str, Any]]:
+def scale(sizes: list[int], rate: float = 20, seconds: float = 5,
+          fed: Federation | None = None) -> list[dict[str, Any]]:
+    """One figure set per size; a size equal to ``fed``'s member count runs on ``fed``."""
     out = []
     for m in sizes:
-        out.append(one_size(m, rate, seconds))
+        out.append(one_size(m, rate, seconds, fed if fed and len(fed.members) == m else None))
         print(f"scale: {out[-1]}", flush=True)
     return out

@@ -30,12 +30,14 @@ from tests.integration.conftest import Federation
 
 FULL = {"messages": 5000, "latency_samples": 50, "rate_seconds": 5.0, "size_reports": 100_000,
         "catchup": 100_000, "scale": "3,10,30", "size_node": 1_000_000, "peer": 1000}
-QUICK = {"messages": 1000, "latency_samples": 20, "rate_seconds": 2.0, "size_reports": 20_000,
+QUICK = {"messages": 1000, "latency_samples": 20, "rate_seconds": 1.0, "size_reports": 20_000,
          "catchup": 10_000, "scale": "3,10", "size_node": 20_000, "peer": 100}
 
 
 def extra(args: argparse.Namespace, floor_us: float) -> dict[str, Any]:
-    """The suite's own benchmarks; ``floor_us`` is the floor the consumer measured."""
+    """The suite's own benchmarks; ``floor_us`` is the floor the consumer measured. They share
+    one three-member federation where they can (each start costs 10-20 s on this machine);
+    catch-up comes last on it, because the international body is still draining afterwards."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
@@ -44,16 +46,17 @@ def extra(args: argparse.Namespace, floor_us: float) -> dict[str, Any]:
             if args.peer:
                 out["peer_medallion"] = peer(fed, args.peer)
                 print(f"peer: {out['peer_medallion']}", flush=True)
+            if args.scale:
+                out["scale"] = scale([int(m) for m in args.scale.split(",")],
+                                     seconds=args.scale_seconds, fed=fed)
             if args.catchup:
                 out["catchup"] = catchup(fed, args.catchup, floor_us)
                 print(f"catch-up: {out['catchup']}", flush=True)
         finally:
             fed.stop()
-    if args.scale:
-        out["scale"] = scale([int(m) for m in args.scale.split(",")],
-                             seconds=args.scale_seconds)
     if args.size_node:
-        out["size_node"] = size_node(args.size_node)
+        # A federation of its own: the filled node's statistics take minutes of CPU at 10^6.
+        out["size_node"] = size_node(args.size_node, runs=1 if args.quick else 3)
         print(f"size at {args.size_node}: {out['size_node']}", flush=True)
     return out
 
@@ -65,7 +68,7 @@ def main() -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=None,
                             help=f"default {default}; quick {QUICK[name]} (0: skip)")
     parser.add_argument("--scale-seconds", type=float, default=None,
-                        help="how long each federation size is offered reports (5; quick 3)")
+                        help="how long each federation size is offered reports (5; quick 2)")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
@@ -74,7 +77,7 @@ def main() -> None:
         if getattr(args, name) is None:
             setattr(args, name, default)
     if args.scale_seconds is None:
-        args.scale_seconds = 3.0 if args.quick else 5.0
+        args.scale_seconds = 2.0 if args.quick else 5.0
     report = consumer.run(args.messages, args.latency_samples, args.size_reports,
                           args.rate_seconds)
     report.update(extra(args, float(report["floor"]["floor_us"])))

@@ -42,7 +42,7 @@ def test_size_times_every_query_of_a_node_serving_a_filled_store(fed: Federation
     _positive(figures, "node_rss_mb_serving", "node_peak_rss_mb", "db_mb", *QUERIES)
 
 
-def test_scale_measures_cpu_and_latency_per_federation_size() -> None:
-    [figures] = scale([3], rate=20, seconds=1)
+def test_scale_measures_cpu_and_latency_per_federation_size(fed: Federation) -> None:
+    [figures] = scale([3], rate=20, seconds=1, fed=fed)
     assert figures["members"] == 3 and figures["visible_at_fr"] == figures["reports"] == 20
     _positive(figures, "cpu_us_per_report_per_node", "p50_ms", "p99_ms", "node_rss_mb_mean")
