@@ -55,16 +55,20 @@ TAXII = {"Accept": TAXII_MEDIA,
          "Authorization": "Basic " + base64.b64encode(b"beacon:s3cret").decode()}
 
 
-def aiid_incidents(n: int) -> list[dict[str, Any]]:
-    """The first ``n`` AIID incidents as incident documents issued by gb."""
+def aiid_reports(n: int) -> list[dict[str, Any]]:
+    """The first ``n`` AIID incidents as reports (what ``beacon import aiid`` files)."""
     path, looked = find_aiid_csv()
     if path is None:
         raise FileNotFoundError("the AIID snapshot (incidents.csv) is not at "
                                 + ", ".join(map(str, looked)) + "; set BEACON_AIID_CSV")
-    corpus = read_corpus(path, limit=n)
+    return [to_report(record) for _, record in read_corpus(path, limit=n).records]
+
+
+def issued(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports as incidents issued by gb now (a node refuses one issued over five minutes
+    before it receives it, and medallion's part can take that long)."""
     now = datetime.now(UTC)
-    return [incident_from_report(to_report(record), origin="gb", now=now)
-            for _, record in corpus.records]
+    return [incident_from_report(r, origin="gb", now=now) for r in reports]
 
 
 @contextmanager
@@ -164,14 +168,16 @@ def _stix(docs: list[dict[str, Any]], sent: set[str]) -> list[list[dict[str, Any
 
 def peer(fed: Federation, n: int, samples: int = 10) -> dict[str, Any]:
     """medallion's and fr's ingest of the same ``n`` AIID incidents, in the same run."""
-    docs = aiid_incidents(n + samples)
+    reports = aiid_reports(n + samples)
+    docs = issued(reports)
     bulk, probes = docs[:n], docs[n:]
     with tempfile.TemporaryDirectory() as tmp, medallion(Path(tmp)) as (root, cid, pid):
         sent: set[str] = set()
         taxii = asyncio.run(_medallion_figures(root, cid, pid, _stix(bulk, sent),
                                                _stix(probes, sent)))
     key = load_signing_key(Path(fed.node("gb")["signing_key_file"]))
-    signed = [Envelope.sign(payload_type("incident"), encode(d), [key]).to_json() for d in docs]
+    signed = [Envelope.sign(payload_type("incident"), encode(d), [key]).to_json()
+              for d in issued(reports)]
     ingest = asyncio.run(end_to_end(fed, signed[:n], "fr"))
     visible = asyncio.run(offered_latency(fed, signed[n:], 10, "fr"))
     beacon = {"reports": n, "reports_per_s": round(ingest["rate"], 1),

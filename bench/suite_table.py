@@ -50,7 +50,9 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def render(r: dict[str, Any]) -> str:
-    return "\n".join(["| figure | value |", "|---|---|",
+    return "\n".join([f"Measured {r['measured_at']} in the same run as the table above; the load "
+                      "average (1, 5, 15 min) beside each figure.", "",
+                      "| figure | value |", "|---|---|",
                       *(f"| {a} | {b} |" for a, b in _rows(r))])
 
 
