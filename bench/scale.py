@@ -8,7 +8,8 @@ this machine. First every process's CPU is read over an idle window (heartbeats,
 gb's pre-signed reports are published into JetStream at a modest open-loop rate for the same
 length of time, and fr's count gives each report's visibility (``bench.latency``). CPU per
 report per node is the busy window's CPU minus the idle window's, summed over the nodes that
-receive the reports, divided by reports × nodes. Memory is the sum of the nodes' resident sets.
+receive the reports and are not polled (all but gb and fr: fr's ``/healthz`` is polled every
+3 ms for the latency), divided by reports × nodes. Memory: the nodes' resident sets.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def one_size(members: int, rate: float, seconds: float,
 def _measure(fed: Federation, rate: float, seconds: float,
              start_s: float | None) -> dict[str, Any]:
     n = max(1, int(rate * seconds))
-    # Receivers: every node but the publisher (gb does not store its own reports twice).
-    pids = [int(x["pid"]) for x in fed.doc["nodes"] if x["id"] != "gb"]
+    # CPU is read from the receivers that nobody polls: not gb (the publisher) and not fr,
+    # whose /healthz the latency probe asks every 3 ms (that would count as report work).
+    pids = [int(x["pid"]) for x in fed.doc["nodes"] if x["id"] not in ("gb", "fr")]
     messages = _messages(Path(fed.node("gb")["signing_key_file"]), n + WARM_UP)
     # A few reports first, so that no node's first-report costs (lazy imports, caches,
     # the first compile of a validator) count as per-report CPU.
@@ -72,8 +74,8 @@ def _measure(fed: Federation, rate: float, seconds: float,
     # Scale the idle CPU to the busy window's length (it ran longer: the drain tail).
     per_node_us = [1e6 * max(b - i * busy_s / seconds, 0.0) / n
                    for b, i in zip(busy, idle, strict=True)]
-    rss = [memory_mb(p)["rss_mb"] for p in pids]
-    return {"members": len(fed.members), "nodes": len(pids) + 1, "reports": n,
+    rss = [memory_mb(int(x["pid"]))["rss_mb"] for x in fed.doc["nodes"]]
+    return {"members": len(fed.members), "nodes": len(fed.doc["nodes"]), "reports": n,
             "offered_per_s": rate, "load_average": load_average(),
             "start_s": None if start_s is None else round(start_s, 1),
             "cpu_us_per_report_per_node": round(sum(per_node_us) / len(per_node_us), 1),
