@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +36,43 @@ QUICK = {"messages": 1000, "latency_samples": 20, "rate_seconds": 1.0, "size_rep
          "catchup": 10_000, "scale": "3,10", "size_node": 20_000, "peer": 100}
 
 
+def _guarded(out: dict[str, Any], key: str, bench: Callable[[], Any]) -> None:
+    """Run one benchmark into ``out[key]``; if it breaks, say so there and go on, so that one
+    broken benchmark does not throw away half an hour of the others' figures."""
+    try:
+        out[key] = bench()
+    except Exception as e:  # noqa: BLE001 - any failure is reported, and the run goes on
+        out[key] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+        traceback.print_exc()
+    print(f"{key}: {out[key]}", flush=True)
+
+
 def extra(args: argparse.Namespace, floor_us: float) -> dict[str, Any]:
     """The suite's own benchmarks; ``floor_us`` is the floor the consumer measured. They share
     one three-member federation where they can (each start costs 10-20 s on this machine);
     catch-up comes last on it, because the international body is still draining afterwards."""
     out: dict[str, Any] = {}
+    sizes = [int(m) for m in args.scale.split(",")] if args.scale else []
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:
             fed.start()
             if args.peer:
-                out["peer_medallion"] = peer(fed, args.peer)
-                print(f"peer: {out['peer_medallion']}", flush=True)
-            if args.scale:
-                out["scale"] = scale([int(m) for m in args.scale.split(",")],
-                                     seconds=args.scale_seconds, fed=fed)
+                _guarded(out, "peer_medallion", lambda: peer(fed, args.peer))
+            if sizes:
+                out["scale"] = []
+                for m in sizes:  # one size's failure (a 30-member start) keeps the others
+                    _guarded(out, "scale_size", lambda m=m: scale(  # type: ignore[misc]
+                        [m], seconds=args.scale_seconds, fed=fed)[0])
+                    out["scale"].append(out.pop("scale_size"))
             if args.catchup:
-                out["catchup"] = catchup(fed, args.catchup, floor_us)
-                print(f"catch-up: {out['catchup']}", flush=True)
+                _guarded(out, "catchup", lambda: catchup(fed, args.catchup, floor_us))
         finally:
             fed.stop()
     if args.size_node:
         # A federation of its own: the filled node's statistics take minutes of CPU at 10^6.
-        out["size_node"] = size_node(args.size_node, runs=1 if args.quick else 3)
-        print(f"size at {args.size_node}: {out['size_node']}", flush=True)
+        _guarded(out, "size_node",
+                 lambda: size_node(args.size_node, runs=1 if args.quick else 3))
     return out
 
 

@@ -12,7 +12,16 @@ from typing import Any
 BEGIN, END = "<!-- bench-suite:begin -->", "<!-- bench-suite:end -->"
 
 
+def _failed(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """A row for each benchmark that broke (the suite records its error and goes on)."""
+    parts = [(k, v) for k, v in r.items() if isinstance(v, dict) and "error" in v]
+    parts += [(f"scale ({i + 1})", v) for i, v in enumerate(r.get("scale", [])) if "error" in v]
+    return [(f"{k}: **not measured**", v["error"].splitlines()[0][:200]) for k, v in parts]
+
+
 def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    r = {k: v for k, v in r.items() if not (isinstance(v, dict) and "error" in v)}
+    r["scale"] = [s for s in r.get("scale", []) if "error" not in s]
     rows = []
     if c := r.get("catchup"):
         rows += [(f"catch-up: fr back after {c['reports']} reports offline "
@@ -53,7 +62,7 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join([f"Measured {r['measured_at']} in the same run as the table above; the load "
                       "average (1, 5, 15 min) beside each figure.", "",
                       "| figure | value |", "|---|---|",
-                      *(f"| {a} | {b} |" for a, b in _rows(r))])
+                      *(f"| {a} | {b} |" for a, b in _rows(r) + _failed(r))])
 
 
 def write_suite_table(doc: Path, report: dict[str, Any]) -> None:
