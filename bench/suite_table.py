@@ -59,8 +59,9 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def render(r: dict[str, Any]) -> str:
-    return "\n".join([f"Measured {r['measured_at']} in the same run as the table above; the load "
-                      "average (1, 5, 15 min) beside each figure.", "",
+    said = r.get("suite_note") or (f"Measured {r['measured_at']} in the same run as the table "
+                                    "above; the load average (1, 5, 15 min) beside each figure.")
+    return "\n".join([said, "",
                       "| figure | value |", "|---|---|",
                       *(f"| {a} | {b} |" for a, b in _rows(r) + _failed(r))])
 
