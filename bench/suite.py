@@ -52,7 +52,7 @@ def extra(args: argparse.Namespace, floor_us: float) -> dict[str, Any]:
     one three-member federation where they can (each start costs 10-20 s on this machine);
     catch-up comes last on it, because the international body is still draining afterwards."""
     out: dict[str, Any] = {}
-    sizes = [int(m) for m in args.scale.split(",")] if args.scale else []
+    sizes = [int(m) for m in args.scale.split(",") if m.strip() not in ("", "0")]
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:

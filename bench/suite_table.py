@@ -15,7 +15,8 @@ BEGIN, END = "<!-- bench-suite:begin -->", "<!-- bench-suite:end -->"
 def _failed(r: dict[str, Any]) -> list[tuple[str, str]]:
     """A row for each benchmark that broke (the suite records its error and goes on)."""
     parts = [(k, v) for k, v in r.items() if isinstance(v, dict) and "error" in v]
-    parts += [(f"scale ({i + 1})", v) for i, v in enumerate(r.get("scale", [])) if "error" in v]
+    parts += [(f"scale, {v.get('members', 'one size of')} members", v)
+              for v in r.get("scale", []) if "error" in v]
     return [(f"{k}: **not measured**", v["error"].splitlines()[0][:200]) for k, v in parts]
 
 
