@@ -46,11 +46,12 @@ browser: install browser-deps
 	$(BIN)/pytest -q tests/browser
 
 # Figures, never a pass/fail: bench/results.json and the table in docs/performance.md.
+# bench.suite runs bench.consumer first, then catch-up, scale, size at 10^6 and the medallion peer.
 bench: install
-	$(BIN)/python -m bench.consumer $(BENCH_ARGS)
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 bench-quick: install
-	$(BIN)/python -m bench.consumer --messages 1000 --latency-samples 20 --rate-seconds 2 --size-reports 20000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.suite --quick $(BENCH_ARGS)
 
 # Where the inbound CPU goes (docs/performance.md): a text profile of the in-process pipeline.
 profile: install

@@ -15,29 +15,20 @@ unknown fields, and builders that take explicit values and refuse what must not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from federation.timeutil import parse_time
-from federation.wire import WireMessage, require
+from federation.wire import TextMessage, require
 
 
 @dataclass(frozen=True)
-class Ack(WireMessage):
+class Ack(TextMessage):
     TYPE = "ack"
     escalation_id: str
     incident_id: str
     run_id: str | None = None
     responder: str | None = None
     note: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Ack:
-        return cls(d["origin"], parse_time(d["issued_at"]), d["escalation_id"],
-                   d["incident_id"], run_id=d.get("run_id"), responder=d.get("responder"),
-                   note=d.get("note"), extra=cls.unknown(d))
 
 
 def build_ack(*, origin: str, issued_at: datetime, escalation_id: str, incident_id: str,
@@ -55,7 +46,7 @@ def build_ack(*, origin: str, issued_at: datetime, escalation_id: str, incident_
 
 
 @dataclass(frozen=True)
-class Decline(WireMessage):
+class Decline(TextMessage):
     TYPE = "decline"
     incident_id: str
     reason: str
@@ -63,12 +54,6 @@ class Decline(WireMessage):
     emergency_id: str | None = None
     run_id: str | None = None
     responder: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Decline:
-        return cls(d["origin"], parse_time(d["issued_at"]), d["incident_id"], d["reason"],
-                   escalation_id=d.get("escalation_id"), emergency_id=d.get("emergency_id"),
-                   run_id=d.get("run_id"), responder=d.get("responder"), extra=cls.unknown(d))
 
 
 def build_decline(*, origin: str, issued_at: datetime, incident_id: str, reason: str,
@@ -89,19 +74,13 @@ def build_decline(*, origin: str, issued_at: datetime, incident_id: str, reason:
 
 
 @dataclass(frozen=True)
-class Declaration(WireMessage):
+class Declaration(TextMessage):
     TYPE = "declaration"
     emergency_id: str
     run_id: str
     incident_id: str
     statement: str
     incident_digest: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Declaration:
-        return cls(d["origin"], parse_time(d["issued_at"]), d["emergency_id"], d["run_id"],
-                   d["incident_id"], d["statement"], incident_digest=d.get("incident_digest"),
-                   extra=cls.unknown(d))
 
 
 def build_declaration(*, origin: str, issued_at: datetime, emergency_id: str, run_id: str,

@@ -152,23 +152,24 @@ def _check_schema(doc: dict[str, Any], message_type: str, schemas: SchemaSet) ->
         raise RejectedMessage("schema", str(e)) from e
 
 
+# The messages about a thing only its owner may sign: the member whose id prefixes the thing's
+# id (incident ids are origin-prefixed, incident.v1.json; a registry id names its registrant).
+# type -> (the field with the id, the id's kind after "<origin>-", what the origin did, whose).
+_OWNED: dict[str, tuple[str, str, str, str]] = {
+    "link": ("incident_id", "", "linked",
+             "a report it did not issue; only its origin may link it"),
+    "model": ("id", "model-", "signed model registration", "which another member registered"),
+    "evaluation": ("id", "eval-", "signed evaluation", "whose id names another member"),
+    "training-run": ("id", "run-", "signed training run", "whose id names another member"),
+    "safety-case-review": ("id", "review-", "signed review", "whose id names another member"),
+    "monitoring": ("id", "signal-", "signed monitoring signal", "whose id names another member"),
+}
+
+
 def _check_owner(doc: dict[str, Any], message_type: str, origin: str) -> None:
-    # Incident ids are origin-prefixed (incident.v1.json), so ownership is in the id itself.
-    if message_type == "link" and not str(doc["incident_id"]).startswith(f"{origin}-"):
-        raise RejectedMessage("not-owner", f"{origin!r} linked {doc['incident_id']!r}, a report "
-                                           "it did not issue; only its origin may link it")
-    if message_type == "model" and not str(doc["id"]).startswith(f"{origin}-model-"):
-        raise RejectedMessage("not-owner", f"{origin!r} signed model registration {doc['id']!r}, "
-                                           "which another member registered")
-    if message_type == "evaluation" and not str(doc["id"]).startswith(f"{origin}-eval-"):
-        raise RejectedMessage("not-owner", f"{origin!r} signed evaluation {doc['id']!r}, whose "
-                                           "id names another member")
-    if message_type == "training-run" and not str(doc["id"]).startswith(f"{origin}-run-"):
-        raise RejectedMessage("not-owner", f"{origin!r} signed training run {doc['id']!r}, "
-                                           "whose id names another member")
-    if message_type == "safety-case-review" and not str(doc["id"]).startswith(f"{origin}-review-"):
-        raise RejectedMessage("not-owner", f"{origin!r} signed review {doc['id']!r}, whose id "
-                                           "names another member")
-    if message_type == "monitoring" and not str(doc["id"]).startswith(f"{origin}-signal-"):
-        raise RejectedMessage("not-owner", f"{origin!r} signed monitoring signal {doc['id']!r}, "
-                                           "whose id names another member")
+    owned = _OWNED.get(message_type)
+    if owned is None:
+        return
+    key, kind, did, whose = owned
+    if not str(doc[key]).startswith(f"{origin}-{kind}"):
+        raise RejectedMessage("not-owner", f"{origin!r} {did} {doc[key]!r}, {whose}")

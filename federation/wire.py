@@ -22,11 +22,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from federation.errors import MessageError
 from federation.keys import b64
-from federation.timeutil import format_instant, format_time
+from federation.timeutil import format_instant, format_time, parse_time
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -81,6 +81,35 @@ class WireMessage:
         """The fields of ``d`` that this model does not name (kept in ``extra``)."""
         known = {f.name for f in dataclasses.fields(cls)} | {"type"}
         return {k: v for k, v in d.items() if k not in known}
+
+
+M = TypeVar("M", bound=WireMessage)
+_HEADER = frozenset({"origin", "issued_at", "extra"})
+
+
+def text_message(cls: type[M], d: Mapping[str, Any]) -> M:
+    """``cls`` read from ``d``, for a model whose own fields are all text (``str``, or
+    ``str | None`` with a default): a required field is ``d[name]``, an optional one
+    ``d.get(name)``. Models with numbers, times or lists write their ``from_dict`` by hand.
+
+        >>> from federation.answers import Ack
+        >>> text_message(Ack, {"type": "ack", "origin": "fr", "issued_at": "2026-11-20T09:00:00Z",
+        ...                    "escalation_id": "gb-1.notify", "incident_id": "gb-1", "x": 1}).extra
+        {'x': 1}
+    """
+    own = {f.name: d[f.name] if f.default is dataclasses.MISSING else d.get(f.name, f.default)
+           for f in dataclasses.fields(cls) if f.name not in _HEADER}
+    return cls(d["origin"], parse_time(d["issued_at"]), **own, extra=cls.unknown(d))
+
+
+@dataclass(frozen=True)
+class TextMessage(WireMessage):
+    """A message whose own fields are all text: ``from_dict`` reads them by name
+    (``text_message``)."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return text_message(cls, d)
 
 
 def require(message_type: str, ok: bool, reason: str) -> None:

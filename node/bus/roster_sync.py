@@ -42,6 +42,7 @@ from node.core.errors import Conflict
 from node.pipeline import flow
 from node.pipeline.context import NodeContext
 from node.store import records
+from node.store.roster import record_roster_version, roster_envelopes
 
 log = logging.getLogger("beacon.roster")
 POLL_SECONDS = 1.0
@@ -50,12 +51,11 @@ POLL_SECONDS = 1.0
 def load_chain(ctx: NodeContext) -> None:
     """On start-up: apply the versions stored after genesis, in order (expiry is checked only
     for the newest, as TUF does)."""
-    rows = ctx.store.query("SELECT version, envelope FROM roster_versions WHERE version > ? "
-                           "ORDER BY version", (ctx.roster.version,))
+    stored = roster_envelopes(ctx.store, after=ctx.roster.version)
     roster, envelope = ctx.roster, ctx.roster_envelope
-    for i, row in enumerate(rows):
-        env = Envelope.from_json(bytes(row["envelope"]))
-        roster = roster.verify_successor(env, ctx.now(), check_expiry=i == len(rows) - 1)
+    for i, data in enumerate(stored):
+        env = Envelope.from_json(data)
+        roster = roster.verify_successor(env, ctx.now(), check_expiry=i == len(stored) - 1)
         envelope = env
     ctx.roster, ctx.roster_envelope = roster, envelope
 
@@ -79,8 +79,7 @@ def accept(ctx: NodeContext, envelope: Envelope) -> Roster:
 
 
 def _record(ctx: NodeContext, tx: sqlite3.Connection, new: Roster, dg: str, data: bytes) -> None:
-    tx.execute("INSERT INTO roster_versions(version, digest, envelope, accepted_at) "
-               "VALUES (?, ?, ?, ?)", (new.version, dg, data, ctx.stamp()))
+    record_roster_version(tx, new.version, dg, data, ctx.stamp())
     if records.insert_envelope(tx, dg, "roster", "council", f"$KV.{BUCKET}.v{new.version}", data,
                                ctx.stamp(), local=False):
         records.append_log_leaf(tx, dg)
@@ -88,9 +87,8 @@ def _record(ctx: NodeContext, tx: sqlite3.Connection, new: Roster, dg: str, data
 
 def chain(ctx: NodeContext) -> list[Envelope]:
     """Every roster envelope this node trusts, from genesis to the current version."""
-    rows = ctx.store.query("SELECT envelope FROM roster_versions ORDER BY version")
     genesis = ctx.genesis_envelope
-    return [genesis, *(Envelope.from_json(bytes(r["envelope"])) for r in rows)]
+    return [genesis, *(Envelope.from_json(data) for data in roster_envelopes(ctx.store))]
 
 
 async def publish(ctx: NodeContext, js: JetStreamContext | None, envelope: Envelope) -> Roster:

@@ -224,7 +224,9 @@ async def run_demo(data: Path, members: list[str], base_port: int, time_scale: f
                                      n["config"]], Path(n["config"]).parent / "node.log")
             children.append(child)
             n["pid"] = child.proc.pid
-        await asyncio.gather(*(_wait_healthy(n["url"], c, 30)
+        # Every node starts at once: on a small machine, 30 members take longer than 30 s.
+        within_s = 30 + 2 * len(doc["nodes"])
+        await asyncio.gather(*(_wait_healthy(n["url"], c, within_s)
                                for n, c in zip(doc["nodes"], children[servers:], strict=True)))
         write_demo_json(data, doc)
         _print_banner(doc, data)

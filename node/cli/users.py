@@ -35,7 +35,14 @@ from federation.timeutil import format_time, parse_time
 from node.core.config import NodeConfig
 from node.http.audit_trail import record
 from node.pipeline.context import utcnow
-from node.store.auth import ROLES, is_expired, issue_token, revoke_token
+from node.store.auth import (
+    ROLES,
+    is_expired,
+    issue_token,
+    list_token_rows,
+    revoke_token,
+    token_revoked_at,
+)
 from node.store.db import Store
 
 DEFAULT_EXPIRES = "365d"
@@ -119,8 +126,7 @@ def add(store: Store, role: str, label: str | None, expires: str = DEFAULT_EXPIR
 def list_tokens(store: Store, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every token (never its hash); ``expires`` None means never, ``expired`` is as of ``now``."""
     now = now or utcnow()
-    rows = store.query("SELECT token_id, role, label, created_at, revoked_at, expires_at "
-                       "FROM tokens ORDER BY created_at, token_id")
+    rows = list_token_rows(store)
     return [{"id": r["token_id"], "role": r["role"], "label": r["label"],
              "created": r["created_at"], "revoked": r["revoked_at"],
              "expires": r["expires_at"], "expired": is_expired(r["expires_at"], now)}
@@ -129,11 +135,11 @@ def list_tokens(store: Store, now: datetime | None = None) -> list[dict[str, Any
 
 def revoke(store: Store, token_id: str) -> None:
     """Revoke a token; raise if there is no such live token."""
-    known = store.query("SELECT revoked_at FROM tokens WHERE token_id = ?", (token_id,))
+    known, revoked_at = token_revoked_at(store, token_id)
     if not known:
         raise Error(f"no token with id {token_id!r}; 'beacon users list' shows the ids")
-    if known[0]["revoked_at"] is not None:
-        raise Error(f"token {token_id} was already revoked at {known[0]['revoked_at']}")
+    if revoked_at is not None:
+        raise Error(f"token {token_id} was already revoked at {revoked_at}")
     now = _now()
     if not revoke_token(store, token_id, now=now):
         raise Error(f"token {token_id} could not be revoked; try again")

@@ -31,13 +31,14 @@ from node.http.middleware import json_body, principal
 from node.pipeline import flow, statistics
 from node.pipeline.context import NodeContext
 from node.store import records
+from node.store.links import other_incident_documents
+from node.store.stats import has_stat_record
 
 routes = web.RouteTableDef()
 
 
 def _known(ctx: NodeContext, incident_id: str) -> bool:
-    return bool(ctx.store.scalar("SELECT 1 FROM stat_records WHERE incident_id = ?",
-                                 (incident_id,)))
+    return has_stat_record(ctx.store, incident_id)
 
 
 @routes.post("/api/v1/incidents/{id}/links")
@@ -72,8 +73,7 @@ async def get_links(request: web.Request) -> web.Response:
     found: list[dict[str, Any]] = []
     if current is not None:
         doc = json.loads(current["document"])
-        others = (json.loads(r["document"]) for r in ctx.store.query(
-            "SELECT document FROM incidents WHERE id != ?", (incident_id,)))
+        others = other_incident_documents(ctx.store, incident_id)
         found = [c.to_dict() for c in candidates(doc, others)]
     return web.json_response({"links": statistics.links_of(ctx.store, incident_id),
                               "cluster": statistics.cluster_ids(ctx.store, incident_id),

@@ -24,6 +24,8 @@ from federation.merkle import ProofError
 from node.http.api import int_param
 from node.http.appkeys import LOG, NODE
 from node.http.middleware import principal
+from node.store import witness as checkpoints
+from node.store.log import log_entries
 
 routes = web.RouteTableDef()
 WITHHELD_TLP = ("RED", "AMBER+STRICT")
@@ -81,13 +83,11 @@ async def seen_checkpoints(request: web.Request) -> web.Response:
     principal(request)
     ctx = request.app[NODE]
     origin = request.match_info["origin"]
-    rows = ctx.store.query("SELECT origin, size, root, note, issued_at, received_at, status, "
-                           "detail FROM checkpoints WHERE origin = ? ORDER BY size DESC LIMIT ?",
-                           (origin, int_param(request, "limit", 50, 1, 1000)))
+    rows = checkpoints.checkpoints_of(ctx.store, origin,
+                                      limit=int_param(request, "limit", 50, 1, 1000))
     items = []
     for r in rows:
-        cos = ctx.store.query("SELECT witness, line, at FROM cosignatures WHERE origin = ? AND "
-                              "size = ? ORDER BY witness", (origin, r["size"]))
+        cos = checkpoints.cosignatures_of(ctx.store, origin, r["size"])
         witnesses = [c["witness"] for c in cos]
         items.append({"size": r["size"], "root": b64(r["root"]), "note": r["note"],
                       "issued_at": r["issued_at"], "received_at": r["received_at"],
@@ -108,12 +108,7 @@ async def entries(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 500, 1, 5000)
     # An incident labelled RED or AMBER+STRICT is withheld (digest only): its text must not
     # leave this node, yet its leaf still counts in every root an auditor recomputes.
-    rows = ctx.store.query(
-        "SELECT l.idx, l.digest, e.envelope, i.tlp FROM log_leaves l "
-        "JOIN envelopes e ON e.digest = l.digest "
-        "LEFT JOIN incident_revisions r ON r.digest = l.digest "
-        "LEFT JOIN incidents i ON i.id = r.id "
-        "WHERE l.idx >= ? ORDER BY l.idx LIMIT ?", (start, limit))
+    rows = log_entries(ctx.store, start, limit)
     items: list[dict[str, object]] = [
         {"index": r["idx"], "digest": r["digest"], "withheld": f"TLP:{r['tlp']}"}
         if r["tlp"] in WITHHELD_TLP else
@@ -126,7 +121,7 @@ async def entries(request: web.Request) -> web.Response:
 @routes.get("/api/v1/log/equivocations")
 async def equivocations(request: web.Request) -> web.Response:
     principal(request)
-    rows = request.app[NODE].store.query("SELECT * FROM equivocations ORDER BY seq DESC")
+    rows = checkpoints.list_equivocations(request.app[NODE].store)
     return web.json_response({"items": [{"origin": r["origin"], "size": r["size"],
                                          "evidence": json.loads(r["evidence"]),
                                          "detected_at": r["detected_at"],

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from federation.answers import Ack, Decline, build_ack, build_declaration, build_decline
 from federation.errors import Problem, SchemaError
-from federation.run_model import PlaybookRun, run_view
+from federation.run_model import run_view
 from federation.timeutil import format_time
 from node.core.errors import Conflict, NotFound
 from node.http.api import int_param
@@ -27,6 +27,7 @@ from node.http.api_steps import peer_run
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
 from node.pipeline import flow
+from node.store import runs
 
 routes = web.RouteTableDef()
 
@@ -35,27 +36,21 @@ routes = web.RouteTableDef()
 async def list_runs(request: web.Request) -> web.Response:
     principal(request)
     ctx = request.app[NODE]
-    incident = request.query.get("incident")
-    sql, params = "SELECT document FROM runs", tuple[str, ...]()
-    if incident:
-        sql, params = sql + " WHERE incident_id = ?", (incident,)
-    rows = ctx.store.query(sql + " ORDER BY updated_at DESC LIMIT ?",
-                           (*params, int_param(request, "limit", 100, 1, 1000)))
-    return web.json_response({"items": [run_view(PlaybookRun.from_dict(json.loads(r[0])))
-                                        for r in rows]})
+    found = runs.list_runs(ctx.store, incident_id=request.query.get("incident"),
+                           limit=int_param(request, "limit", 100, 1, 1000))
+    return web.json_response({"items": [run_view(run) for run in found]})
 
 
 @routes.get("/api/v1/runs/{id}")
 async def get_run(request: web.Request) -> web.Response:
     principal(request)
-    rows = request.app[NODE].store.query("SELECT document FROM runs WHERE id = ?",
-                                         (request.match_info["id"],))
-    if not rows:
+    run = runs.find_run(request.app[NODE].store, request.match_info["id"])
+    if run is None:
         shared = peer_run(request.app[NODE], request.match_info["id"])
         if shared is not None:  # a run that asked this node: its owner's view, read-only
             return web.json_response(shared)
         raise NotFound(f"run {request.match_info['id']!r}")
-    return web.json_response(run_view(PlaybookRun.from_dict(json.loads(rows[0][0]))))
+    return web.json_response(run_view(run))
 
 
 def _inbox_item(row: Any, now: str) -> dict[str, Any]:
@@ -76,15 +71,10 @@ async def inbox(request: web.Request) -> web.Response:
     principal(request)
     ctx = request.app[NODE]
     status = request.query.get("status")
+    if status and status not in runs.INBOX_STATUSES:
+        raise SchemaError([Problem("$.query.status", f"one of {', '.join(runs.INBOX_STATUSES)}")])
     # The incident's title, for triage; grouped by incident, newest first.
-    sql, params = ("SELECT e.*, json_extract(i.document, '$.title') AS title FROM escalations e "
-                   "LEFT JOIN incidents i ON i.id = e.incident_id"), tuple[str, ...]()
-    if status:
-        if status not in ("open", "acked", "declined", "answered", "closed"):
-            raise SchemaError([Problem("$.query.status",
-                                       "one of open, acked, declined, answered, closed")])
-        sql, params = sql + " WHERE e.status = ?", (status,)
-    rows = ctx.store.query(sql + " ORDER BY e.incident_id, e.received_at DESC LIMIT 500", params)
+    rows = runs.list_inbox(ctx.store, status=status)
     # Deadlines are whole seconds: a deadline d has passed once floor(now) >= d.
     now = format_time(ctx.now())
     return web.json_response({"items": [_inbox_item(r, now) for r in rows]})
@@ -99,10 +89,9 @@ async def _answer(request: web.Request, message_type: str) -> web.Response:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise SchemaError([Problem("$", "send a JSON object (or no body)")])
-    rows = ctx.store.query("SELECT * FROM escalations WHERE id = ?", (escalation_id,))
-    if not rows:
+    row = runs.find_escalation(ctx.store, escalation_id)
+    if row is None:
         raise NotFound(f"escalation {escalation_id!r} in this node's inbox")
-    row = rows[0]
     if row["status"] != "open":
         raise Conflict(f"escalation {escalation_id} is already {row['status']}"
                        + (f" by {row['answered_by']}" if row["answered_by"] else ""))
@@ -145,20 +134,16 @@ async def declare(request: web.Request) -> web.Response:
     body: dict[str, Any] = {}
     if request.can_read_body:
         body = await json_body(request)
-    rows = ctx.store.query("SELECT * FROM emergencies WHERE run_id = ? ORDER BY updated_at DESC",
-                           (run_id,))
-    if not rows:
+    em = runs.emergency_of_run(ctx.store, run_id)
+    if em is None:
         raise NotFound(f"emergency proposed by run {run_id!r}")
-    em = rows[0]
     if em["state"] != "pending":
         raise Conflict(f"emergency {em['id']} is {em['state']}, not pending: nothing to declare")
     members = json.loads(em["document"]).get("members", [])
     if ctx.node_id not in members:
         raise Conflict(f"{ctx.node_id} is not among the members asked to declare: "
                        f"{', '.join(members)}")
-    done = ctx.store.query("SELECT 1 FROM declarations WHERE emergency_id = ? AND origin = ?",
-                           (em["id"], ctx.node_id))
-    if done:
+    if runs.has_declared(ctx.store, em["id"], ctx.node_id):
         raise Conflict(f"{ctx.node_id} has already declared emergency {em['id']}")
     statement = body.get("statement") if isinstance(body, dict) else None
     declaration = build_declaration(
@@ -173,17 +158,12 @@ async def declare(request: web.Request) -> web.Response:
 async def emergency(request: web.Request) -> web.Response:
     principal(request)
     ctx = request.app[NODE]
-    rows = ctx.store.query("SELECT * FROM emergencies ORDER BY "
-                           "CASE state WHEN 'active' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, "
-                           "updated_at DESC LIMIT 1")
-    if not rows or rows[0]["state"] == "none":
+    em = runs.current_emergency(ctx.store)
+    if em is None or em["state"] == "none":
         return web.json_response({"state": "none", "threshold": None, "declarations": []})
-    em = rows[0]
     doc = json.loads(em["document"])
     decls = [{"by": r["origin"], "at": r["issued_at"], "digest": r["digest"],
-              "statement": r["statement"]} for r in ctx.store.query(
-        "SELECT * FROM declarations WHERE emergency_id = ? "
-        "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', issued_at)", (em["id"],))]
+              "statement": r["statement"]} for r in runs.list_declarations(ctx.store, em["id"])]
     return web.json_response({
         "state": em["state"], "id": em["id"], "origin": em["origin"],
         "incident_id": em["incident_id"], "run_id": em["run_id"],
@@ -196,6 +176,4 @@ async def emergency(request: web.Request) -> web.Response:
 @routes.get("/api/v1/notifications")
 async def notifications(request: web.Request) -> web.Response:
     principal(request)
-    rows = request.app[NODE].store.query("SELECT * FROM notifications ORDER BY seq DESC "
-                                         "LIMIT 200")
-    return web.json_response({"items": [{k: r[k] for k in r.keys()} for r in rows]})  # noqa: SIM118
+    return web.json_response({"items": runs.list_notifications(request.app[NODE].store)})

@@ -13,24 +13,33 @@ node's transparency log and reaches the peers the run asked.
 
 from __future__ import annotations
 
-import json
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from federation.canonical import decode
-from federation.envelope import Envelope
 from federation.errors import Problem, SchemaError
-from federation.run_model import PlaybookRun, RunError, run_view
+from federation.messages import Draft
+from federation.run_model import RunError, Transition, run_view
 from federation.step_messages import evidence_problems
 from node.core.errors import Conflict, NotFound
 from node.http.appkeys import NODE
 from node.http.middleware import json_body, principal
 from node.pipeline import engine, flow
 from node.pipeline.context import NodeContext
+from node.store import runs
+from node.store.auth import Principal
+from node.store.envelopes import peer_documents_of_type
 
 routes = web.RouteTableDef()
 WORKERS = ("responder", "operator")
+
+
+async def _worker_request(request: web.Request) -> tuple[Principal, NodeContext, dict[str, Any]]:
+    """Who asks (a responder or operator, checked first), the node, and the JSON object sent."""
+    who = principal(request, *WORKERS)
+    return who, request.app[NODE], await _object(request)
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
@@ -48,6 +57,20 @@ def _string(body: dict[str, Any], key: str, *, required: bool, limit: int) -> st
     return value
 
 
+def _apply(ctx: NodeContext, path: str,
+           change: Callable[[sqlite3.Connection], tuple[Transition, list[Draft]]]) -> Transition:
+    """Change a run and issue the messages the change causes, in one transaction; a change the
+    run refuses outright is a 400 about ``path``."""
+    try:
+        with ctx.transaction() as tx:
+            t, drafts = change(tx)
+            flow.issue(ctx, drafts, tx=tx)
+    except RunError as e:
+        raise SchemaError([Problem(path, str(e))]) from e
+    ctx.outbox_wakeup.set()
+    return t
+
+
 @routes.post("/api/v1/runs/{id}/steps/{step}/complete")
 async def complete(request: web.Request) -> web.Response:
     who = principal(request, *WORKERS)
@@ -59,21 +82,14 @@ async def complete(request: web.Request) -> web.Response:
     problems = evidence_problems(evidence)
     if problems:
         raise SchemaError([Problem(p, m) for p, m in problems])
-    rows = ctx.store.query("SELECT document FROM runs WHERE id = ?", (run_id,))
-    if not rows:
+    run = runs.find_run(ctx.store, run_id)
+    if run is None:
         raise NotFound(f"run {run_id!r} at this node (a peer's run is read-only here)")
-    run = PlaybookRun.from_dict(json.loads(rows[0][0]))
     if step_id not in {s.step_id for s in run.steps}:
         raise NotFound(f"step {step_id!r} in run {run_id} (steps: "
                        f"{', '.join(s.step_id for s in run.steps)})")
-    try:
-        with ctx.transaction() as tx:
-            t, drafts = engine.complete_step(ctx, tx, run_id, step_id, by=who.label[:300],
-                                             note=note, evidence=evidence)
-            flow.issue(ctx, drafts, tx=tx)
-    except RunError as e:
-        raise SchemaError([Problem("$", str(e))]) from e
-    ctx.outbox_wakeup.set()
+    t = _apply(ctx, "$", lambda tx: engine.complete_step(
+        ctx, tx, run_id, step_id, by=who.label[:300], note=note, evidence=evidence))
     if t.outcome != "applied":
         # The refusal is recorded in the run's history (committed above); the caller learns why.
         raise Conflict(f"step {step_id} cannot be completed: {t.run.history[-1].detail}")
@@ -82,35 +98,24 @@ async def complete(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/runs")
 async def start(request: web.Request) -> web.Response:
-    who = principal(request, *WORKERS)
-    ctx = request.app[NODE]
-    body = await _object(request)
+    who, ctx, body = await _worker_request(request)
     incident_id = _string(body, "incident_id", required=True, limit=200)
     playbook_id = _string(body, "playbook_id", required=True, limit=200)
-    try:
-        with ctx.transaction() as tx:
-            t, drafts = engine.start_by_hand(ctx, tx, incident_id, playbook_id,
-                                             by=who.label[:300])
-            flow.issue(ctx, drafts, tx=tx)
-    except RunError as e:
-        raise SchemaError([Problem("$.playbook_id", str(e))]) from e
-    ctx.outbox_wakeup.set()
+    t = _apply(ctx, "$.playbook_id", lambda tx: engine.start_by_hand(
+        ctx, tx, incident_id, playbook_id, by=who.label[:300]))
     return web.json_response(run_view(t.run), status=201)
 
 
 @routes.post("/api/v1/escalations/{id}/assign")
 async def assign(request: web.Request) -> web.Response:
-    who = principal(request, *WORKERS)
-    ctx = request.app[NODE]
-    body = await _object(request)
+    who, ctx, body = await _worker_request(request)
     # No assignee: the caller takes it.
     assignee = (_string(body, "assignee", required=True, limit=200) if "assignee" in body
                 else who.label[:200])
     escalation_id = request.match_info["id"]
     with ctx.transaction() as tx:
-        cur = tx.execute("UPDATE escalations SET assignee = ?, assigned_at = ? WHERE id = ?",
-                         (assignee, ctx.stamp(), escalation_id))
-    if cur.rowcount != 1:
+        assigned = runs.assign_escalation(tx, escalation_id, assignee, ctx.stamp())
+    if not assigned:
         raise NotFound(f"escalation {escalation_id!r} in this node's inbox")
     return web.json_response({"escalation_id": escalation_id, "assignee": assignee})
 
@@ -118,12 +123,8 @@ async def assign(request: web.Request) -> web.Response:
 def peer_run(ctx: NodeContext, run_id: str) -> dict[str, Any] | None:
     """The newest view a peer published of its run ``run_id`` (``step`` messages), read-only."""
     newest: dict[str, Any] | None = None
-    for row in ctx.store.query("SELECT envelope FROM envelopes WHERE message_type = 'step' "
-                               "AND origin != ? ORDER BY rowid DESC LIMIT 2000", (ctx.node_id,)):
-        # Stored envelopes were verified before they were stored.
-        doc = decode(Envelope.from_json(row["envelope"]).payload)
-        ours = isinstance(doc, dict) and doc.get("run_id") == run_id and isinstance(
-            doc.get("run"), dict)
+    for doc in peer_documents_of_type(ctx.store, "step", not_from=ctx.node_id, limit=2000):
+        ours = doc.get("run_id") == run_id and isinstance(doc.get("run"), dict)
         if ours and (newest is None or str(doc["issued_at"]) > str(newest["issued_at"])):
             newest = doc
     if newest is None:

@@ -30,6 +30,7 @@ from aiohttp import web
 from node.http.api import int_param
 from node.http.appkeys import NODE
 from node.http.middleware import PRINCIPAL, Handler, principal
+from node.store import audit
 from node.store.auth import Principal
 from node.store.db import Store
 
@@ -64,13 +65,10 @@ def record(store: Store, *, at: str, via: str, method: str, path: str, status: i
         remote: the client address.
     """
     with store.transaction() as tx:
-        cur = tx.execute(
-            "INSERT INTO audit_trail(at, via, token_id, role, label, method, path, route, target, "
-            "digest, status, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (at, via, who.token_id if who else None, who.role if who else None,
-             who.label if who else label, method, path[:2000], route, target, digest, status,
-             remote))
-    return int(cur.lastrowid or 0)
+        return audit.append_action(
+            tx, at=at, via=via, token_id=who.token_id if who else None,
+            role=who.role if who else None, label=who.label if who else label, method=method,
+            path=path, route=route, target=target, digest=digest, status=status, remote=remote)
 
 
 def _answer_json(response: web.StreamResponse | None) -> dict[str, Any]:
@@ -149,14 +147,8 @@ async def list_audit(request: web.Request) -> web.Response:
     principal(request, "auditor", "operator")
     store = request.app[NODE].store
     limit = int_param(request, "limit", 50, 1, 500)
-    where, params = ["1=1"], list[Any]()
-    if request.query.get("cursor"):
-        where.append("seq < ?")
-        params.append(int_param(request, "cursor", 0, 0, 2**62))
-    if request.query.get("token"):
-        where.append("token_id = ?")
-        params.append(request.query["token"])
-    rows = store.query(f"SELECT * FROM audit_trail WHERE {' AND '.join(where)} "  # noqa: S608
-                       "ORDER BY seq DESC LIMIT ?", (*params, limit + 1))
-    nxt = str(rows[limit - 1]["seq"]) if len(rows) > limit else None
-    return web.json_response({"items": [_item(r) for r in rows[:limit]], "next": nxt})
+    cursor = int_param(request, "cursor", 0, 0, 2**62) if request.query.get("cursor") else None
+    rows, nxt = audit.list_actions(store, token_id=request.query.get("token") or None,
+                                   cursor=cursor, limit=limit)
+    return web.json_response({"items": [_item(r) for r in rows],
+                              "next": None if nxt is None else str(nxt)})

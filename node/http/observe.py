@@ -20,7 +20,6 @@ restarted (``tasks``: each task's state, restarts and last error) or a late dead
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
@@ -31,13 +30,12 @@ from aiohttp import web
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from federation.run_model import PlaybookRun
 from federation.subjects import STREAM
 from federation.timeutil import format_time
 from node.http.appkeys import BUS, NODE, TIMERS, WEBHOOKS
 from node.pipeline import webhook_store
 from node.pipeline.context import NodeContext
-from node.store import records
+from node.store import records, runs
 
 log = logging.getLogger("beacon.observe")
 
@@ -73,14 +71,11 @@ def refresh_store_gauges(ctx: NodeContext) -> None:
     m = ctx.metrics
     now_text = format_time(ctx.now())  # whole seconds, as deadlines: passed once <= floor(now)
     m.outbox_depth.set(records.outbox_depth(ctx.store))
-    m.overdue_escalations.set(int(ctx.store.scalar(
-        "SELECT COUNT(*) FROM escalations WHERE status = 'open' AND deadline <= ?",
-        (now_text,)) or 0))
+    m.overdue_escalations.set(runs.count_open_escalations(ctx.store, due_by=now_text))
     now = ctx.now()
     open_runs = overdue = 0
     missed: Counter[str] = Counter()
-    for row in ctx.store.query("SELECT document FROM runs WHERE state = 'running'"):
-        run = PlaybookRun.from_dict(json.loads(row["document"]))
+    for run in runs.running_runs(ctx.store):
         open_runs += 1
         nxt = run.next_timer_at
         if nxt is not None and nxt < now:

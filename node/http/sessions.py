@@ -40,6 +40,7 @@ from multidict import MultiDictProxy
 from federation.errors import Problem, SchemaError
 from federation.timeutil import format_time
 from node.http.appkeys import NODE
+from node.store import sessions
 from node.store.auth import ForbiddenError, Principal, is_expired
 from node.store.db import Store
 
@@ -109,22 +110,15 @@ class SessionStore:
         secret = secrets.token_urlsafe(32)
         stamp = format_time(now)
         with self._store.transaction() as tx:
-            tx.execute("DELETE FROM web_sessions WHERE expires_at < ? OR seen_at < ?",
-                       (stamp, format_time(now - IDLE)))
-            tx.execute("INSERT INTO web_sessions(id_hash, token_id, created_at, seen_at, "
-                       "expires_at) VALUES (?, ?, ?, ?, ?)",
-                       (_hash(secret), token_id, stamp, stamp, format_time(now + LIFETIME)))
+            sessions.prune_sessions(tx, expired_by=stamp, idle_since=format_time(now - IDLE))
+            sessions.insert_session(tx, _hash(secret), token_id, created_at=stamp,
+                                    expires_at=format_time(now + LIFETIME))
         return secret
 
     def _row(self, secret: str) -> Any:
         if not secret or len(secret) > 100:
             return None
-        rows = self._store.query(
-            "SELECT s.token_id, s.seen_at, s.expires_at, t.role, t.label, t.revoked_at, "
-            "t.expires_at AS token_expires_at, t.developer, t.organisation "
-            "FROM web_sessions s JOIN tokens t ON t.token_id = s.token_id "
-            "WHERE s.id_hash = ?", (_hash(secret),))
-        return rows[0] if rows else None
+        return sessions.session_with_token(self._store, _hash(secret))
 
     @staticmethod
     def _ended(row: Any, now: datetime) -> Ended | None:
@@ -152,8 +146,7 @@ class SessionStore:
         stamp = format_time(now)
         if touch and row["seen_at"] < format_time(now - TOUCH_EVERY):
             with self._store.transaction() as tx:
-                tx.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?",
-                           (stamp, _hash(secret)))
+                sessions.touch_session(tx, _hash(secret), stamp)
         # The whole principal, as for a bearer token: a provider's filings are checked against
         # its developer, an evaluator's reviews are signed under its organisation.
         return Session(Principal(row["token_id"], row["role"], row["label"], row["developer"],
@@ -166,7 +159,7 @@ class SessionStore:
 
     def delete(self, secret: str) -> None:
         with self._store.transaction() as tx:
-            tx.execute("DELETE FROM web_sessions WHERE id_hash = ?", (_hash(secret),))
+            sessions.delete_session(tx, _hash(secret))
 
 
 def cookie_name(request: web.Request) -> str:

@@ -27,6 +27,8 @@ from federation.tlp import distribution, make_stub, recipients_for, seal
 from node.pipeline import registry
 from node.pipeline.context import NodeContext
 from node.pipeline.flow import sign_and_record
+from node.store.db import StoreError
+from node.store.envelopes import envelope_by_digest
 
 
 def check_routable(ctx: NodeContext, doc: Mapping[str, Any]) -> None:
@@ -54,5 +56,8 @@ def file_incident(ctx: NodeContext, doc: Mapping[str, Any]) -> str:
 
 
 def _envelope(tx: sqlite3.Connection, digest: str) -> Envelope:
-    row = tx.execute("SELECT envelope FROM envelopes WHERE digest = ?", (digest,)).fetchone()
-    return Envelope.from_json(bytes(row["envelope"]))
+    envelope = envelope_by_digest(tx, digest)
+    if envelope is None:  # it was signed and stored in this very transaction
+        raise StoreError(f"the envelope {digest} just stored cannot be read back; check the "
+                         "store's disk and retry")
+    return envelope

@@ -56,9 +56,12 @@ from federation.stats_summary import (
     escalation_summary,
     tripwire_counts,
 )
-from federation.timeutil import parse_time
+from federation.step_messages import StepUpdate
+from federation.timeutil import format_instant, parse_time
 from node.pipeline.context import NodeContext
+from node.store import links, stats
 from node.store.db import Store
+from node.store.envelopes import documents_of_type
 
 log = logging.getLogger("beacon.stats")
 
@@ -83,28 +86,17 @@ def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any
     incident_id = doc["incident_id"] if is_stub else doc["id"]
     occurred = doc.get("occurred_at")
     system = doc.get("ai_system") or {}
-    values = (incident_id, int(doc["revision"]), int(is_stub), digest, doc["origin"],
-              doc["severity"], json.dumps(list(doc.get("harm_types", ()))),
-              json.dumps(list(doc.get("red_lines", ()))),
-              json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
-              None if is_stub else (system.get("developer") or None),
-              None if is_stub or not occurred
-              else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
-              doc.get("week") if is_stub else None, doc["tlp"], received_at,
-              "{}" if is_stub else json.dumps(incident_facets(doc)))
-    # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
-    tx.execute(
-        "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
-        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
-        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
-        "facets=excluded.facets, "
-        "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
-        "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
-        "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
-        "developer=excluded.developer, occurred_on=excluded.occurred_on, week=excluded.week, "
-        "tlp=excluded.tlp, updated_at=excluded.updated_at "
-        "WHERE excluded.revision > stat_records.revision OR (excluded.revision = "
-        "stat_records.revision AND excluded.is_stub < stat_records.is_stub)", values)
+    stats.upsert_stat_record(tx, stats.StatRow(
+        incident_id=incident_id, revision=int(doc["revision"]), is_stub=is_stub, digest=digest,
+        origin=doc["origin"], severity=doc["severity"],
+        harm_types=json.dumps(list(doc.get("harm_types", ()))),
+        red_lines=json.dumps(list(doc.get("red_lines", ()))),
+        tripwire_ids=json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
+        developer=None if is_stub else (system.get("developer") or None),
+        occurred_on=None if is_stub or not occurred
+        else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
+        week=doc.get("week") if is_stub else None, tlp=doc["tlp"], updated_at=received_at,
+        facets="{}" if is_stub else json.dumps(incident_facets(doc))))
 
 
 def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
@@ -114,32 +106,25 @@ def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> No
         log.warning("ignored a link from %s about %s, a report it does not own",
                     doc["origin"], doc["incident_id"])
         return
-    tx.execute("INSERT OR IGNORE INTO incident_links(incident_id, linked_id, relation, origin, "
-               "digest, issued_at) VALUES (?,?,?,?,?,?)",
-               (doc["incident_id"], doc["linked_id"], doc["relation"], doc["origin"], digest,
-                doc["issued_at"]))
+    links.record_link(tx, doc["incident_id"], doc["linked_id"], doc["relation"], doc["origin"],
+                      digest, doc["issued_at"])
 
 
 def links_of(store: Store, incident_id: str) -> list[dict[str, Any]]:
     """Every link that names ``incident_id``, from either side."""
-    return [dict(r) for r in store.query(
-        "SELECT incident_id, linked_id, relation, origin, digest, issued_at FROM incident_links "
-        "WHERE incident_id = ? OR linked_id = ? ORDER BY issued_at", (incident_id, incident_id))]
+    return links.links_of(store, incident_id)
 
 
-def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
+def _record_snapshot(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any],
                      digest: str, received_at: str) -> None:
-    member = ctx.roster.member(str(doc.get("origin")))
+    snapshot = StatsSnapshot.from_dict(doc)
+    member = ctx.roster.member(snapshot.origin)
     if member is None or member.role != INTERNATIONAL_BODY:
         log.warning("ignored a statistics snapshot from %s: only the international body "
-                    "publishes the global picture", doc.get("origin"))
+                    "publishes the global picture", snapshot.origin)
         return
-    tx.execute("INSERT INTO stat_snapshots(origin, digest, issued_at, received_at) "
-               "VALUES (?, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET digest=excluded.digest, "
-               "issued_at=excluded.issued_at, received_at=excluded.received_at "
-               "WHERE strftime('%Y-%m-%dT%H:%M:%fZ', excluded.issued_at) "
-               ">= strftime('%Y-%m-%dT%H:%M:%fZ', stat_snapshots.issued_at)",
-               (doc["origin"], digest, doc["issued_at"], received_at))
+    stats.record_snapshot(tx, snapshot.origin, digest, format_instant(snapshot.issued_at),
+                          received_at)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -161,9 +146,8 @@ def _record(row: sqlite3.Row) -> StatRecord:
 def load_records(store: Store) -> list[StatRecord]:
     """Every event this node may count: one record per incident id, except that reports
     linked ``same-as`` count once, as one cluster with every reporter listed."""
-    same_as = [(r["incident_id"], r["linked_id"]) for r in store.query(
-        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
-    return counted_once((_record(r) for r in store.query("SELECT * FROM stat_records")), same_as)
+    return counted_once((_record(r) for r in stats.stat_records(store)),
+                        links.same_as_pairs(store))
 
 
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
@@ -176,8 +160,7 @@ def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: da
 
 def cluster_ids(store: Store, incident_id: str) -> list[str]:
     """The ids of every report in ``incident_id``'s same-as cluster (itself included)."""
-    pairs = [(r["incident_id"], r["linked_id"]) for r in store.query(
-        "SELECT incident_id, linked_id FROM incident_links WHERE relation = 'same-as'")]
+    pairs = links.same_as_pairs(store)
     ids = {incident_id} | {i for pair in pairs for i in pair}
     return next(g for g in clusters(pairs, sorted(ids)) if incident_id in g)
 
@@ -185,35 +168,26 @@ def cluster_ids(store: Store, incident_id: str) -> list[str]:
 def tripwires(store: Store, since: date | None = None,
               until: date | None = None) -> dict[str, int]:
     """Full reports naming each tripwire id (stubs carry none), within the occurrence range."""
-    rows = store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
+    rows = stats.stat_records(store, with_tripwires=True)
     return tripwire_counts(json.loads(r["tripwire_ids"]) for r in rows
                            if in_range(_record(r), since, until))
 
 
-def _documents(store: Store, message_type: str) -> list[dict[str, Any]]:
-    docs = []
-    for row in store.query("SELECT envelope FROM envelopes WHERE message_type = ?",
-                           (message_type,)):
-        # Stored envelopes were verified (or signed here) before they were stored.
-        doc = decode(Envelope.from_json(row["envelope"]).payload)
-        if isinstance(doc, dict):
-            docs.append(doc)
-    return docs
-
-
 def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Acknowledgement times per tier and where every escalation stands now."""
-    escalations = [EscalationFacts.from_document(d) for d in _documents(ctx.store, "escalation")]
+    def documents(message_type: str) -> list[dict[str, Any]]:
+        return documents_of_type(ctx.store, message_type)
+
+    escalations = [EscalationFacts.from_document(d) for d in documents("escalation")]
     answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
-               for d in _documents(ctx.store, kind) if d.get("escalation_id")]
+               for d in documents(kind) if d.get("escalation_id")]
     # The owner's word that a recipient's ack ended the step counts even where that ack never
     # arrived (``step`` messages, federation.step_messages): every node's figures agree.
-    answers += [Answer(escalation_id=str(d["escalation_id"]), origin=str(d["by"]), kind="ack",
-                       issued_at=parse_time(str(d["issued_at"]), "$.issued_at"))
-                for d in _documents(ctx.store, "step")
-                if d.get("escalation_id") and d.get("status") == "succeeded"
-                and d["by"] != d["origin"]]
-    closures = [Closure.from_document(d) for d in _documents(ctx.store, "resolution")]
+    steps = [StepUpdate.from_dict(d) for d in documents("step")]
+    answers += [Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
+                       issued_at=s.issued_at)
+                for s in steps if s.escalation_id and s.status == "succeeded" and s.by != s.origin]
+    closures = [Closure.from_document(d) for d in documents("resolution")]
     states = escalation_states(escalations, answers, closures, now=ctx.now())
     return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
 
@@ -244,11 +218,7 @@ def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
 
 def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:
     """The newest snapshot kept (of ``origin``, or of any international-body member)."""
-    rows = store.query("SELECT s.*, e.envelope FROM stat_snapshots s JOIN envelopes e "
-                       "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
-                       "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', s.issued_at) DESC LIMIT 1",
-                       (origin, origin))
-    return rows[0] if rows else None
+    return stats.latest_snapshot(store, origin)
 
 
 def snapshot_view(ctx: NodeContext, row: sqlite3.Row) -> dict[str, Any]:

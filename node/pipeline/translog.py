@@ -25,7 +25,9 @@ from federation.merkle import MerkleTree, ProofError
 from node.core.errors import NotFound
 from node.pipeline import flow
 from node.pipeline.context import NodeContext
+from node.store import witness as checkpoints
 from node.store.db import Store
+from node.store.log import count_leaves, leaf_hashes, leaf_index
 
 log = logging.getLogger("beacon.log")
 
@@ -40,7 +42,7 @@ class StoredLeaves(Sequence[bytes]):
         self._blocks: dict[int, list[bytes]] = {}
 
     def __len__(self) -> int:
-        return int(self._store.scalar("SELECT COUNT(*) FROM log_leaves") or 0)
+        return count_leaves(self._store)
 
     @overload
     def __getitem__(self, index: int) -> bytes: ...
@@ -54,9 +56,7 @@ class StoredLeaves(Sequence[bytes]):
         rows = self._blocks.get(block)
         if rows is None or offset >= len(rows):
             start = block * self.BLOCK
-            rows = [bytes(r[0]) for r in self._store.query(
-                "SELECT leaf_hash FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (start, start + self.BLOCK))]
+            rows = leaf_hashes(self._store, start, start + self.BLOCK)
             if len(rows) == self.BLOCK:
                 self._blocks[block] = rows
         if offset >= len(rows):
@@ -71,11 +71,7 @@ class TransparencyLog:
         self.tree = MerkleTree(StoredLeaves(ctx.store))
 
     def latest(self, origin: str | None = None) -> dict[str, Any] | None:
-        rows = self.ctx.store.query(
-            "SELECT * FROM checkpoints WHERE origin = ? AND status IN "
-            "('own', 'consistent', 'first-seen') ORDER BY size DESC LIMIT 1",
-            (origin or self.ctx.node_id,))
-        return {k: rows[0][k] for k in rows[0].keys()} if rows else None  # noqa: SIM118
+        return checkpoints.latest_checkpoint(self.ctx.store, origin or self.ctx.node_id)
 
     def publish_checkpoint(self, *, force: bool = False) -> dict[str, Any] | None:
         """Sign and queue a checkpoint of the current log if it grew (or if ``force``)."""
@@ -97,9 +93,8 @@ class TransparencyLog:
         doc, at = msg.to_dict(), ctx.stamp()
         with ctx.transaction() as tx:
             digest = flow.sign_and_record(ctx, doc, tx=tx)
-            tx.execute("INSERT INTO checkpoints(origin, size, root, note, digest, issued_at, "
-                       "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'own')",
-                       (ctx.node_id, size, root, note, digest, doc["issued_at"], at))
+            checkpoints.record_own_checkpoint(tx, ctx.node_id, size, root, note, digest,
+                                              doc["issued_at"], at)
         log.info("published checkpoint of size %d", size, extra={"digest": digest})
         return self.latest()
 
@@ -109,9 +104,8 @@ class TransparencyLog:
         cp = self.latest(origin)
         if cp is None:
             raise NotFound(f"checkpoint of {origin or self.ctx.node_id!r}")
-        lines = [r["line"] for r in self.ctx.store.query(
-            "SELECT line FROM cosignatures WHERE origin = ? AND size = ? ORDER BY witness",
-            (cp["origin"], cp["size"]))]
+        lines = [r["line"] for r in checkpoints.cosignatures_of(self.ctx.store, cp["origin"],
+                                                                 cp["size"])]
         if not lines:
             return str(cp["note"])
         # Read the stored lines as signatures of a note with the same text, then merge them.
@@ -120,11 +114,10 @@ class TransparencyLog:
         return add_cosignatures(cp["note"], sigs)
 
     def inclusion_proof(self, digest: str, size: int | None) -> dict[str, Any]:
-        row = self.ctx.store.query("SELECT idx FROM log_leaves WHERE digest = ?", (digest,))
-        if not row:
+        index = leaf_index(self.ctx.store, digest)
+        if index is None:
             raise NotFound(f"log entry with digest {digest}")
         n = self.tree.size if size is None else size
-        index = int(row[0]["idx"])
         if index >= n:
             raise ProofError("inclusion", f"entry {index} is not in a tree of size {n}; "
                                           "ask for a larger size")

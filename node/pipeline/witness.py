@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from federation.checkpoint import Checkpoint, NoteError, cosign, open_note
 from federation.errors import Error, SignatureError
-from federation.keys import PublicKey, b64, unb64
+from federation.keys import PublicKey
 from federation.log_messages import (
+    CheckpointMessage,
+    Cosignature,
     Equivocation,
     build_cosignature,
     equivocation_incident,
@@ -30,7 +33,9 @@ from federation.log_messages import (
 )
 from federation.merkle import ProofError, verify_consistency
 from federation.messages import Draft
+from federation.timeutil import format_instant
 from node.pipeline.context import NodeContext
+from node.store import witness as checkpoints
 
 log = logging.getLogger("beacon.witness")
 
@@ -42,122 +47,101 @@ def _log_keys(ctx: NodeContext, origin: str, name: str) -> list[tuple[str, Publi
     return [(name, k) for k in ctx.roster.signing_keys(origin, ctx.now())]
 
 
-def on_checkpoint(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
+def on_checkpoint(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any], digest: str,
                   received_at: str) -> list[Draft]:
     """Witness a peer's checkpoint; return the cosignature, or the equivocation incident."""
-    origin, name = doc["origin"], doc["log_origin"]
+    msg = CheckpointMessage.from_dict(doc)
+    origin = msg.origin
     try:
-        cp = open_note(doc["note"], _log_keys(ctx, origin, name)).checkpoint
-        if cp.size != doc["size"] or b64(cp.root_hash) != doc["root"] or cp.origin != name:
+        cp = open_note(msg.note, _log_keys(ctx, origin, msg.log_origin)).checkpoint
+        if cp.size != msg.size or cp.root_hash != msg.root or cp.origin != msg.log_origin:
             raise NoteError("the note does not match the message's size, root or log origin")
     except (NoteError, SignatureError) as e:
-        _record(tx, doc, digest, received_at, "unverified", f"note rejected: {e}")
+        _record(tx, msg, digest, received_at, "unverified", f"note rejected: {e}")
         log.warning("checkpoint of %s rejected: %s", origin, e, extra={"digest": digest})
         return []
-    same = tx.execute("SELECT root, note FROM checkpoints WHERE origin = ? AND size = ?",
-                      (origin, cp.size)).fetchone()
+    same = checkpoints.checkpoint_at(tx, origin, cp.size)
     if same is not None:
         if bytes(same["root"]) != cp.root_hash:
-            return _equivocation(ctx, tx, origin, cp.size, same["note"], doc["note"],
+            return _equivocation(ctx, tx, origin, cp.size, same["note"], msg.note,
                                  "two checkpoints of the same size with different roots")
         return []
-    status, detail = _check_history(tx, doc, cp)
+    status, detail = _check_history(tx, msg, cp)
     if status == "inconsistent":
-        last = _last(tx, origin)
+        last = checkpoints.last_accepted_checkpoint(tx, origin)
         return _equivocation(ctx, tx, origin, cp.size, last["note"] if last else "",
-                             doc["note"], detail)
-    _record(tx, doc, digest, received_at, status, detail)
+                             msg.note, detail)
+    _record(tx, msg, digest, received_at, status, detail)
     if status in ("consistent", "first-seen"):
         return [_cosignature(ctx, tx, cp, origin)]
     return []
 
 
-def _last(tx: sqlite3.Connection, origin: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = tx.execute(
-        "SELECT size, root, note FROM checkpoints WHERE origin = ? AND status IN "
-        "('consistent', 'first-seen') ORDER BY size DESC LIMIT 1", (origin,)).fetchone()
-    return row
-
-
-def _check_history(tx: sqlite3.Connection, doc: dict[str, Any],
+def _check_history(tx: sqlite3.Connection, msg: CheckpointMessage,
                    cp: Checkpoint) -> tuple[str, str]:
-    last = _last(tx, doc["origin"])
+    last = checkpoints.last_accepted_checkpoint(tx, msg.origin)
     if last is None:
         return "first-seen", "trusted on first sight"
     if last["size"] > cp.size:
         return "unverified", f"older than the checkpoint of size {last['size']} already seen"
-    previous = doc.get("previous")
-    if not previous or previous["size"] != last["size"]:
-        return "unverified", (f"its proof starts at size {previous and previous['size']}, "
+    previous = msg.previous
+    if previous is None or previous.size != last["size"]:
+        return "unverified", (f"its proof starts at size {previous and previous.size}, "
                               f"not at {last['size']}, the last size seen")
-    if unb64(previous["root"]) != bytes(last["root"]):
+    if previous.root != bytes(last["root"]):
         return "inconsistent", f"claims a different root for size {last['size']}"
     try:
         verify_consistency(last["size"], cp.size, bytes(last["root"]), cp.root_hash,
-                           [unb64(h) for h in doc["consistency"]])
+                           list(msg.consistency))
     except ProofError as e:
         return "inconsistent", f"consistency proof from size {last['size']} fails: {e}"
     return "consistent", f"consistent with size {last['size']}"
 
 
-def _record(tx: sqlite3.Connection, doc: dict[str, Any], digest: str, at: str, status: str,
+def _record(tx: sqlite3.Connection, msg: CheckpointMessage, digest: str, at: str, status: str,
             detail: str) -> None:
-    root = unb64(doc["root"]) if isinstance(doc.get("root"), str) else b""
-    tx.execute("INSERT INTO checkpoints(origin, size, root, note, digest, issued_at, received_at, "
-               "status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-               (doc["origin"], doc["size"], root, doc["note"], digest, doc["issued_at"], at,
-                status, detail))
+    checkpoints.record_checkpoint(tx, msg.origin, msg.size, msg.root, msg.note, digest,
+                                  format_instant(msg.issued_at), at, status, detail)
 
 
 def _cosignature(ctx: NodeContext, tx: sqlite3.Connection, cp: Checkpoint, origin: str) -> Draft:
     sig = cosign(cp, log_name(ctx.node_id), ctx.signing_key, int(ctx.now().timestamp()))
     msg = build_cosignature(origin=ctx.node_id, issued_at=ctx.now(), checkpoint=cp,
                             line=sig.line())
-    _store_cosignature(tx, origin, cp.size, ctx.node_id, msg.line, ctx.stamp())
+    checkpoints.record_cosignature(tx, origin, cp.size, ctx.node_id, msg.line, ctx.stamp())
     return Draft(msg.to_dict())
 
 
-def _store_cosignature(tx: sqlite3.Connection, origin: str, size: int, witness: str, line: str,
-                       at: str) -> None:
-    tx.execute("INSERT INTO cosignatures(origin, size, witness, line, at) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT DO UPDATE SET line = excluded.line, at = excluded.at",
-               (origin, size, witness, line, at))
-
-
-def on_cosignature(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any],
+def on_cosignature(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any],
                    received_at: str) -> None:
     """Keep a peer's cosignature if it verifies against a checkpoint this node holds."""
-    witness, name = doc["origin"], doc["log_origin"]
+    msg = Cosignature.from_dict(doc)
+    witness, name = msg.origin, msg.log_origin
     log_owner = name.removeprefix("beacon/")
-    row = tx.execute("SELECT note FROM checkpoints WHERE origin = ? AND size = ? AND root = ?",
-                     (log_owner, doc["size"], unb64(doc["root"]))).fetchone()
-    if row is None:
+    note = checkpoints.accepted_note(tx, log_owner, msg.size, msg.root)
+    if note is None:
         return  # a checkpoint this node never accepted: nothing to attach it to
     witness_keys = [(f"beacon/{witness}", k) for k in ctx.roster.signing_keys(witness, ctx.now())]
     try:
-        opened = open_note(f"{row['note']}{doc['line'].strip()}\n", _log_keys(ctx, log_owner, name),
+        opened = open_note(f"{note}{msg.line.strip()}\n", _log_keys(ctx, log_owner, name),
                            witness_keys, now=int(ctx.now().timestamp()) + 300)
     except Error as e:
-        log.warning("cosignature by %s on %s size %s rejected: %s", witness, name,
-                    doc["size"], e)
+        log.warning("cosignature by %s on %s size %s rejected: %s", witness, name, msg.size, e)
         return
     if f"beacon/{witness}" in opened.cosigned_by:
-        _store_cosignature(tx, log_owner, doc["size"], witness, doc["line"], received_at)
+        checkpoints.record_cosignature(tx, log_owner, msg.size, witness, msg.line, received_at)
 
 
 def _equivocation(ctx: NodeContext, tx: sqlite3.Connection, origin: str, size: int,
                   note_a: str, note_b: str, why: str) -> list[Draft]:
     """Store the evidence and file a signed verification-failure incident (once per origin
     and size at this node)."""
-    seen = tx.execute("SELECT 1 FROM equivocations WHERE origin = ? AND size = ?",
-                      (origin, size)).fetchone()
-    if seen is not None:
+    if checkpoints.equivocation_known(tx, origin, size):
         return []
     evidence = Equivocation(origin, size, why, note_a, note_b)
     incident = equivocation_incident(evidence, witness=ctx.node_id, issued_at=ctx.now())
-    tx.execute("INSERT INTO equivocations(origin, size, evidence, detected_at, incident_id) "
-               "VALUES (?, ?, ?, ?, ?)",
-               (origin, size, json.dumps(evidence.to_dict()), ctx.stamp(), incident.id))
+    checkpoints.record_equivocation(tx, origin, size, json.dumps(evidence.to_dict()),
+                                    ctx.stamp(), incident.id)
     log.error("equivocation by %s at size %d: %s", origin, size, why,
               extra={"incident_id": incident.id})
     return [Draft(incident.to_dict(), qualifier=incident.severity.value)]

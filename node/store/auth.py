@@ -1,4 +1,5 @@
-"""API tokens: ``bkn_<token id>_<secret>``, stored only as Argon2id hashes, and the roles.
+"""Table ``tokens``: API tokens ``bkn_<token id>_<secret>``, stored only as Argon2id hashes,
+and the roles.
 
     token = issue_token(store, "operator", label="gb duty officer", now=now,
                         expires="2027-11-20T00:00:00Z")
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +105,19 @@ def revoke_token(store: Store, token_id: str, *, now: str) -> bool:
         cur = tx.execute("UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND "
                          "revoked_at IS NULL", (now, token_id))
     return cur.rowcount == 1
+
+
+def list_token_rows(store: Store) -> list[sqlite3.Row]:
+    """Every token (token_id, role, label, created_at, revoked_at, expires_at; never its hash),
+    oldest first."""
+    return store.query("SELECT token_id, role, label, created_at, revoked_at, expires_at "
+                       "FROM tokens ORDER BY created_at, token_id")
+
+
+def token_revoked_at(store: Store, token_id: str) -> tuple[bool, str | None]:
+    """Whether the token exists, and when it was revoked (None while it is not)."""
+    rows = store.query("SELECT revoked_at FROM tokens WHERE token_id = ?", (token_id,))
+    return (True, rows[0]["revoked_at"]) if rows else (False, None)
 
 
 def is_expired(expires_at: str | None, now: datetime) -> bool:

@@ -9,6 +9,11 @@ projection of them, except the outbox (what still has to reach NATS), the quaran
 refused, with its reason) and the API tokens. A report accepted with 201 was committed here
 together with its outbox row in one transaction, so a crash or a NATS outage loses nothing.
 
+This module holds the schema (``MIGRATIONS``: every table; some migrations backfill
+``stat_records`` from ``incidents``) and the key-value table ``meta``. The queries live in one
+module per table group beside it (``records``, ``runs``, ``witness``, ``stats`` …); see
+docs/architecture.md, "The store".
+
 ``synchronous=FULL``: a commit survives power loss, not only a process crash; the consumer
 amortises the fsync by committing a whole fetched batch at once.
 """

@@ -1,4 +1,5 @@
-"""Reads and writes of the store's tables, one function per thing a node records or asks.
+"""Tables ``envelopes``, ``log_leaves`` (appending), ``outbox``, ``quarantine``, ``incidents``
+and ``incident_revisions``: one function per thing a node records or asks of them.
 
     with store.transaction() as tx:
         new = insert_envelope(tx, digest, "incident", "gb", subject, data, at, local=True)

@@ -2,6 +2,10 @@
 registry, safety-case reviews, capability evaluations, monitoring signals, training runs, their
 deadlines, and the provider filings held for review.
 
+Tables: ``model_revisions``, ``safety_case_reviews``, ``evaluations``, ``monitoring_signals``,
+``training_runs``, ``deadlines``, ``provider_filings``; read only: ``incidents`` and
+``envelopes`` (a model's incidents, a filing's signed message).
+
     rows = registry.current_revisions(store, developer_key=None)
     registry.insert_review(tx, doc, digest)
 

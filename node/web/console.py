@@ -24,6 +24,7 @@ node itself: no CDN, no external font, and a Content-Security-Policy that forbid
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -162,74 +163,29 @@ def _page(request: web.Request, key: str, **params: str) -> web.Response:
     return _html(text, status=403 if forbidden else 200)
 
 
-@routes.get("/")
-async def incidents_page(request: web.Request) -> web.Response:
-    return _page(request, "incidents")
+# Each page's path and its key in ``web_pages.PAGES``; a ``{id}`` in the path goes to the page.
+PAGE_PATHS = (
+    ("/", "incidents"), ("/incidents/{id}", "incident"), ("/file", "file"),
+    # a provider's (and an operator's) declarations: node/web/static/js/pages/filing-form.js
+    ("/file/training-run", "file-training-run"), ("/file/evaluation", "file-evaluation"),
+    ("/file/monitoring", "file-monitoring"), ("/inbox", "inbox"),
+    ("/runs/{id}", "run"), ("/peers", "peers"), ("/notifications", "notifications"),
+    ("/models", "models"), ("/models/{id}", "model"),
+    ("/provider-filings", "provider-filings"),  # node/web/static/js/pages/provider-filings.js
+    ("/quarantine", "quarantine"),
+)
 
 
-@routes.get("/incidents/{id}")
-async def incident_page(request: web.Request) -> web.Response:
-    return _page(request, "incident", id=request.match_info["id"])
+def _page_handler(key: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def page(request: web.Request) -> web.Response:
+        return _page(request, key, **request.match_info)
+
+    page.__name__ = page.__qualname__ = f"{key}_page"
+    return page
 
 
-@routes.get("/file")
-async def file_page(request: web.Request) -> web.Response:
-    return _page(request, "file")
-
-
-@routes.get("/file/training-run")
-async def file_training_run_page(request: web.Request) -> web.Response:
-    return _page(request, "file-training-run")  # node/web/static/js/pages/filing-form.js
-
-
-@routes.get("/file/evaluation")
-async def file_evaluation_page(request: web.Request) -> web.Response:
-    return _page(request, "file-evaluation")
-
-
-@routes.get("/file/monitoring")
-async def file_monitoring_page(request: web.Request) -> web.Response:
-    return _page(request, "file-monitoring")
-
-
-@routes.get("/inbox")
-async def inbox_page(request: web.Request) -> web.Response:
-    return _page(request, "inbox")
-
-
-@routes.get("/runs/{id}")
-async def run_page(request: web.Request) -> web.Response:
-    return _page(request, "run", id=request.match_info["id"])
-
-
-@routes.get("/peers")
-async def peers_page(request: web.Request) -> web.Response:
-    return _page(request, "peers")
-
-
-@routes.get("/notifications")
-async def notifications_page(request: web.Request) -> web.Response:
-    return _page(request, "notifications")
-
-
-@routes.get("/models")
-async def models_page(request: web.Request) -> web.Response:
-    return _page(request, "models")
-
-
-@routes.get("/models/{id}")
-async def model_page(request: web.Request) -> web.Response:
-    return _page(request, "model", id=request.match_info["id"])
-
-
-@routes.get("/provider-filings")
-async def provider_filings_page(request: web.Request) -> web.Response:
-    return _page(request, "provider-filings")  # node/web/static/js/pages/provider-filings.js
-
-
-@routes.get("/quarantine")
-async def quarantine_page(request: web.Request) -> web.Response:
-    return _page(request, "quarantine")
+for _path, _key in PAGE_PATHS:
+    routes.get(_path)(_page_handler(_key))
 
 
 @routes.get(web_pages.ASSETS + "/{filename:.+}", name="console")

@@ -35,8 +35,9 @@ from node.http.appkeys import BUS, NODE
 from node.http.middleware import principal
 from node.http.sessions import current_session
 from node.pipeline.context import LiveEvent, NodeContext
-from node.store import records
-from node.store.auth import Principal
+from node.store import records, runs
+from node.store.auth import Principal, token_revoked_at
+from node.store.witness import checkpoint_status
 
 log = logging.getLogger("beacon.events")
 routes = web.RouteTableDef()
@@ -122,15 +123,11 @@ class EventHub:
         """Fill in what the writer did not know (figures read after the commit)."""
         store = self.ctx.store
         if kind == "escalation":
-            return {"open": int(store.scalar(
-                "SELECT COUNT(*) FROM escalations WHERE status = 'open'") or 0)}
+            return {"open": runs.count_open_escalations(store)}
         if kind == "run":
-            rows = store.query("SELECT id, incident_id, state FROM runs WHERE id = ?",
-                               (data["id"],))
-            return dict(rows[0]) if rows else data
+            return runs.run_state(store, data["id"]) or data
         if kind == "checkpoint" and "status" not in data:
-            status = store.scalar("SELECT status FROM checkpoints WHERE origin = ? AND size = ?",
-                                  (data["origin"], data["size"]))
+            status = checkpoint_status(store, data["origin"], data["size"])
             return {**data, "status": status or "own"}
         return data
 
@@ -189,9 +186,8 @@ def _still_allowed(request: web.Request, who: Principal) -> bool:
     console, when its session ends (sign-out, expiry). Keep-alives are not user activity."""
     if "Authorization" not in request.headers:
         return current_session(request, touch=False) is not None
-    rows = request.app[NODE].store.query("SELECT revoked_at FROM tokens WHERE token_id = ?",
-                                         (who.token_id,))
-    return bool(rows) and rows[0]["revoked_at"] is None
+    known, revoked_at = token_revoked_at(request.app[NODE].store, who.token_id)
+    return known and revoked_at is None
 
 
 @routes.get("/api/v1/events")

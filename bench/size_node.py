@@ -1,0 +1,128 @@
+"""Size at 10^6: a real node serving a store that holds N reports — its RSS, and the incident
+list, search and statistics queries as a client times them over HTTP.
+
+    $ .venv/bin/python -m bench.suite --size-node 1000000     # part of ``make bench``
+
+In a two-member federation fr is stopped and its own store is filled through the store layer —
+``records.insert_envelope``, ``records.upsert_incident`` and ``statistics.on_message``, the
+calls ``flow.accept`` makes for an incident — with N distinct incidents (a placeholder
+envelope, as ``bench.size`` does: signatures are not what is measured here). Then fr is started
+again (``beacon run``) and each query is timed end to end from a client, best of a few: the
+first page of ``GET /api/v1/incidents``, a severity-filtered page, a two-word search
+(``?q=``), ``GET /api/v1/stats`` (total and ``?by=severity``) and ``/api/v1/stats/summary``.
+RSS is read from ``/proc/<pid>/status`` after start-up, and its peak after the queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+
+from bench.procs import healthy, load_average, memory_mb, start_node, stop_node
+from bench.size import PLACEHOLDER, SEVERITIES
+from federation.messages import incident_from_report
+from node.core.config import NodeConfig
+from node.pipeline import statistics
+from node.pipeline.context import NodeContext
+from node.store import records
+from node.store.db import Store
+from tests.integration.conftest import MINIMAL_REPORT, Federation
+
+NODE = "fr"
+QUERIES = {
+    "list_ms": "/api/v1/incidents?limit=50",
+    "list_disaster_ms": "/api/v1/incidents?limit=50&severity=disaster",
+    "search_two_words_ms": "/api/v1/incidents?limit=50&q=incident%2099999",
+    "stats_total_ms": "/api/v1/stats",
+    "stats_by_severity_ms": "/api/v1/stats?by=severity",
+    "stats_summary_ms": "/api/v1/stats/summary",
+}
+
+
+def fill(db: Path, n: int, batch: int = 20_000) -> float:
+    """Add ``n`` incidents to the store at ``db``; rows per second."""
+    store = Store.open(db)
+    now = datetime.now(UTC)
+    base = incident_from_report({**MINIMAL_REPORT, "affected_jurisdictions": []},
+                                origin="gb", now=now)
+    at = now.isoformat().replace("+00:00", "Z")
+    # on_message reads the context only for statistics snapshots, never for an incident.
+    no_ctx = cast(NodeContext, None)
+    t0 = time.perf_counter()
+    try:
+        for start in range(0, n, batch):
+            with store.transaction() as tx:
+                for i in range(start, min(n, start + batch)):
+                    doc = {**base, "id": f"gb-size-{i:08d}", "title": f"Benchmark incident {i}",
+                           "severity": SEVERITIES[i % 4]}
+                    digest = f"{i:064x}"
+                    records.insert_envelope(tx, digest, "incident", "gb", "bench", PLACEHOLDER,
+                                            at, local=False)
+                    records.upsert_incident(tx, doc, digest, at)
+                    statistics.on_message(no_ctx, tx, "incident", doc, digest, at)
+    finally:
+        store.close()
+    return n / (time.perf_counter() - t0)
+
+
+async def _time(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        async with http.get(url, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"GET {url}: HTTP {r.status}")
+        best = min(best, time.perf_counter() - t0)
+        if best > 5:  # seconds per answer: one run says enough, and more would take minutes
+            break
+    return round(1000 * best, 1)
+
+
+async def _serve(fed: Federation, runs: int) -> dict[str, Any]:
+    url, headers = fed.node(NODE)["url"], fed.auth(NODE, "viewer")
+    t0 = time.perf_counter()
+    pid = start_node(fed, NODE)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await healthy(http, url, within_s=300)
+        out: dict[str, Any] = {"start_to_healthy_s": round(time.perf_counter() - t0, 1)}
+        idle = memory_mb(pid)
+        out["node_rss_mb_serving"] = idle.get("rss_mb")
+        for name, path in QUERIES.items():
+            out[name] = await _time(http, url + path, headers, runs)
+    after = memory_mb(pid)
+    out["node_rss_mb_after_queries"] = after.get("rss_mb")
+    out["node_peak_rss_mb"] = after.get("peak_rss_mb")
+    return out
+
+
+def size_node(n: int, runs: int = 3, fed: Federation | None = None) -> dict[str, Any]:
+    """Figures for fr serving ``n`` more reports; in a federation of its own unless ``fed``
+    (whose fr is then stopped, filled and started again) is given."""
+    if fed is not None:
+        return _measure(fed, n, runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        own = Federation(Path(tmp), ["gb", NODE])
+        try:
+            own.start()
+            return _measure(own, n, runs)
+        finally:
+            own.stop()
+
+
+def _measure(fed: Federation, n: int, runs: int) -> dict[str, Any]:
+    stop_node(fed, NODE)
+    db = NodeConfig.load(Path(fed.node(NODE)["config"])).db_path
+    rows_per_s = fill(db, n)
+    served = asyncio.run(_serve(fed, runs))
+    db_mb = sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 2**20
+    return {"reports": n, "load_average": load_average(), "fill_rows_per_s": round(rows_per_s),
+            "db_mb": round(db_mb, 1), **served}

@@ -1,0 +1,91 @@
+"""Tables ``stat_records`` and ``stat_snapshots``: the statistics projection (one row per
+incident id, from full reports and stubs) and, per origin, the newest statistics snapshot kept.
+
+    with store.transaction() as tx:
+        upsert_stat_record(tx, StatRow(incident_id="gb-…", revision=1, ...))
+    rows = stat_records(store)
+    row = latest_snapshot(store)                 # with its envelope (joined from ``envelopes``)
+
+Which row wins is decided here, in SQL, so that messages arriving in any order give the same
+table: the newest revision, and at one revision a full report over its stub.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import astuple, dataclass
+
+from node.store.db import Store
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One ``stat_records`` row; list-valued columns are JSON text."""
+
+    incident_id: str
+    revision: int
+    is_stub: bool
+    digest: str
+    origin: str
+    severity: str
+    harm_types: str
+    red_lines: str
+    tripwire_ids: str
+    developer: str | None
+    occurred_on: str | None
+    week: str | None
+    tlp: str
+    updated_at: str
+    facets: str
+
+
+def upsert_stat_record(tx: sqlite3.Connection, row: StatRow) -> None:
+    """Record ``row`` unless the table holds a newer revision, or the full report of this one."""
+    values = astuple(row)
+    values = (*values[:2], int(row.is_stub), *values[3:])
+    # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
+    tx.execute(
+        "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
+        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
+        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "facets=excluded.facets, "
+        "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
+        "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
+        "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
+        "developer=excluded.developer, occurred_on=excluded.occurred_on, week=excluded.week, "
+        "tlp=excluded.tlp, updated_at=excluded.updated_at "
+        "WHERE excluded.revision > stat_records.revision OR (excluded.revision = "
+        "stat_records.revision AND excluded.is_stub < stat_records.is_stub)", values)
+
+
+def stat_records(store: Store, *, with_tripwires: bool = False) -> list[sqlite3.Row]:
+    """Every row (only those naming a tripwire if ``with_tripwires``)."""
+    if with_tripwires:
+        return store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
+    return store.query("SELECT * FROM stat_records")
+
+
+def has_stat_record(store: Store, incident_id: str) -> bool:
+    """True if this node holds the report or the stub of ``incident_id``."""
+    return bool(store.scalar("SELECT 1 FROM stat_records WHERE incident_id = ?",
+                             (incident_id,)))
+
+
+def record_snapshot(tx: sqlite3.Connection, origin: str, digest: str, issued_at: str,
+                    received_at: str) -> None:
+    """Keep the snapshot ``digest`` as ``origin``'s unless a later one is already kept."""
+    tx.execute("INSERT INTO stat_snapshots(origin, digest, issued_at, received_at) "
+               "VALUES (?, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET digest=excluded.digest, "
+               "issued_at=excluded.issued_at, received_at=excluded.received_at "
+               "WHERE strftime('%Y-%m-%dT%H:%M:%fZ', excluded.issued_at) "
+               ">= strftime('%Y-%m-%dT%H:%M:%fZ', stat_snapshots.issued_at)",
+               (origin, digest, issued_at, received_at))
+
+
+def latest_snapshot(store: Store, origin: str | None = None) -> sqlite3.Row | None:
+    """The newest snapshot kept (of ``origin``, or of any origin), with its ``envelope``."""
+    rows = store.query("SELECT s.*, e.envelope FROM stat_snapshots s JOIN envelopes e "
+                       "ON e.digest = s.digest WHERE ? IS NULL OR s.origin = ? "
+                       "ORDER BY strftime('%Y-%m-%dT%H:%M:%fZ', s.issued_at) DESC LIMIT 1",
+                       (origin, origin))
+    return rows[0] if rows else None
