@@ -1,11 +1,10 @@
 """The web console, the dashboard and the roster proposals, described for ``node.web.openapi``.
 
     >>> ENDPOINTS[("GET", "/file")].roles, ENDPOINTS[("GET", "/file")].auth
-    (('operator',), 'session')
+    (('operator', 'provider'), 'session')
 
 Console pages (``node.web.console``) are signed in by a session cookie, not a bearer token: without
-a
-session they redirect to ``/login`` (303), and a page a role may not use answers 403 in HTML.
+a session they redirect to ``/login`` (303), and a page a role may not use answers 403 in HTML.
 ``x-roles`` of a page are ``node.web.web_pages.PAGES``' roles (empty: every staff role): a provider
 opens the filing forms, an evaluator the model registry. The assets under ``/console`` and the
 dashboard's script and stylesheet hold no data and need no sign-in. The same conventions as
