@@ -23,13 +23,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +43,8 @@ from federation.taxii import TAXII_MEDIA
 from node.cli.aiid_csv import read_corpus
 from node.cli.demo_seed import find_aiid_csv
 from node.core.identity import load_signing_key
-from tests.integration.conftest import Federation, free_base_port
+from tests.integration.conftest import Federation
+from tests.integration.medallion import running_medallion
 
 # HTTP Basic, the only sign-in medallion's sample configuration offers (a loopback bench user).
 TAXII = {"Accept": TAXII_MEDIA,
@@ -71,47 +67,6 @@ def issued(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [incident_from_report(r, origin="gb", now=now) for r in reports]
 
 
-@contextmanager
-def medallion(workdir: Path) -> Iterator[tuple[str, str, int]]:
-    """medallion on 127.0.0.1 with one writable collection: (API root, collection id, pid)."""
-    port = free_base_port(1)
-    root, cid = f"http://127.0.0.1:{port}/api1/", str(uuid.uuid4())
-    data = {"/discovery": {"title": "bench", "default": root, "api_roots": [root]},
-            "api1": {"information": {"title": "api1", "versions": [TAXII_MEDIA],
-                                     "max_content_length": 10_000_000},
-                     "status": [], "collections": [{
-                         "id": cid, "title": "from beacon", "can_read": True,
-                         "can_write": True, "media_types": [], "objects": [],
-                         "manifest": []}]}}
-    (workdir / "data.json").write_text(json.dumps(data))
-    (workdir / "config.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend",
-                    "module_class": "MemoryBackend", "filename": str(workdir / "data.json")},
-        "users": {"beacon": "s3cret"}, "taxii": {"max_page_size": 100}}))
-    exe = Path(sys.executable).parent / "medallion"
-    with (workdir / "medallion.log").open("wb") as log:
-        proc = subprocess.Popen([str(exe), "--host", "127.0.0.1", "--port", str(port),  # noqa: S603
-                                 str(workdir / "config.json")], stdout=log, stderr=log)
-    try:
-        yield root, cid, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-async def _up(http: aiohttp.ClientSession, root: str, within_s: float = 30) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(root, headers=TAXII) as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"medallion did not answer at {root} within {within_s} s")
-
-
 async def _add(http: aiohttp.ClientSession, url: str, objects: list[dict[str, Any]]) -> None:
     headers = {**TAXII, "Content-Type": TAXII_MEDIA}
     async with http.post(url, headers=headers,
@@ -125,7 +80,6 @@ async def _medallion_figures(root: str, cid: str, pid: int, bundles: list[list[d
                              samples: list[list[dict[str, Any]]]) -> dict[str, Any]:
     objects_url = f"{root}collections/{cid}/objects/"
     async with aiohttp.ClientSession() as http:
-        await _up(http, root)
         cpu0, t0 = cpu_s(pid), time.perf_counter()
         for objects in bundles:
             await _add(http, objects_url, objects)
@@ -171,7 +125,8 @@ def peer(fed: Federation, n: int, samples: int = 10) -> dict[str, Any]:
     reports = aiid_reports(n + samples)
     docs = issued(reports)
     bulk, probes = docs[:n], docs[n:]
-    with tempfile.TemporaryDirectory() as tmp, medallion(Path(tmp)) as (root, cid, pid):
+    with (tempfile.TemporaryDirectory() as tmp,
+          running_medallion(Path(tmp), page_size=100) as (root, cid, pid)):
         sent: set[str] = set()
         taxii = asyncio.run(_medallion_figures(root, cid, pid, _stix(bulk, sent),
                                                _stix(probes, sent)))

@@ -38,7 +38,6 @@ into the hub's ``BEACON`` (receivers re-check origin against the signer anyway).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -53,7 +52,7 @@ from federation.errors import Error
 from federation.subjects import DURABLE_TYPES, PREFIX, STREAM
 from node.bus import roster_bucket
 from node.bus.natsconf import ADMIN_INBOX
-from node.bus.stream_setup import ensure_consumer, stream_config
+from node.bus.stream_setup import as_admin, ensure_consumer, stream_config
 
 HUB_DOMAIN = "hub"
 HUB_NODE = "int"
@@ -172,25 +171,19 @@ async def reconcile_domain(url: str, admin_nkey: str, domain: str, members: list
     hub's (``domain == "hub"``), after waiting for every leaf's outbox (``outbox_reachable``).
     What ``beacon deploy setup`` runs, once per server, the leaves first."""
     node_id = HUB_NODE if domain == HUB_DOMAIN else domain
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            nc = await nats.connect(url, nkeys_seed=admin_nkey, connect_timeout=5,
-                                    allow_reconnect=False, inbox_prefix=ADMIN_INBOX)
-            try:
-                await setup_outbox(nc.jetstream(), node_id)
-                if node_id == HUB_NODE:
-                    for m in members:
-                        await outbox_reachable(nc, m)
-                await setup_domain(nc.jetstream(), node_id, members)
-                return
-            finally:
-                await nc.close()
-        except (TimeoutError, OSError, nats.errors.Error) as e:
-            if time.monotonic() > deadline:
-                raise LeafSetupError(f"set-up of JetStream domain {domain!r} at {url} failed "
-                                     f"after {within_s:.0f}s ({e!r}): check that its server "
-                                     "runs, that the admin nkey is the one in its config and, "
-                                     "for the hub, that every leaf is linked and set up") from e
-            log.info("domain %s not ready yet (%r); retrying", domain, e)
-            await asyncio.sleep(0.5)
+
+    async def setup(nc: NATS) -> None:
+        await setup_outbox(nc.jetstream(), node_id)
+        if node_id == HUB_NODE:
+            for m in members:
+                await outbox_reachable(nc, m)
+        await setup_domain(nc.jetstream(), node_id, members)
+
+    def fail(e: BaseException) -> Error:
+        return LeafSetupError(f"set-up of JetStream domain {domain!r} at {url} failed after "
+                              f"{within_s:.0f}s ({e!r}): check that its server runs, that the "
+                              "admin nkey is the one in its config and, for the hub, that "
+                              "every leaf is linked and set up")
+
+    await as_admin(url, admin_nkey, setup, deadline=time.monotonic() + within_s, fail=fail,
+                   what=f"domain {domain}", inbox_prefix=ADMIN_INBOX)

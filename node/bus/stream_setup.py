@@ -22,12 +22,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 
 from federation.errors import Error
@@ -115,29 +117,46 @@ async def setup_jetstream(js: JetStreamContext, durables: list[str], replicas: i
         await ensure_consumer(js, durable)
 
 
-async def setup_with_retry(servers: list[str], admin_nkey: str, nodes: list[str], *,
-                           replicas: int = 1, within_s: float = 60) -> None:
-    """Connect as the admin and run :func:`setup_jetstream`. A fresh cluster answers
-    "JetStream unavailable" until it has elected its meta leader (and a container's peers may
-    not be up yet), so connecting and setting up are retried, bounded by ``within_s``."""
-    deadline = time.monotonic() + within_s
+async def as_admin(servers: str | list[str], admin_nkey: str,
+                   action: Callable[[NATS], Awaitable[None]], *, deadline: float,
+                   fail: Callable[[BaseException], Error], what: str = "JetStream",
+                   inbox_prefix: str = "_INBOX") -> None:
+    """Connect as the admin and run ``action``, retrying both until ``deadline`` (a
+    ``time.monotonic()`` instant): a fresh server or cluster answers "JetStream unavailable"
+    until it has elected its meta leader, and a container's peers may not be up yet.
+
+    Raises:
+        Error: ``fail(last exception)`` once the deadline has passed.
+    """
     while True:
         try:
-            nc = await nats.connect(servers=servers, nkeys_seed=admin_nkey, connect_timeout=5,
-                                    allow_reconnect=False)
+            nc = await nats.connect(servers=servers if isinstance(servers, list) else [servers],
+                                    nkeys_seed=admin_nkey, connect_timeout=5,
+                                    allow_reconnect=False, inbox_prefix=inbox_prefix)
             try:
-                await setup_jetstream(nc.jetstream(), [f"node-{n}" for n in nodes],
-                                      replicas=replicas)
+                await action(nc)
                 return
             finally:
                 await nc.close()
         except (TimeoutError, OSError, nats.errors.Error) as e:
             if time.monotonic() > deadline:
-                raise StreamSetupError(f"JetStream set-up failed after {within_s:.0f}s "
-                                       f"({e!r}): check that the NATS servers run and that "
-                                       "the admin nkey is the one in their config") from e
-            log.info("JetStream not ready yet (%r); retrying", e)
+                raise fail(e) from e
+            log.info("%s not ready yet (%r); retrying", what, e)
             await asyncio.sleep(0.5)
+
+
+async def setup_with_retry(servers: list[str], admin_nkey: str, nodes: list[str], *,
+                           replicas: int = 1, within_s: float = 60) -> None:
+    """Connect as the admin and run :func:`setup_jetstream`, retried (:func:`as_admin`)."""
+    async def setup(nc: NATS) -> None:
+        await setup_jetstream(nc.jetstream(), [f"node-{n}" for n in nodes], replicas=replicas)
+
+    def fail(e: BaseException) -> Error:
+        return StreamSetupError(f"JetStream set-up failed after {within_s:.0f}s ({e!r}): check "
+                                "that the NATS servers run and that the admin nkey is the one "
+                                "in their config")
+
+    await as_admin(servers, admin_nkey, setup, deadline=time.monotonic() + within_s, fail=fail)
 
 
 def _setup_arguments(p: Any) -> None:

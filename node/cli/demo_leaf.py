@@ -10,17 +10,15 @@ carry messages across domains are set up per server by ``node.bus.leaf_setup``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import nats
-import nats.errors
 from nats.aio.client import Client as NATS
 
+from federation.errors import Error
 from node.bus.leaf_setup import (
     HUB_DOMAIN,
     HUB_NODE,
@@ -29,6 +27,7 @@ from node.bus.leaf_setup import (
     setup_outbox,
 )
 from node.bus.natsconf import ADMIN_INBOX, NkeyUser, leaf_remote, server_config
+from node.bus.stream_setup import as_admin
 from node.core.errors import DemoError
 
 
@@ -81,21 +80,13 @@ async def setup_leaf_domains(doc: dict[str, Any], within_s: float = 60) -> None:
     deadline = time.monotonic() + within_s
 
     async def step(server: dict[str, Any], action: Callable[[NATS], Awaitable[None]]) -> None:
-        while True:
-            try:
-                nc = await nats.connect(server["url"], connect_timeout=5, allow_reconnect=False,
-                                        nkeys_seed=doc["nats"]["admin_credentials"],
-                                        inbox_prefix=ADMIN_INBOX)
-                try:
-                    await action(nc)
-                    return
-                finally:
-                    await nc.close()
-            except (TimeoutError, OSError, nats.errors.Error) as e:
-                if time.monotonic() > deadline:
-                    raise DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r});"
-                                    " see the nats logs in the data folder") from e
-                await asyncio.sleep(0.5)
+        def fail(e: BaseException) -> Error:
+            return DemoError(f"leaf JetStream set-up failed on {server['url']} ({e!r}); see the "
+                             "nats logs in the data folder")
+
+        await as_admin(server["url"], doc["nats"]["admin_credentials"], action,
+                       deadline=deadline, fail=fail, what=f"server {server['url']}",
+                       inbox_prefix=ADMIN_INBOX)
 
     for server in doc["nats"]["servers"]:
         await step(server, partial(_outbox, node_id=server["node"]))

@@ -10,9 +10,6 @@ the documented losses. A viewer token never sees AMBER; AMBER+STRICT and RED nev
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,8 @@ from federation.messages import SERVER_FIELDS
 from federation.stix import incident_id
 from federation.taxii import TAXII_MEDIA, collection_id
 from node.cli.main import main
-from tests.integration.conftest import Federation, free_base_port, report, running_federation
+from tests.integration.conftest import Federation, report, running_federation
+from tests.integration.medallion import running_medallion
 from tests.integration.world import call
 
 LABELS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
@@ -154,41 +152,10 @@ def test_every_exported_object_passes_the_strict_validator(
 
 @pytest.fixture
 def medallion(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """medallion on 127.0.0.1 with one writable collection: (API root URL, collection id)."""
-    port = free_base_port(1)
-    root, cid = f"http://127.0.0.1:{port}/api1/", str(uuid.uuid4())
-    data = {"/discovery": {"title": "test", "default": root, "api_roots": [root]},
-            "api1": {"information": {"title": "api1", "versions": [TAXII_MEDIA],
-                                     "max_content_length": 10_000_000},
-                     "status": [], "collections": [{
-                         "id": cid, "title": "from beacon", "can_read": True,
-                         "can_write": True, "media_types": [], "objects": [],
-                         "manifest": []}]}}
-    (tmp_path / "data.json").write_text(json.dumps(data))
-    (tmp_path / "config.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend",
-                    "module_class": "MemoryBackend", "filename": str(tmp_path / "data.json")},
-        "users": {"beacon": "s3cret"}, "taxii": {"max_page_size": 5}}))
-    exe = Path(sys.executable).parent / "medallion"
-    with (tmp_path / "medallion.log").open("wb") as log:
-        proc = subprocess.Popen([str(exe), "--host", "127.0.0.1", "--port", str(port),
-                                 str(tmp_path / "config.json")], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(root, auth=("beacon", "s3cret"), timeout=2,
-                                headers={"Accept": TAXII_MEDIA}).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "medallion.log").read_text())
+    """medallion on 127.0.0.1 with one writable collection: (API root URL, collection id);
+    pages of 5, so that reading the collection back pages."""
+    with running_medallion(tmp_path, page_size=5) as (root, cid, _pid):
         yield root, cid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:
