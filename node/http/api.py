@@ -199,6 +199,20 @@ def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return value
 
 
+def choice_param(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """A query parameter that must be one of ``choices``, or ``None`` when absent or empty.
+
+    >>> from aiohttp.test_utils import make_mocked_request
+    >>> choice_param(make_mocked_request("GET", "/?state=open"), "state", ("open", "closed"))
+    'open'
+    """
+    value = request.query.get(name) or None
+    if value is not None and value not in choices:
+        raise SchemaError([Problem(f"$.query.{name}",
+                                   f"{value[:40]!r}: use {', '.join(choices)}")])
+    return value
+
+
 def _cursor(request: web.Request) -> int | None:
     raw = request.query.get("cursor")
     return None if not raw else int_param(request, "cursor", 0, 0, 2**62)

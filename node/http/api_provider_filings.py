@@ -72,9 +72,7 @@ def _found(ctx: NodeContext, filing_id: str) -> Any:
 @routes.get("/api/v1/provider-filings")
 async def list_filings(request: web.Request) -> web.Response:
     principal(request)
-    state = request.query.get("state") or None
-    if state is not None and state not in STATES:
-        raise SchemaError([Problem("$.state", f"{state[:40]!r}: use {', '.join(STATES)}")])
+    state = api.choice_param(request, "state", STATES)
     ctx = request.app[NODE]
     return web.json_response({"policy": ctx.config.exchange_provider_filings,
                               "items": [_shown(r) for r in q.filings(ctx.store, state)]})
@@ -106,14 +104,21 @@ def _claim(ctx: NodeContext, filing_id: str, state: str, by: str, reason: str) -
         ctx.emit("provider-filing", {"id": filing_id, "state": state})
 
 
-@routes.post("/api/v1/provider-filings/{id}/release")
-async def release(request: web.Request) -> web.Response:
+async def _decision(request: web.Request, *, reason_required: bool
+                    ) -> tuple[str, NodeContext, Any, str]:
+    """What deciding a filing needs: the operator's label, the node, the pending filing's row
+    and the reason given (required to reject: the audit trail keeps why)."""
     who = principal(request, "operator")
     ctx = request.app[NODE]
     row = _found(ctx, request.match_info["id"])
-    reason = await _reason(request, required=False)
+    return who.label, ctx, row, await _reason(request, required=reason_required)
+
+
+@routes.post("/api/v1/provider-filings/{id}/release")
+async def release(request: web.Request) -> web.Response:
+    who, ctx, row, reason = await _decision(request, reason_required=False)
     # Claimed first, so two operators cannot both sign it; put back if filing it fails now.
-    _claim(ctx, row["id"], "released", who.label, reason)
+    _claim(ctx, row["id"], "released", who, reason)
     try:
         done = FILERS[row["kind"]](ctx, json.loads(row["body"]))
     except BaseException:
@@ -122,16 +127,13 @@ async def release(request: web.Request) -> web.Response:
         raise
     with ctx.transaction() as tx:
         q.record_release(tx, row["id"], str(done["id"]), str(done["digest"]))
-    log.info("provider filing %s released by %s as %s", row["id"], who.label, done["id"])
+    log.info("provider filing %s released by %s as %s", row["id"], who, done["id"])
     return web.json_response(_shown(_found(ctx, row["id"])) | {"filed": done})
 
 
 @routes.post("/api/v1/provider-filings/{id}/reject")
 async def reject(request: web.Request) -> web.Response:
-    who = principal(request, "operator")
-    ctx = request.app[NODE]
-    row = _found(ctx, request.match_info["id"])
-    reason = await _reason(request, required=True)
-    _claim(ctx, row["id"], "rejected", who.label, reason)
-    log.info("provider filing %s rejected by %s", row["id"], who.label)
+    who, ctx, row, reason = await _decision(request, reason_required=True)
+    _claim(ctx, row["id"], "rejected", who, reason)
+    log.info("provider filing %s rejected by %s", row["id"], who)
     return web.json_response(_shown(_found(ctx, row["id"])))

@@ -27,7 +27,7 @@ from federation.errors import Problem, SchemaError
 from federation.regimes import Clock, RegimeError
 from federation.training_runs import STATES, training_run_body
 from node.core.playbook_files import DEFAULT_DIR, load_regimes
-from node.http import held
+from node.http import api, held
 from node.http.appkeys import NODE
 from node.http.middleware import for_developer, json_body, principal
 from node.pipeline import deadlines, flow
@@ -78,7 +78,5 @@ async def list_training_runs(request: web.Request) -> web.Response:
 @routes.get("/api/v1/deadlines")
 async def list_deadlines(request: web.Request) -> web.Response:
     principal(request)
-    state = request.query.get("state") or None
-    if state is not None and state not in STATES:
-        raise SchemaError([Problem("$.state", f"{state[:40]!r}: use {', '.join(STATES)}")])
+    state = api.choice_param(request, "state", STATES)
     return web.json_response({"items": deadlines.listing(request.app[NODE].store, state)})

@@ -7,6 +7,10 @@ figure, which means the benchmark itself broke, fails here.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from bench.catchup import catchup
@@ -46,3 +50,22 @@ def test_scale_measures_cpu_and_latency_per_federation_size(fed: Federation) -> 
     [figures] = scale([3], rate=20, seconds=1, fed=fed)
     assert figures["members"] == 3 and figures["visible_at_fr"] == figures["reports"] == 20
     _positive(figures, "cpu_us_per_report_per_node", "p50_ms", "p99_ms", "node_rss_mb_mean")
+
+
+def test_the_suite_writes_every_figure_from_one_federation(tmp_path: Path) -> None:
+    """``make bench``'s wiring: the consumer and the suite's benchmarks on one federation,
+    into ``results.json`` and both tables of the document."""
+    out, doc = tmp_path / "results.json", tmp_path / "performance.md"
+    subprocess.run([sys.executable, "-m", "bench.suite", "--messages", "30",
+                    "--latency-samples", "2", "--rate-seconds", "0.05", "--size-reports", "50",
+                    "--catchup", "20", "--scale", "0", "--size-node", "0", "--peer", "0",
+                    "--out", str(out), "--doc", str(doc)],
+                   check=True, timeout=600, cwd=Path(__file__).parents[2])
+    report = json.loads(out.read_text())
+    assert report["ingest"]["reports"] == 30 and report["catchup"]["reports"] == 20
+    _positive(report["ingest"], "reports_per_s", "cpu_us_per_report")
+    assert [o["offered_per_s"] for o in report["offered_latency_gb_to_fr"]] == [10, 100, 200,
+                                                                                1000]
+    text = doc.read_text()
+    assert "<!-- bench:begin -->" in text and "<!-- bench-suite:begin -->" in text
+    assert "floor / node CPU" in text

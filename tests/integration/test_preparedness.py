@@ -124,8 +124,9 @@ async def test_a_training_run_above_1e26_reaches_every_member_with_its_clock(
                     if d["subject"] == declared["id"] and d["state"] == "overdue"]
         [d] = await wait_for(clock)
         assert (d["regime"], d["due_at"]) == ("EU AI Act Art. 52(1)", "2026-11-15T00:00:00Z")
-    status, _ = await _call(http, fed, "fr", "GET", "/api/v1/deadlines?state=late")
+    status, bad = await _call(http, fed, "fr", "GET", "/api/v1/deadlines?state=late")
     assert status == 400
+    assert [p["path"] for p in bad["errors"]] == ["$.query.state"], bad
 
 
 async def test_fr_rejects_gbs_safety_case_and_every_node_shows_it_verified(

@@ -136,6 +136,8 @@ async def test_a_held_provider_filing_leaves_the_node_only_when_released(
     status, pending = await _call(http, fed, "gb", "GET", "/api/v1/provider-filings?state=pending")
     assert status == 200 and pending["policy"] == "after-review"
     assert {f["id"] for f in pending["items"]} == {held["filing_id"], rejected_one["filing_id"]}
+    status, bad = await _call(http, fed, "gb", "GET", "/api/v1/provider-filings?state=held")
+    assert status == 400 and [p["path"] for p in bad["errors"]] == ["$.query.state"], bad
     status, _ = await _call(http, fed, "gb", "GET", "/api/v1/provider-filings", role="provider")
     assert status == 403  # a provider reads nothing, its own pending filings included
 
