@@ -12,6 +12,7 @@ verification always tries the bytes against the keys the roster lists for the cl
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import nacl.signing
 from federation.errors import SignatureError
 
 
+@functools.lru_cache(maxsize=4096)  # the roster's few keys, asked on every inbound message
 def keyid_of(raw_public: bytes) -> str:
     """Return the key id of a raw Ed25519 public key."""
     return hashlib.sha256(raw_public).hexdigest()
@@ -49,10 +51,8 @@ class PublicKey:
 
     @classmethod
     def from_b64(cls, text: str) -> PublicKey:
-        raw = unb64(text)
-        if len(raw) != 32:
-            raise SignatureError(f"an Ed25519 public key has 32 bytes, got {len(raw)}")
-        return cls(raw)
+        """Decode a base64 public key; raises SignatureError unless it holds 32 bytes."""
+        return _public_key(text) if cls is PublicKey else cls(_public_key(text).raw)
 
     def to_b64(self) -> str:
         return b64(self.raw)
@@ -64,6 +64,16 @@ class PublicKey:
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
                 nacl.exceptions.TypeError) as e:
             raise SignatureError(f"signature does not verify with key {self.keyid[:16]}") from e
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(text: str) -> PublicKey:
+    """``PublicKey.from_b64``, kept: the roster's keys are decoded for every inbound message
+    (a key is immutable, so one object serves every caller; a refusal is not cached)."""
+    raw = unb64(text)
+    if len(raw) != 32:
+        raise SignatureError(f"an Ed25519 public key has 32 bytes, got {len(raw)}")
+    return PublicKey(raw)
 
 
 @dataclass(frozen=True)

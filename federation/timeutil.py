@@ -19,6 +19,7 @@ writes too.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from federation.errors import Problem, SchemaError
@@ -26,12 +27,20 @@ from federation.errors import Problem, SchemaError
 
 def format_time(t: datetime) -> str:
     if t.tzinfo is UTC:  # the common case (parse_time and clocks give UTC): one call, not three
-        return t.isoformat(timespec="seconds")[:-6] + "Z"
+        return _format_utc(t)
     if t.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
     # isoformat, not strftime("%Y"): strftime does not pad years before 1000 ("102-07-22…"),
     # which is not RFC 3339 and would not parse back.
     return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_utc(t: datetime) -> str:
+    """``format_time`` of a UTC time, remembered: a run's step states carry the same few
+    times (its start, its deadlines), and a fresh run formats them a dozen times when saved.
+    Only times whose tzinfo is ``UTC`` come here, so equal keys are the same instant."""
+    return t.isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def format_instant(t: datetime) -> str:
