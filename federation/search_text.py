@@ -4,8 +4,8 @@
     'title\\nModel\\nleak'
     >>> indexable("leak"), indexable("le"), indexable('"leak"')
     (True, False, False)
-    >>> trigram_query(["Leak"])
-    '"Lea" "eak"'
+    >>> trigrams(["Leak", "model"])
+    ['Lea', 'eak', 'mod', 'del']
 
 The search contract (node/store/records.py ``list_incidents``) is: every query word is an ASCII
 case-insensitive substring of the report's stored JSON document (``json.dumps(doc,
@@ -22,36 +22,50 @@ checked with the exact ``LIKE`` on the candidates, or by the old scan when no wo
 The trigram tokenizer folds case for all of Unicode while ``LIKE`` folds ASCII only, and the
 index has no positions (``detail=none``), so a word is looked up as the AND of its trigrams: the
 index may over-match, never under-match, and every candidate is re-checked with the exact
-predicate. Changing ``_BREAK`` changes what is indexed: the index must then be rebuilt.
+predicate. Changing ``_BREAKS`` changes what is indexed: the index must then be rebuilt.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-# Whitespace, the JSON structure characters, the escape character and the control characters
-# (which json.dumps always escapes): no indexable word contains one, so no occurrence spans one.
-_BREAK = re.compile(r'[\s{}\[\],:"\\\x00-\x1f]+')
+# Space, the control characters (which json.dumps always escapes), the JSON structure
+# characters and the escape character: no indexable word holds one, so no occurrence of one
+# spans one. Applied to the UTF-8 bytes, where no multi-byte character holds an ASCII byte: a
+# third of the CPU of the same split on str. Changing it changes what is indexed: rebuild.
+_BREAKS = frozenset(range(33)) | frozenset(b'{}[],:"\\')
+_TO_SPACE = bytes(32 if c in _BREAKS else c for c in range(256))
 MIN_RUN = 3  # one trigram
 
 
 def index_text(document: str) -> str:
     """The text indexed for one stored report: its distinct runs of ``MIN_RUN`` characters or
-    more, one per line, in document order."""
-    runs = dict.fromkeys(_BREAK.split(document))
-    return "\n".join(run for run in runs if len(run) >= MIN_RUN)
+    more (bytes, which keeps a few shorter non-ASCII ones: harmless), one per line."""
+    runs = dict.fromkeys(document.encode().translate(_TO_SPACE).split())
+    return b"\n".join(run for run in runs if len(run) >= MIN_RUN).decode()
 
 
 def indexable(word: str) -> bool:
     """Whether the index finds every report containing ``word`` (see the module docstring)."""
-    return len(word) >= MIN_RUN and _BREAK.search(word) is None
+    return len(word) >= MIN_RUN and not any(ord(c) in _BREAKS for c in word)
 
 
-def trigram_query(words: Iterable[str]) -> str | None:
-    """An FTS5 MATCH expression that every report containing all indexable ``words`` matches:
-    the AND of their trigrams (each quoted; an indexable word holds no ``"``). ``None`` if no
-    word is indexable."""
-    grams = dict.fromkeys(w[i:i + MIN_RUN] for w in words if indexable(w)
-                          for i in range(len(w) - MIN_RUN + 1))
-    return " ".join(f'"{g}"' for g in grams) if grams else None
+def trigrams(words: Iterable[str]) -> list[str]:
+    """Trigrams that every report containing all indexable ``words`` holds: for each word, the
+    ones that cover it without overlap (``Lea``, ``eak`` for ``Leak``); none if no word is
+    indexable. Any subset of them is a valid (wider) filter: the exact re-check decides."""
+    return list(dict.fromkeys(w[i:i + MIN_RUN] for w in words if indexable(w)
+                              for i in _cover(len(w))))
+
+
+def match_expression(grams: Iterable[str]) -> str:
+    """The FTS5 MATCH expression for the AND of ``grams``, each quoted (none holds ``"``)."""
+    return " ".join(f'"{g}"' for g in grams)
+
+
+def _cover(length: int) -> list[int]:
+    """Start offsets of trigrams covering a word of ``length`` (>= 3) characters."""
+    starts = list(range(0, length - MIN_RUN + 1, MIN_RUN))
+    if starts[-1] != length - MIN_RUN:
+        starts.append(length - MIN_RUN)
+    return starts

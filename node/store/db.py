@@ -461,6 +461,9 @@ MIGRATIONS: list[str] = [
     """
     CREATE VIRTUAL TABLE incident_search USING fts5(
         body, tokenize='trigram', detail='none', columnsize=0, content='');
+    -- merge 8 segments of a level instead of 4: a fifth less CPU per indexed report for the
+    -- small batches the background task commits, at the price of a few more segments
+    INSERT INTO incident_search(incident_search, rank) VALUES ('automerge', 8);
     CREATE TABLE incident_search_stale (
         seq INTEGER PRIMARY KEY,         -- incidents.seq
         indexed_document TEXT NOT NULL   -- the document as it was indexed

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from federation.search_text import index_text, indexable, trigram_query
+from federation.search_text import index_text, indexable, trigrams
 from node.store import records, search
 from node.store.db import Store
 
@@ -145,8 +145,8 @@ def test_indexable_words_and_their_trigrams() -> None:
     assert indexable("leak") and indexable("été") and indexable("50%") and indexable("a_b")
     assert not indexable("ab") and not indexable('"hi"') and not indexable("a\\b")
     assert not indexable("a,b") and not indexable("k:v") and not indexable("[x]")
-    assert trigram_query(["Leak", "ab", "leak"]) == '"Lea" "eak" "lea"'
-    assert trigram_query(["ab", "{}"]) is None
+    assert trigrams(["Leak", "ab", "leak", "modèles"]) == ["Lea", "eak", "lea", "mod", "èle", "les"]
+    assert trigrams(["ab", "{}"]) == []
     # the escape of a newline is indexed as the document has it: \n, then the next run
     text = index_text(json.dumps({"d": "line\nbreak é"}, ensure_ascii=False))
     assert text.split("\n") == ["line", "nbreak"]
