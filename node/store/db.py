@@ -457,7 +457,8 @@ MIGRATIONS: list[str] = [
     # node, until the task has caught up) are searched by LIKE. A row replaced or deleted below
     # the watermark keeps its indexed text in incident_search_stale until the task re-indexes
     # it (a contentless index can only delete what it is told it holds); meanwhile it is
-    # searched by LIKE too.
+    # searched by LIKE too. The first replacement's old text is the indexed one, so later ones
+    # are skipped — by NOT EXISTS: a trigger's OR IGNORE yields to the outer upsert's policy.
     """
     CREATE VIRTUAL TABLE incident_search USING fts5(
         body, tokenize='trigram', detail='none', columnsize=0, content='');
@@ -472,15 +473,17 @@ MIGRATIONS: list[str] = [
     WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
                                    WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
     BEGIN
-        INSERT OR IGNORE INTO incident_search_stale(seq, indexed_document)
-        VALUES (old.seq, old.document);
+        INSERT INTO incident_search_stale(seq, indexed_document)
+        SELECT old.seq, old.document WHERE NOT EXISTS
+            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
     END;
     CREATE TRIGGER incident_search_deleted AFTER DELETE ON incidents
     WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
                                    WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
     BEGIN
-        INSERT OR IGNORE INTO incident_search_stale(seq, indexed_document)
-        VALUES (old.seq, old.document);
+        INSERT INTO incident_search_stale(seq, indexed_document)
+        SELECT old.seq, old.document WHERE NOT EXISTS
+            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
     END
     """,
 ]
