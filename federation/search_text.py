@@ -20,7 +20,7 @@ word (three characters or more, one trigram at least) is ``indexable``; any othe
 checked with the exact ``LIKE`` on the candidates, or by the old scan when no word is indexable.
 
 The trigram tokenizer folds case for all of Unicode while ``LIKE`` folds ASCII only, and the
-index has no positions (``detail=none``), so a word is looked up as the AND of its trigrams: the
+index has no positions (``detail=none``), so a word is looked up by (some of) its trigrams: the
 index may over-match, never under-match, and every candidate is re-checked with the exact
 predicate. Changing ``_BREAKS`` changes what is indexed: the index must then be rebuilt.
 """
@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # Space, the control characters (which json.dumps always escapes), the JSON structure
-# characters and the escape character: no indexable word holds one, so no occurrence of one
-# spans one. Applied to the UTF-8 bytes, where no multi-byte character holds an ASCII byte: a
-# third of the CPU of the same split on str. Changing it changes what is indexed: rebuild.
+# characters and the escape character: no indexable word holds one, so none of its occurrences
+# spans one. Applied to the UTF-8 bytes, where no multi-byte character holds an ASCII byte: half
+# the CPU of the same split on str. Changing it changes what is indexed: rebuild.
 _BREAKS = frozenset(range(33)) | frozenset(b'{}[],:"\\')
 _TO_SPACE = bytes(32 if c in _BREAKS else c for c in range(256))
 MIN_RUN = 3  # one trigram

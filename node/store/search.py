@@ -3,7 +3,7 @@ the watermark in ``meta``; it reads ``incidents`` (migration "search:" in node/s
 
     with store.transaction() as tx:
         index_pending(tx, limit=200)          # the background task, after batches commit
-    rows = search_rows(store, where, params, text_words, cursor, limit)   # list_incidents
+    rows = search_rows(store, cols, where, params, words, limit, cursor)  # list_incidents
 
 Indexing is off the storing transaction: ``index_pending`` adds the rows stored since the
 watermark (meta ``search_indexed_seq``) and re-indexes the rows replaced by a new revision
