@@ -30,7 +30,7 @@ from federation.messages import incident_from_report
 from node.core.config import NodeConfig
 from node.pipeline import statistics
 from node.pipeline.context import NodeContext
-from node.store import records
+from node.store import records, search
 from node.store.db import Store
 from tests.integration.conftest import MINIMAL_REPORT, Federation
 
@@ -39,6 +39,8 @@ QUERIES = {
     "list_ms": "/api/v1/incidents?limit=50",
     "list_disaster_ms": "/api/v1/incidents?limit=50&severity=disaster",
     "search_two_words_ms": "/api/v1/incidents?limit=50&q=incident%2099999",
+    "search_common_word_ms": "/api/v1/incidents?limit=50&q=patient",  # in every report
+    "search_rare_word_ms": "/api/v1/incidents?limit=50&q=gb-size-00012345",  # in one
     "stats_total_ms": "/api/v1/stats",
     "stats_by_severity_ms": "/api/v1/stats?by=severity",
     "stats_summary_ms": "/api/v1/stats/summary",
@@ -66,6 +68,8 @@ def fill(db: Path, n: int, batch: int = 20_000) -> float:
                                             at, local=False)
                     records.upsert_incident(tx, doc, digest, at)
                     statistics.on_message(no_ctx, tx, "incident", doc, digest, at)
+            with store.transaction() as tx:  # what the node's search-index task does
+                search.index_pending(tx, batch)
     finally:
         store.close()
     return n / (time.perf_counter() - t0)

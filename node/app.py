@@ -43,6 +43,7 @@ from node.pipeline import deadlines
 from node.pipeline.context import NodeContext
 from node.pipeline.timers import RunTimers
 from node.pipeline.translog import TransparencyLog, checkpoint_loop
+from node.store import search
 from node.web import console as web_console
 from node.web import dashboard, openapi
 
@@ -102,6 +103,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         sup.spawn("checkpoints", lambda: checkpoint_loop(ctx, app[LOG]))
         sup.spawn("webhooks", app[WEBHOOKS].run)
         sup.spawn("deadlines", lambda: deadline_loop(ctx))
+        sup.spawn("search-index", lambda: search_index_loop(ctx))
         if ctx.config.role == "international-body":
             sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
         log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,
@@ -114,6 +116,22 @@ async def deadline_loop(ctx: NodeContext, every_s: float = 5.0) -> None:
     while True:
         deadlines.sweep(ctx)  # one small UPDATE; on the loop, as every other store write
         await asyncio.sleep(every_s)
+
+
+async def search_index_loop(ctx: NodeContext, batch: int = 64, idle_s: float = 0.1) -> None:
+    """Keep the incident search index up with the store, off the storing transaction.
+
+    Small batches (≈5–20 ms of CPU each), the event loop free between them: a burst of reports is
+    indexed behind the ingest instead of inside it, and a search meanwhile scans only the rows
+    above the watermark (node/store/search.py), so nothing stored is ever missing from it.
+    """
+    while True:
+        if search.pending(ctx.store):
+            with ctx.store.transaction() as tx:
+                done = search.index_pending(tx, batch)
+            await asyncio.sleep(0 if done >= batch else idle_s)
+        else:
+            await asyncio.sleep(idle_s)
 
 
 def run(config: NodeConfig) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import Error
+from federation.search_text import index_text
 
 MIGRATIONS: list[str] = [
     # 1: the foundation
@@ -448,6 +449,43 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX provider_filings_state ON provider_filings(state, filed_at)
     """,
+    # search: a trigram full-text index of the incidents (node/store/search.py; what it holds:
+    # federation/search_text.py), rowid = incidents.seq. Contentless, no positions, no sizes:
+    # it answers "which rows may contain these trigrams", and every candidate is re-checked with
+    # the exact LIKE. A background task indexes rows after their batch commits, up to the
+    # watermark meta 'search_indexed_seq'; rows above it (here: all existing rows of an upgraded
+    # node, until the task has caught up) are searched by LIKE. A row replaced or deleted below
+    # the watermark keeps its indexed text in incident_search_stale until the task re-indexes
+    # it (a contentless index can only delete what it is told it holds); meanwhile it is
+    # searched by LIKE too. The first replacement's old text is the indexed one, so later ones
+    # are skipped — by NOT EXISTS: a trigger's OR IGNORE yields to the outer upsert's policy.
+    """
+    CREATE VIRTUAL TABLE incident_search USING fts5(
+        body, tokenize='trigram', detail='none', columnsize=0, content='');
+    -- merge 8 segments of a level instead of 4: a fifth less CPU per indexed report for the
+    -- small batches the background task commits, at the price of a few more segments
+    INSERT INTO incident_search(incident_search, rank) VALUES ('automerge', 8);
+    CREATE TABLE incident_search_stale (
+        seq INTEGER PRIMARY KEY,         -- incidents.seq
+        indexed_document TEXT NOT NULL   -- the document as it was indexed
+    );
+    CREATE TRIGGER incident_search_replaced AFTER UPDATE OF document ON incidents
+    WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
+                                   WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
+    BEGIN
+        INSERT INTO incident_search_stale(seq, indexed_document)
+        SELECT old.seq, old.document WHERE NOT EXISTS
+            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
+    END;
+    CREATE TRIGGER incident_search_deleted AFTER DELETE ON incidents
+    WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
+                                   WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
+    BEGIN
+        INSERT INTO incident_search_stale(seq, indexed_document)
+        SELECT old.seq, old.document WHERE NOT EXISTS
+            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
+    END
+    """,
 ]
 
 
@@ -484,6 +522,8 @@ class Store:
             # (while another process holds the store) stalls every other task with it. A writer
             # that gives up after a second is retried by its loop (supervisor, backoff).
             conn.execute("PRAGMA busy_timeout=1000")
+            # The search index's text of a stored report, in SQL (node/store/search.py).
+            conn.create_function("beacon_search_text", 1, index_text, deterministic=True)
             store = cls(conn, path)
             store._migrate()
         except sqlite3.Error as e:
@@ -500,9 +540,8 @@ class Store:
                              f"software ({len(MIGRATIONS)}); upgrade Beacon")
         for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction() as tx:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        tx.execute(statement)
+                for statement in _statements(script):
+                    tx.execute(statement)
                 tx.execute(f"PRAGMA user_version={n}")
 
     @contextmanager
@@ -541,6 +580,19 @@ class Store:
     def set_meta(tx: sqlite3.Connection, key: str, value: str) -> None:
         tx.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, split at ``;`` — but not inside a trigger's body."""
+    statement = ""
+    for part in script.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
+    if statement.strip(" \n;"):
+        yield statement
 
 
 def row_dict(row: sqlite3.Row) -> dict[str, Any]:

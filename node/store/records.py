@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from federation.severity import Severity
+from node.store import search
 from node.store.db import Page, Store, row_dict
 
 
@@ -177,7 +178,8 @@ def list_incidents(store: Store, *, origin: str | None, severity: str | None,
     if ids is not None:
         where.append("id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(ids))
-    for word in (text or "").split()[:8]:
+    words = (text or "").split()[:8]
+    for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(title LIKE ? ESCAPE '\\' OR document LIKE ? ESCAPE '\\')")
         params += [pattern, pattern]
@@ -193,10 +195,14 @@ def list_incidents(store: Store, *, origin: str | None, severity: str | None,
     if cursor is not None:
         where.append("seq < ?")
         params.append(cursor)
-    cols = ", ".join(("seq", *SUMMARY_COLUMNS))
-    rows = store.query(f"SELECT {cols}, document FROM incidents "  # noqa: S608
-                       f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-                       (*params, limit + 1))
+    cols = ", ".join(("seq", *SUMMARY_COLUMNS, "document"))
+    # The index narrows a search to its candidates; the predicate above still decides.
+    rows = search.search_rows(store, cols, where, params, words, limit + 1, cursor) \
+        if words else None
+    if rows is None:
+        rows = store.query(f"SELECT {cols} FROM incidents "  # noqa: S608
+                           f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+                           (*params, limit + 1))
     items = []
     for r in rows[:limit]:
         doc = json.loads(r["document"])
