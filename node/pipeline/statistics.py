@@ -166,7 +166,8 @@ _DATE_COLUMNS = ("occurred_on", "week", "is_stub", "p_occurred")
 _DIMENSION_COLUMNS: dict[str, tuple[str, ...]] = {
     "origin": ("origin",), "severity": ("severity", "p_severity"),
     "harm_type": ("harm_types", "p_harm_types"), "red_line": ("red_lines",),
-    "developer": ("developer", "p_developer"), "year": _DATE_COLUMNS, "month": _DATE_COLUMNS,
+    "developer": ("developer", "p_developer"), "year": ("year", "p_occurred"),
+    "month": _DATE_COLUMNS,
     "week": _DATE_COLUMNS, "country": ("countries", "p_countries"),
     "sector": ("sector", "p_sector"), "model": ("model", "p_model")}
 # The provenance field (federation.stats.PROVENANCE_FIELD) each ``p_`` column holds.
@@ -177,10 +178,11 @@ _PROVENANCE_COLUMNS = {f"p_{c}": PROVENANCE_FIELD[d] for c, d in (
 
 
 def _cell_records(rows: list[sqlite3.Row], columns: list[str],
-                  stand_in: date) -> list[tuple[StatRecord, int]]:
+                  since: date | None, until: date | None) -> list[tuple[StatRecord, int]]:
     """One record per grouped cell row, weighted by its count. Columns not read are left
-    empty: the query that asked for ``columns`` looks at nothing else. A row that is only known
-    to be ``dated`` (within the range the store applied) is dated ``stand_in``."""
+    empty: the query that asked for ``columns`` looks at nothing else. A row known only by its
+    ``year`` or as ``dated`` (within the range the store applied) gets a stand-in date inside
+    that year and that range."""
     has = set(columns)
     provenance = [(c, _PROVENANCE_COLUMNS[c]) for c in columns if c in _PROVENANCE_COLUMNS]
 
@@ -194,8 +196,11 @@ def _cell_records(rows: list[sqlite3.Row], columns: list[str],
         if "occurred_on" in has:
             day = date.fromisoformat(row["occurred_on"]) if row["occurred_on"] else None
             week = row["week"] if row["is_stub"] else (iso_week(day) if day else None)
+        elif "year" in has and row["year"] is not None:
+            # Rows of this year lie in since..until, so its first day in the range does too.
+            day = max(date(row["year"], 1, 1), since) if since else date(row["year"], 1, 1)
         elif "dated" in has and row["dated"]:
-            day = stand_in
+            day = since or until or date.min
         out.append((StatRecord(
             origin=row["origin"] if "origin" in has else "",
             severity=Severity(row["severity"]) if "severity" in has else Severity.HAZARD,
@@ -215,11 +220,11 @@ def weighted_records(store: Store, columns: list[str], since: date | None = None
     """What ``load_records`` counts, as few weighted records: the cells grouped by
     ``columns`` (those outside the date range left out, so weigh with the same range), the
     reports of same-as clusters taken out of them and their merged records put in."""
-    if since is not None or until is not None:
-        columns = [*columns, "dated"] if "occurred_on" not in columns else columns
+    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
+        columns = [*columns, "dated"]
     rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
                              until.isoformat() if until else None)
-    out = _cell_records(rows, columns, since or until or date.min)
+    out = _cell_records(rows, columns, since, until)
     linked = [_record(r) for r in stats.linked_stat_records(store)]
     if linked:
         out += [(r, -1) for r in linked]

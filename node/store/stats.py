@@ -26,8 +26,12 @@ from dataclasses import astuple, dataclass
 
 from node.store.db import STAT_CELL_COLUMNS, Store
 
-# ``dated``: whether the cell has a date a range compares (its rows are never undated).
-CELL_COLUMNS = frozenset({name for name, _ in STAT_CELL_COLUMNS} | {"dated"})
+# Derived from ``range_day``: ``dated``, whether the cell has a date a range compares (its rows
+# are never undated), and ``year``, the year of that date (federation.stats: a stub's is its
+# week's Thursday's), so a count by year groups years rather than days.
+DERIVED = {"dated": "range_day IS NOT NULL AS dated",
+           "year": "CAST(substr(range_day, 1, 4) AS INTEGER) AS year"}
+CELL_COLUMNS = frozenset({name for name, _ in STAT_CELL_COLUMNS} | set(DERIVED))
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def cell_counts(store: Store, columns: Sequence[str], since: str | None,
     unknown = sorted(set(columns) - CELL_COLUMNS)
     if unknown:
         raise ValueError(f"not a statistics cell column: {', '.join(unknown)}")
-    chosen = [("range_day IS NOT NULL AS dated" if c == "dated" else c) for c in columns]
+    chosen = [DERIVED.get(c, c) for c in columns]
     select = ", ".join([*chosen, "SUM(n) AS n"])
     group = f"GROUP BY {', '.join(columns)} " if columns else ""
     # Columns are checked names above, never user text; the dates are bound.
