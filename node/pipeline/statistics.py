@@ -292,9 +292,13 @@ def record_figures(store: Store, since: date | None = None,
     """The summary's counts of events (``load_records``) within the date range: total, stubs,
     undated (of all), clusters, red-line crossings and the reports naming any — from the
     cells (``weighted_records``)."""
-    records = [(r, n) for r, n in weighted_records(store, ["is_stub", "red_lines"], since, until)
-               if in_range(r, since, until)]
-    everything = weighted_records(store, ["dated"])
+    columns = ["is_stub", "red_lines", "dated"]
+    everything = weighted_records(store, columns)
+    # Without a range the one read of the cells says everything; with one, a second (the
+    # store leaves out what lies outside it) counts within it.
+    in_it = everything if since is None and until is None else weighted_records(
+        store, columns, since, until)
+    records = [(r, n) for r, n in in_it if in_range(r, since, until)]
     return {"total": sum(n for _, n in records), "stubs": sum(n for r, n in records if r.is_stub),
             "undated": sum(n for r, n in everything if r.date_for_range is None),
             "clusters": sum(n for r, n in records if len(r.reporters) > 1),
