@@ -5,9 +5,10 @@
 The store is filled directly through the store layer (``records.insert_envelope`` and
 ``records.upsert_incident``, the calls ``flow.accept`` makes), not through NATS, to reach
 10^5–10^6 rows in minutes. Envelopes are a fixed placeholder of realistic size (the signature is
-not what is measured here); documents are real incidents with distinct ids, titles and
-severities. Then the incident list (first page, newest first), a severity-filtered page, a
-two-word search and the count are each timed (best of five, in ms).
+not what is measured here); documents are the AIID incidents, cycled through five origins and four
+severities, with distinct ids and titles (``_fill``, shared with ``bench.size_node``). Then the
+incident list (first page, newest first), a severity-filtered page, a two-word search and the count
+are each timed (best of five, in ms).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from federation.messages import incident_from_report
+from node.pipeline.context import NodeContext
 from node.store import records, search
 from node.store.db import Store
-from tests.integration.conftest import MINIMAL_REPORT
 
 SEVERITIES = ("hazard", "incident", "serious-incident", "disaster")
 PLACEHOLDER = b"x" * 1500  # about the size of a signed incident envelope
@@ -37,23 +38,62 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _fill(store: Store, n: int) -> float:
+ORIGINS = ("gb", "fr", "de", "jp", "us")
+LINK_EVERY = 10_000  # one same-as link per this many reports: clusters exist, but are rare
+
+
+def _aiid_incidents(now: datetime) -> list[dict[str, Any]]:
+    """Every AIID incident (``../shared/data/aiid``) as an incident document: real, correlated
+    combinations of date, developer, model, harm types, countries, sector and provenance."""
+    from bench.peer import aiid_reports  # reads the CSV snapshot; only a fill needs it
+
+    return [incident_from_report({**r, "affected_jurisdictions": []}, origin="gb", now=now)
+            for r in aiid_reports(100_000)]
+
+
+def _fill(store: Store, n: int, *, prefix: str = "bench", batch: int = 10_000,
+          statistics: bool = False, spread_days: bool = False) -> float:
+    """Add ``n`` incidents; rows per second. Report ``i`` is AIID incident ``i mod K`` filed by
+    one of ``ORIGINS`` at one of ``SEVERITIES``, in mixed radix, so the fill walks through all
+    K × 5 × 4 combinations before any repeats (dates as AIID has them, 1983–2026, most in
+    2014–2026). ``statistics``: also project into the statistics tables as ``flow.accept`` does,
+    and link every ``LINK_EVERY``-th report same-as to the next. ``spread_days``: shift each
+    report's date by ``i mod 3653`` days as well, so that (nearly) no two reports share every
+    value: the worst case for anything that counts alike reports together."""
+    from node.pipeline import statistics as stats_projection  # the pipeline: only if asked
+
     now = datetime.now(UTC)
-    base = incident_from_report({**MINIMAL_REPORT, "affected_jurisdictions": []},
-                                origin="gb", now=now)
+    bases = _aiid_incidents(now)
+    k = len(bases)
     at = now.isoformat().replace("+00:00", "Z")
+    # on_message reads the context only for statistics snapshots, never for an incident.
+    no_ctx = cast(NodeContext, None)
+    previous = ""
     t0 = time.perf_counter()
-    for start in range(0, n, 10_000):
+    for start in range(0, n, batch):
         with store.transaction() as tx:
-            for i in range(start, min(n, start + 10_000)):
-                doc = {**base, "id": f"gb-bench-{i:08d}", "title": f"Benchmark incident {i}",
-                       "severity": SEVERITIES[i % 4]}
+            for i in range(start, min(n, start + batch)):
+                origin = ORIGINS[(i // k) % len(ORIGINS)]
+                doc = {**bases[i % k], "origin": origin, "id": f"{origin}-{prefix}-{i:08d}",
+                       "title": f"Benchmark incident {i}",
+                       "severity": SEVERITIES[(i // (k * len(ORIGINS))) % len(SEVERITIES)]}
+                if spread_days and doc.get("occurred_at"):
+                    day = date.fromisoformat(doc["occurred_at"][:10]) + timedelta(i % 3653)
+                    doc["occurred_at"] = f"{min(day, now.date()).isoformat()}T00:00:00Z"
                 digest = f"{i:064x}"
-                records.insert_envelope(tx, digest, "incident", "gb", "bench", PLACEHOLDER,
+                records.insert_envelope(tx, digest, "incident", origin, "bench", PLACEHOLDER,
                                         at, local=False)
                 records.upsert_incident(tx, doc, digest, at)
+                if statistics:
+                    stats_projection.on_message(no_ctx, tx, "incident", doc, digest, at)
+                    if i % LINK_EVERY == 1:
+                        link = {"type": "link", "origin": origin, "issued_at": at,
+                                "incident_id": doc["id"], "linked_id": previous,
+                                "relation": "same-as"}
+                        stats_projection.on_message(no_ctx, tx, "link", link, digest, at)
+                previous = doc["id"]
         with store.transaction() as tx:  # what the node's search-index task does
-            search.index_pending(tx, 10_000)
+            search.index_pending(tx, batch)
     return n / (time.perf_counter() - t0)
 
 

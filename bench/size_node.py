@@ -9,7 +9,8 @@ calls ``flow.accept`` makes for an incident — with N distinct incidents (a pla
 envelope, as ``bench.size`` does: signatures are not what is measured here). Then fr is started
 again (``beacon run``) and each query is timed end to end from a client, best of a few: the
 first page of ``GET /api/v1/incidents``, a severity-filtered page, a two-word search
-(``?q=``), ``GET /api/v1/stats`` (total and ``?by=severity``) and ``/api/v1/stats/summary``.
+(``?q=``), ``GET /api/v1/stats`` (total, ``?by=severity``, ``?by=origin,year``,
+``?by=harm_type&since=2020-01-01``) and ``/api/v1/stats/summary``.
 RSS is read from ``/proc/<pid>/status`` after start-up, and its peak after the queries.
 """
 
@@ -18,61 +19,40 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 
 from bench.procs import healthy, load_average, memory_mb, start_node, stop_node
-from bench.size import PLACEHOLDER, SEVERITIES
-from federation.messages import incident_from_report
+from bench.size import _fill
 from node.core.config import NodeConfig
-from node.pipeline import statistics
-from node.pipeline.context import NodeContext
-from node.store import records, search
 from node.store.db import Store
-from tests.integration.conftest import MINIMAL_REPORT, Federation
+from tests.integration.conftest import Federation
 
 NODE = "fr"
 QUERIES = {
     "list_ms": "/api/v1/incidents?limit=50",
     "list_disaster_ms": "/api/v1/incidents?limit=50&severity=disaster",
     "search_two_words_ms": "/api/v1/incidents?limit=50&q=incident%2099999",
-    "search_common_word_ms": "/api/v1/incidents?limit=50&q=patient",  # in every report
-    "search_rare_word_ms": "/api/v1/incidents?limit=50&q=gb-size-00012345",  # in one
+    "search_common_word_ms": "/api/v1/incidents?limit=50&q=benchmark",  # in every report
+    "search_rare_word_ms": "/api/v1/incidents?limit=50&q=size-00012345",  # in one
     "stats_total_ms": "/api/v1/stats",
     "stats_by_severity_ms": "/api/v1/stats?by=severity",
+    "stats_by_origin_year_ms": "/api/v1/stats?by=origin,year",
+    "stats_by_harm_type_since_ms": "/api/v1/stats?by=harm_type&since=2020-01-01",
     "stats_summary_ms": "/api/v1/stats/summary",
 }
 
 
 def fill(db: Path, n: int, batch: int = 20_000) -> float:
-    """Add ``n`` incidents to the store at ``db``; rows per second."""
+    """Add ``n`` incidents to the store at ``db`` as ``flow.accept`` would, their statistics
+    included (``bench.size._fill``); rows per second."""
     store = Store.open(db)
-    now = datetime.now(UTC)
-    base = incident_from_report({**MINIMAL_REPORT, "affected_jurisdictions": []},
-                                origin="gb", now=now)
-    at = now.isoformat().replace("+00:00", "Z")
-    # on_message reads the context only for statistics snapshots, never for an incident.
-    no_ctx = cast(NodeContext, None)
-    t0 = time.perf_counter()
     try:
-        for start in range(0, n, batch):
-            with store.transaction() as tx:
-                for i in range(start, min(n, start + batch)):
-                    doc = {**base, "id": f"gb-size-{i:08d}", "title": f"Benchmark incident {i}",
-                           "severity": SEVERITIES[i % 4]}
-                    digest = f"{i:064x}"
-                    records.insert_envelope(tx, digest, "incident", "gb", "bench", PLACEHOLDER,
-                                            at, local=False)
-                    records.upsert_incident(tx, doc, digest, at)
-                    statistics.on_message(no_ctx, tx, "incident", doc, digest, at)
-            with store.transaction() as tx:  # what the node's search-index task does
-                search.index_pending(tx, batch)
+        return _fill(store, n, prefix="size", batch=batch, statistics=True)
     finally:
         store.close()
-    return n / (time.perf_counter() - t0)
 
 
 async def _time(http: aiohttp.ClientSession, url: str, headers: dict[str, str],

@@ -289,23 +289,33 @@ def group_counts(records: Iterable[StatRecord], by: Sequence[str], since: date |
     Raises:
         SchemaError: a bad dimension or basis name, or ``since`` after ``until``.
     """
+    return weighted_group_counts(((r, 1) for r in records), by, since, until, basis)
+
+
+def weighted_group_counts(weighted: Iterable[tuple[StatRecord, int]], by: Sequence[str],
+                          since: date | None = None, until: date | None = None,
+                          basis: str = "all") -> dict[str, Any]:
+    """``group_counts`` where each record stands for ``weight`` alike records (a negative
+    weight takes records back out); groups whose weights sum to zero are left out."""
     dims = check_dimensions(by)
     check_basis(basis)
     if since is not None and until is not None and since > until:
         raise SchemaError([Problem("$.query.since", f"{since} is after until {until}")])
     total = undated = 0
     counts: Counter[tuple[KeyValue, ...]] = Counter()
-    for record in records:
+    for record, weight in weighted:
         if not in_range(record, since, until):
-            undated += record.date_for_range is None
+            undated += weight if record.date_for_range is None else 0
             continue
-        total += 1
+        total += weight
         keys: list[tuple[KeyValue, ...]] = [()]
         for dim in dims:
             # Multi-valued dimensions explode: one key per value, deduplicated per record.
             keys = [(*k, v) for k in keys for v in dict.fromkeys(record.values(dim, basis))]
-        counts.update(keys)
-    ordered = sorted(counts.items(),
+        for key in keys:  # distinct: a product of distinct values
+            counts[key] += weight
+    # Weights may be negative (a cell's record replaced by its cluster): no group of none.
+    ordered = sorted(((k, n) for k, n in counts.items() if n),
                      key=lambda kv: [_sort_key(d, v) for d, v in zip(dims, kv[0], strict=True)])
     return {"total": total, "undated": undated, "basis": basis,
             "groups": [{"key": dict(zip(dims, key, strict=True)), "count": n}
@@ -346,7 +356,16 @@ def matches(record: StatRecord, where: Mapping[str, KeyValue], basis: str = "all
 
 def red_line_crossings(records: Iterable[StatRecord]) -> dict[str, int]:
     """How many records name each red line (every IDAIS red line listed, zero if none)."""
-    counts = Counter(rl for r in records for rl in dict.fromkeys(r.red_lines))
+    return weighted_red_line_crossings((r, 1) for r in records)
+
+
+def weighted_red_line_crossings(weighted: Iterable[tuple[StatRecord, int]]) -> dict[str, int]:
+    """``red_line_crossings`` where each record stands for ``weight`` alike records."""
+    counts: Counter[str] = Counter()
+    for record, weight in weighted:
+        for rl in dict.fromkeys(record.red_lines):
+            counts[rl] += weight
+    counts = Counter({rl: n for rl, n in counts.items() if n})
     return {rl: counts.get(rl, 0) for rl in (*RED_LINES, *sorted(set(counts) - set(RED_LINES)))}
 
 

@@ -40,7 +40,7 @@ from datetime import date
 from aiohttp import web
 
 from federation.errors import Error, Problem, SchemaError
-from federation.stats import check_basis, group_counts, to_csv_rows
+from federation.stats import check_basis, to_csv_rows
 from federation.timeutil import parse_time
 from node.core.errors import Conflict, NotFound
 from node.http.appkeys import NODE
@@ -85,7 +85,7 @@ async def stats(request: web.Request) -> web.Response:
     by = [d.strip() for d in request.query.get("by", "").split(",") if d.strip()]
     since, until = _range(request)
     basis = check_basis(request.query.get("basis", "all"))
-    result = group_counts(statistics.load_records(ctx.store), by, since, until, basis)
+    result = statistics.counts(ctx.store, by, since, until, basis)
     if not _wants_csv(request):
         return web.json_response(result)
     out = io.StringIO()

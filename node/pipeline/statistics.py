@@ -2,6 +2,7 @@
 
     inside the transaction that stores a message (node.pipeline.flow):
     statistics.on_message(ctx, tx, "stub", doc, digest, received_at)
+    result = counts(ctx.store, ["severity"], since, until, basis)   # GET /api/v1/stats
     records = load_records(ctx.store)                # one StatRecord per incident id
     digest = publish_snapshot(ctx, force=True)       # at the international body
 
@@ -11,6 +12,13 @@ AMBER+STRICT reports, wherever they come from (this node's own or a peer's). The
 wins; at the same revision a full report supersedes its stub (it says the same and more). A stub
 of a *newer* revision replaces an older full report: its severity and harm types are current,
 only the developer and the exact date are lost.
+
+**Queries read cells.** ``counts`` and ``summary`` never load every record: the store counts
+``stat_records`` rows per cell (``node.store.stats``, one per distinct combination of what a
+query reads), grouped by SQL down to the columns the asked dimensions need, and each group
+becomes one ``StatRecord`` standing for ``n`` records (``federation.stats.weighted_group_counts``).
+Reports a ``same-as`` link names are taken back out of their cells (weight -1) and counted as
+``counted_once`` merges them (+1): the answer is ``group_counts(load_records(...))`` exactly.
 
 **Snapshots.** The international body signs a ``stats`` message (``schemas/stats.v1.json``) and
 publishes it to every member. A node keeps, per origin, the newest snapshot of any member whose
@@ -37,13 +45,16 @@ from federation.errors import SignatureError
 from federation.links import clusters, counted_once
 from federation.severity import Severity
 from federation.stats import (
+    PROVENANCE_FIELD,
     KeyValue,
     StatRecord,
+    check_dimensions,
     in_range,
     incident_facets,
     iso_week,
     matches,
-    red_line_crossings,
+    weighted_group_counts,
+    weighted_red_line_crossings,
 )
 from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
 from federation.stats_summary import (
@@ -150,6 +161,90 @@ def load_records(store: Store) -> list[StatRecord]:
                         links.same_as_pairs(store))
 
 
+# The cell columns each dimension reads: its value, and the provenance of that value.
+_DATE_COLUMNS = ("occurred_on", "week", "is_stub", "p_occurred")
+_DIMENSION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "origin": ("origin",), "severity": ("severity", "p_severity"),
+    "harm_type": ("harm_types", "p_harm_types"), "red_line": ("red_lines",),
+    "developer": ("developer", "p_developer"), "year": ("year", "p_occurred"),
+    "month": _DATE_COLUMNS,
+    "week": _DATE_COLUMNS, "country": ("countries", "p_countries"),
+    "sector": ("sector", "p_sector"), "model": ("model", "p_model")}
+# The provenance field (federation.stats.PROVENANCE_FIELD) each ``p_`` column holds.
+_PROVENANCE_COLUMNS = {f"p_{c}": PROVENANCE_FIELD[d] for c, d in (
+    ("severity", "severity"), ("harm_types", "harm_type"), ("countries", "country"),
+    ("developer", "developer"), ("model", "model"), ("sector", "sector"),
+    ("occurred", "year"))}
+
+
+def _cell_records(rows: list[sqlite3.Row], columns: list[str],
+                  since: date | None, until: date | None) -> list[tuple[StatRecord, int]]:
+    """One record per grouped cell row, weighted by its count. Columns not read are left
+    empty: the query that asked for ``columns`` looks at nothing else. A row known only by its
+    ``year`` or as ``dated`` (within the range the store applied) gets a stand-in date inside
+    that year and that range."""
+    has = set(columns)
+    provenance = [(c, _PROVENANCE_COLUMNS[c]) for c in columns if c in _PROVENANCE_COLUMNS]
+
+    def listed(row: sqlite3.Row, column: str) -> tuple[str, ...]:
+        return tuple(json.loads(row[column] or "[]")) if column in has else ()
+
+    out: list[tuple[StatRecord, int]] = []
+    for row in rows:
+        day: date | None = None
+        week = None
+        if "occurred_on" in has:
+            day = date.fromisoformat(row["occurred_on"]) if row["occurred_on"] else None
+            week = row["week"] if row["is_stub"] else (iso_week(day) if day else None)
+        elif "year" in has and row["year"] is not None:
+            # Rows of this year lie in since..until, so its first day in the range does too.
+            day = max(date(row["year"], 1, 1), since) if since else date(row["year"], 1, 1)
+        elif "dated" in has and row["dated"]:
+            day = since or until or date.min
+        out.append((StatRecord(
+            origin=row["origin"] if "origin" in has else "",
+            severity=Severity(row["severity"]) if "severity" in has else Severity.HAZARD,
+            harm_types=listed(row, "harm_types"), red_lines=listed(row, "red_lines"),
+            developer=row["developer"] if "developer" in has else None, occurred_at=day,
+            tlp="", is_stub=bool(row["is_stub"]) if "is_stub" in has else False, week=week,
+            countries=listed(row, "countries"),
+            sector=row["sector"] if "sector" in has else None,
+            model=row["model"] if "model" in has else None,
+            provenance={field: row[c] for c, field in provenance if row[c] is not None}),
+            int(row["n"])))
+    return out
+
+
+def weighted_records(store: Store, columns: list[str], since: date | None = None,
+                     until: date | None = None) -> list[tuple[StatRecord, int]]:
+    """What ``load_records`` counts, as few weighted records: the cells grouped by
+    ``columns`` (those outside the date range left out, so weigh with the same range), the
+    reports of same-as clusters taken out of them and their merged records put in."""
+    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
+        columns = [*columns, "dated"]
+    rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
+                             until.isoformat() if until else None)
+    out = _cell_records(rows, columns, since, until)
+    linked = [_record(r) for r in stats.linked_stat_records(store)]
+    if linked:
+        out += [(r, -1) for r in linked]
+        out += [(r, 1) for r in counted_once(linked, links.same_as_pairs(store))]
+    return out
+
+
+def counts(store: Store, by: list[str], since: date | None = None, until: date | None = None,
+           basis: str = "all") -> dict[str, Any]:
+    """``group_counts(load_records(store), by, since, until, basis)``, from the cells.
+
+    Raises:
+        SchemaError: what ``group_counts`` refuses (a bad dimension, basis or range).
+    """
+    check_dimensions(by)
+    columns = list(dict.fromkeys(c for d in by for c in _DIMENSION_COLUMNS[d]))
+    return weighted_group_counts(weighted_records(store, columns, since, until), by, since,
+                                 until, basis)
+
+
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
               until: date | None) -> list[str]:
     """The events (one incident id per same-as cluster: its first) in the group ``where``
@@ -192,18 +287,31 @@ def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str
     return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
 
 
+def record_figures(store: Store, since: date | None = None,
+                   until: date | None = None) -> dict[str, Any]:
+    """The summary's counts of events (``load_records``) within the date range: total, stubs,
+    undated (of all), clusters, red-line crossings and the reports naming any — from the
+    cells (``weighted_records``)."""
+    columns = ["is_stub", "red_lines", "dated"]
+    everything = weighted_records(store, columns)
+    # Without a range the one read of the cells says everything; with one, a second (the
+    # store leaves out what lies outside it) counts within it.
+    in_it = everything if since is None and until is None else weighted_records(
+        store, columns, since, until)
+    records = [(r, n) for r, n in in_it if in_range(r, since, until)]
+    return {"total": sum(n for _, n in records), "stubs": sum(n for r, n in records if r.is_stub),
+            "undated": sum(n for r, n in everything if r.date_for_range is None),
+            "clusters": sum(n for r, n in records if len(r.reporters) > 1),
+            "red_lines": weighted_red_line_crossings(records),
+            "red_line_reports": sum(n for r, n in records if r.red_lines)}
+
+
 def summary(ctx: NodeContext, since: date | None = None,
             until: date | None = None) -> dict[str, Any]:
     """What the dashboard shows beside the group counts (``GET /api/v1/stats/summary``)."""
-    everything = load_records(ctx.store)
-    records = [r for r in everything if in_range(r, since, until)]
     ack, escalations = escalation_figures(ctx)
     return {"node": ctx.node_id, "role": ctx.config.role, "generated_at": ctx.now_text(),
-            "total": len(records), "stubs": sum(1 for r in records if r.is_stub),
-            "undated": sum(1 for r in everything if r.date_for_range is None),
-            "clusters": sum(1 for r in records if len(r.reporters) > 1),
-            "red_lines": red_line_crossings(records),
-            "red_line_reports": sum(1 for r in records if r.red_lines),
+            **record_figures(ctx.store, since, until),
             "tripwires": tripwires(ctx.store, since, until),
             "ack_times": ack, "escalations": escalations}
 

@@ -32,6 +32,80 @@ from typing import Any
 from federation.errors import Error
 from federation.search_text import index_text
 
+# -- statistics cells (node/store/stats.py) ------------------------------------------------------
+# What a stat_records row contributes to any statistics query, as (name, SQL over the row ``{r}``):
+# the date ranges compare (the occurrence date, or the Thursday of a stub's ISO week: Jan 4 lies
+# in week 1), the date, week and stub flag the year/month/week dimensions read, every other
+# dimension's value, and the provenance of each (federation.stats.PROVENANCE_FIELD). Rows alike
+# in all of these count alike in every query, so a query reads one cell per distinct combination.
+STAT_CELL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("range_day", "CASE WHEN {r}.occurred_on IS NOT NULL THEN {r}.occurred_on "
+                  "WHEN {r}.is_stub AND {r}.week IS NOT NULL THEN date(substr({r}.week, 1, 4) "
+                  "|| '-01-04', '-' || ((CAST(strftime('%w', substr({r}.week, 1, 4) || '-01-04') "
+                  "AS INTEGER) + 6) % 7) || ' days', '+' || ((CAST(substr({r}.week, 7, 2) AS "
+                  "INTEGER) - 1) * 7 + 3) || ' days') END"),
+    ("occurred_on", "{r}.occurred_on"),
+    ("week", "CASE WHEN {r}.is_stub THEN {r}.week END"),
+    ("is_stub", "{r}.is_stub"),
+    ("origin", "{r}.origin"),
+    ("severity", "{r}.severity"),
+    ("developer", "{r}.developer"),
+    ("sector", "json_extract({r}.facets, '$.sector')"),
+    ("model", "json_extract({r}.facets, '$.model')"),
+    ("harm_types", "json({r}.harm_types)"),
+    ("red_lines", "json({r}.red_lines)"),
+    ("countries", "json(json_extract({r}.facets, '$.countries'))"),
+    ("p_severity", "json_extract({r}.facets, '$.provenance.severity')"),
+    ("p_harm_types", "json_extract({r}.facets, '$.provenance.harm_types')"),
+    ("p_countries", "json_extract({r}.facets, '$.provenance.countries')"),
+    ("p_developer", "json_extract({r}.facets, '$.provenance.\"ai_system.developer\"')"),
+    ("p_model", "json_extract({r}.facets, '$.provenance.\"ai_system.name\"')"),
+    ("p_sector", "json_extract({r}.facets, '$.provenance.sector')"),
+    ("p_occurred", "json_extract({r}.facets, '$.provenance.occurred_at')"),
+)
+_CELL_NAMES = ", ".join(name for name, _ in STAT_CELL_COLUMNS)
+
+
+def _cell_values(row: str) -> str:
+    """``SELECT``: the cell key and columns of the stat_records row named ``row``."""
+    values = ", ".join(f"{sql.format(r=row)} AS {name}" for name, sql in STAT_CELL_COLUMNS)
+    return f"SELECT json_array({_CELL_NAMES}) AS cell, {_CELL_NAMES} FROM (SELECT {values})"  # noqa: S608
+
+
+def _count_cell(row: str, step: str) -> str:
+    values = _cell_values(row)
+    return (f"INSERT INTO stat_cells(cell, {_CELL_NAMES}, n) SELECT *, {step} FROM "  # noqa: S608
+            f"({values}) WHERE true ON CONFLICT(cell) DO UPDATE SET n = n + {step}")
+
+
+def _stat_cells_migration() -> str:
+    # Built from STAT_CELL_COLUMNS (constants, never user text) so that the backfill and the
+    # triggers cannot disagree on what a cell is.
+    backfill = ", ".join(f"{sql.format(r='r')} AS {name}" for name, sql in STAT_CELL_COLUMNS)
+    columns = ", ".join(f"{name} ANY" for name, _ in STAT_CELL_COLUMNS)
+    return f"""
+    CREATE TABLE stat_cells (
+        cell TEXT PRIMARY KEY,           -- JSON array of the columns below, in their order
+        {columns},
+        n INTEGER NOT NULL               -- how many stat_records rows hold these values
+    ) WITHOUT ROWID;
+    INSERT INTO stat_cells(cell, {_CELL_NAMES}, n)
+        SELECT json_array({_CELL_NAMES}), {_CELL_NAMES}, COUNT(*) FROM (
+            SELECT {backfill} FROM stat_records r) GROUP BY {_CELL_NAMES};
+    CREATE TRIGGER stat_cells_insert AFTER INSERT ON stat_records BEGIN
+        {_count_cell("NEW", "1")};
+    END;
+    CREATE TRIGGER stat_cells_update AFTER UPDATE ON stat_records BEGIN
+        {_count_cell("OLD", "-1")};
+        {_count_cell("NEW", "1")};
+    END;
+    CREATE TRIGGER stat_cells_delete AFTER DELETE ON stat_records BEGIN
+        {_count_cell("OLD", "-1")};
+    END;
+    CREATE INDEX stat_records_tripwires ON stat_records(incident_id) WHERE tripwire_ids != '[]'
+    """  # noqa: S608
+
+
 MIGRATIONS: list[str] = [
     # 1: the foundation
     """
@@ -487,7 +561,14 @@ MIGRATIONS: list[str] = [
             (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
     END
     """,
+    # stats: statistics cells (node/store/stats.py, node/pipeline/statistics.py): stat_records
+    # counted per distinct combination of what any query reads, kept by triggers in the
+    # transaction that changes a row (a cell may fall to n = 0 and stay); built here from the
+    # rows an upgraded node holds. A partial index finds the rare rows naming a tripwire.
+    _stat_cells_migration(),
 ]
+
+
 
 
 class StoreError(Error):

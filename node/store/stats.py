@@ -1,9 +1,17 @@
-"""Tables ``stat_records`` and ``stat_snapshots``: the statistics projection (one row per
-incident id, from full reports and stubs) and, per origin, the newest statistics snapshot kept.
+"""Tables ``stat_records``, ``stat_cells`` and ``stat_snapshots``: the statistics projection (one
+row per incident id, from full reports and stubs), its rows counted per cell, and, per origin,
+the newest statistics snapshot kept.
 
     with store.transaction() as tx:
         upsert_stat_record(tx, StatRow(incident_id="gb-…", revision=1, ...))
     rows = stat_records(store)
+    cells = cell_counts(store, ["severity", "p_severity"], since=None, until=None)
+    linked = linked_stat_records(store)           # rows named by a same-as ``incident_links`` row
+
+**Cells.** ``stat_cells`` counts the ``stat_records`` rows per distinct combination of what a
+statistics query reads (``node.store.db.STAT_CELL_COLUMNS``); triggers on ``stat_records`` keep
+it in the transaction that changes a row, so a query reads cells — as many as there are distinct
+combinations, not reports — and never every row.
     row = latest_snapshot(store)                 # with its envelope (joined from ``envelopes``)
 
 Which row wins is decided here, in SQL, so that messages arriving in any order give the same
@@ -13,9 +21,17 @@ table: the newest revision, and at one revision a full report over its stub.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from node.store.db import Store
+from node.store.db import STAT_CELL_COLUMNS, Store
+
+# Derived from ``range_day``: ``dated``, whether the cell has a date a range compares (its rows
+# are never undated), and ``year``, the year of that date (federation.stats: a stub's is its
+# week's Thursday's), so a count by year groups years rather than days.
+DERIVED = {"dated": "range_day IS NOT NULL AS dated",
+           "year": "CAST(substr(range_day, 1, 4) AS INTEGER) AS year"}
+CELL_COLUMNS = frozenset({name for name, _ in STAT_CELL_COLUMNS} | set(DERIVED))
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,33 @@ def stat_records(store: Store, *, with_tripwires: bool = False) -> list[sqlite3.
     if with_tripwires:
         return store.query("SELECT * FROM stat_records WHERE tripwire_ids != '[]'")
     return store.query("SELECT * FROM stat_records")
+
+
+def cell_counts(store: Store, columns: Sequence[str], since: str | None,
+                until: str | None) -> list[sqlite3.Row]:
+    """The ``stat_records`` rows counted (``n``) per distinct value of ``columns`` (of
+    ``CELL_COLUMNS``), leaving out the dated ones outside ``since``..``until`` (ISO dates,
+    inclusive; ``None``: unbounded); undated rows are always counted."""
+    unknown = sorted(set(columns) - CELL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a statistics cell column: {', '.join(unknown)}")
+    chosen = [DERIVED.get(c, c) for c in columns]
+    select = ", ".join([*chosen, "SUM(n) AS n"])
+    group = f"GROUP BY {', '.join(columns)} " if columns else ""
+    # Columns are checked names above, never user text; the dates are bound.
+    return store.query(
+        f"SELECT {select} FROM stat_cells WHERE n != 0 AND (range_day IS NULL OR "  # noqa: S608
+        "((? IS NULL OR range_day >= ?) AND (? IS NULL OR range_day <= ?))) "
+        f"{group}HAVING SUM(n) != 0", (since, since, until, until))
+
+
+def linked_stat_records(store: Store) -> list[sqlite3.Row]:
+    """The rows of every report a ``same-as`` link names (either side): the few that may count
+    as part of a cluster rather than alone."""
+    return store.query(
+        "SELECT * FROM stat_records WHERE incident_id IN (SELECT incident_id FROM "
+        "incident_links WHERE relation = 'same-as' UNION SELECT linked_id FROM incident_links "
+        "WHERE relation = 'same-as')")
 
 
 def has_stat_record(store: Store, incident_id: str) -> bool:

@@ -1,0 +1,171 @@
+"""Statistics read from cells (``stat_cells``) answer exactly what ``group_counts`` over every
+record answers: any ``by``, range and basis, after revisions, stubs superseded by full reports,
+and same-as links; and an upgraded node's migration builds the cells from the rows it holds."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from federation.stats import BASES, DIMENSIONS, group_counts, in_range, red_line_crossings
+from node.pipeline import statistics
+from node.store.db import MIGRATIONS, Store, _statements
+
+ORIGINS = ("gb", "fr", "de")
+IDS = [f"{o}-{k:016x}" for o in ORIGINS for k in range(4)]
+DAYS = ("2020-12-31", "2021-01-01", "2021-01-04", "2024-02-29", "2024-03-31", "2026-11-20")
+# Weeks spanning two months or two years (month → None), ISO week 53, ordinary weeks.
+WEEKS = ("2020-W53", "2021-W01", "2024-W09", "2024-W14", "2024-W10", "2026-W47")
+BOUNDS = (None, date(2020, 12, 31), date(2021, 1, 7), date(2024, 3, 1), date(2026, 1, 1))
+PROVENANCE_KEYS = ("severity", "harm_types", "countries", "ai_system.developer",
+                   "ai_system.name", "sector", "occurred_at")
+
+
+def _some(values: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values), max_size=3)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> dict[str, Any]:
+    incident_id = draw(st.sampled_from(IDS))
+    common = {"revision": draw(st.integers(1, 3)), "origin": incident_id[:2],
+              "severity": draw(st.sampled_from(("hazard", "incident", "disaster"))),
+              "harm_types": draw(_some(("physical", "psychological", "economic-property"))),
+              "red_lines": draw(_some(("deception", "self-replication"))),
+              "tlp": "RED"}
+    if draw(st.booleans()):
+        return {"type": "stub", "incident_id": incident_id, **common,
+                **({"week": draw(st.sampled_from(WEEKS))} if draw(st.booleans()) else {})}
+    doc: dict[str, Any] = {"type": "incident", "id": incident_id, **common,
+                           "tripwire_ids": draw(_some(("tw-1", "tw-2"))),
+                           "countries": draw(_some(("FR", "GB", "JP"))),
+                           "ai_system": {"name": draw(st.sampled_from(("X", "Y"))), "role": "r",
+                                         "developer": draw(st.sampled_from(("", "A", "B")))},
+                           "provenance": draw(st.dictionaries(
+                               st.sampled_from(PROVENANCE_KEYS),
+                               st.sampled_from(("observed", "derived", "defaulted")),
+                               max_size=4))}
+    day = draw(st.sampled_from((None, *DAYS)))
+    if day:
+        doc["occurred_at"] = f"{day}T{draw(st.sampled_from(('00:00', '23:59')))}:00Z"
+    sector = draw(st.sampled_from((None, "energy", "health")))
+    return doc | ({"sector": sector} if sector else {})
+
+
+@contextmanager
+def store_at(path: Path) -> Iterator[Store]:
+    store = Store.open(path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def apply(store: Store, docs: list[dict[str, Any]], links: list[tuple[str, str]]) -> None:
+    with store.transaction() as tx:
+        for n, doc in enumerate(docs):
+            statistics._upsert_record(tx, doc["type"], doc, f"{n:064x}", "2026-12-01T00:00:00Z")
+        for n, (a, b) in enumerate(links):
+            digest = f"{n:063x}f"
+            tx.execute("INSERT OR IGNORE INTO envelopes VALUES (?, 'link', ?, 's', x'00', 't', 0)",
+                       (digest, a[:2]))
+            statistics._record_link(tx, {"type": "link", "origin": a[:2], "incident_id": a,
+                                         "linked_id": b, "relation": "same-as",
+                                         "issued_at": "2026-12-01T00:00:00Z"}, digest)
+
+
+def expected_figures(store: Store, since: date | None, until: date | None) -> dict[str, Any]:
+    """What ``summary`` computed before cells, over every record."""
+    everything = statistics.load_records(store)
+    records = [r for r in everything if in_range(r, since, until)]
+    return {"total": len(records), "stubs": sum(1 for r in records if r.is_stub),
+            "undated": sum(1 for r in everything if r.date_for_range is None),
+            "clusters": sum(1 for r in records if len(r.reporters) > 1),
+            "red_lines": red_line_crossings(records),
+            "red_line_reports": sum(1 for r in records if r.red_lines)}
+
+
+def assert_same_answers(store: Store, queries: list[tuple[list[str], date | None, date | None,
+                                                          str]]) -> None:
+    for by, since, until, basis in queries:
+        old = group_counts(statistics.load_records(store), by, since, until, basis)
+        assert statistics.counts(store, by, since, until, basis) == old, (by, since, until,
+                                                                          basis)
+        assert statistics.record_figures(store, since, until) == expected_figures(
+            store, since, until)
+
+
+def _ordered(a: date | None, b: date | None) -> tuple[date | None, date | None]:
+    return (min(a, b), max(a, b)) if a and b else (a, b)
+
+
+queries = st.lists(st.tuples(
+    st.lists(st.sampled_from(DIMENSIONS), max_size=3, unique=True),
+    st.sampled_from(BOUNDS), st.sampled_from(BOUNDS), st.sampled_from(BASES)),
+    min_size=1, max_size=6).map(lambda qs: [(by, *_ordered(s, u), b) for by, s, u, b in qs])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(messages(), max_size=25),
+       links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
+                      .filter(lambda p: p[0] != p[1]), max_size=3),
+       more=st.lists(messages(), max_size=10), queries=queries)
+def test_cells_answer_what_every_record_answers(docs: list[dict[str, Any]],
+                                                links: list[tuple[str, str]],
+                                                more: list[dict[str, Any]],
+                                                queries: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, store_at(Path(tmp) / "s.sqlite3") as store:
+        apply(store, docs, links)
+        assert_same_answers(store, queries)
+        # Later revisions, stubs and full reports replace rows: their cells move with them.
+        apply(store, more, [])
+        assert_same_answers(store, queries)
+        cells = store.query("SELECT SUM(n) AS n, MIN(n) AS low FROM stat_cells")[0]
+        assert (cells["n"] or 0) == store.scalar("SELECT COUNT(*) FROM stat_records")
+        assert (cells["low"] or 0) >= 0
+
+
+def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path) -> None:
+    mine = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE stat_cells" in m)
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:mine]:
+        for statement in _statements(script):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version={mine}")
+    conn.commit()
+    conn.close()
+    docs = [{"type": "stub", "incident_id": i, "revision": 1, "origin": i[:2],
+             "severity": "incident", "harm_types": ["physical"], "red_lines": [], "tlp": "RED",
+             "week": w} for i, w in zip(IDS[:6], WEEKS, strict=True)]
+    docs += [{"type": "incident", "id": i, "revision": 2, "origin": i[:2], "severity": "hazard",
+              "harm_types": [], "red_lines": ["deception"], "tlp": "GREEN",
+              "occurred_at": f"{d}T12:00:00Z", "countries": ["FR", "GB"],
+              "provenance": {"countries": "derived", "occurred_at": "defaulted"},
+              "ai_system": {"name": "X", "role": "r", "developer": "A"}}
+             for i, d in zip(IDS[4:10], DAYS, strict=True)]
+    # The rows an older node holds, written without the cells' triggers (they do not exist yet).
+    conn = sqlite3.connect(path)
+    with conn:
+        for n, doc in enumerate(docs):
+            statistics._upsert_record(conn, doc["type"], doc, f"{n:064x}", "2026-12-01T00:00:00Z")
+    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'stat_cells'"
+                        ).fetchone()[0] == 0
+    conn.close()
+    with store_at(path) as store:
+        assert store.scalar("SELECT SUM(n) FROM stat_cells") == 10
+        assert_same_answers(store, [
+            (list(by), since, until, basis)
+            for by in itertools.chain([()], itertools.combinations(DIMENSIONS, 1),
+                                      [("year", "month", "week"), ("country", "harm_type")])
+            for since, until in ((None, None), (date(2021, 1, 1), date(2024, 3, 1)))
+            for basis in BASES])
