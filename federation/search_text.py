@@ -10,8 +10,8 @@
 The search contract (node/store/records.py ``list_incidents``) is: every query word is an ASCII
 case-insensitive substring of the report's stored JSON document (compact JSON with non-ASCII
 characters kept as they are, as ``orjson.dumps`` writes it) or of its title. The index (an
-FTS5 ``trigram`` table) holds less than the whole document, yet loses no match, because of one observation: a query word contains no
-whitespace (it comes from ``str.split()``), so if it also contains none of the JSON structure
+FTS5 ``trigram`` table) holds less than the whole document, yet loses no match, because of
+one observation: a query word contains no whitespace (it comes from ``str.split()``), so if it also contains none of the JSON structure
 characters ``{}[],:"\\`` nor a control character, each of its occurrences in the document lies
 inside one *run* — a maximal stretch of the document without those characters (part of a key,
 of an escaped string value, or a number or literal). The index therefore holds each distinct run
