@@ -9,15 +9,16 @@
 
 The search contract (node/store/records.py ``list_incidents``) is: every query word is an ASCII
 case-insensitive substring of the report's stored JSON document (compact JSON with non-ASCII
-characters kept as they are, as ``orjson.dumps`` writes it) or of its title. The index (an
-FTS5 ``trigram`` table) holds less than the whole document, yet loses no match, because of
-one observation: a query word contains no whitespace (it comes from ``str.split()``), so if it also contains none of the JSON structure
-characters ``{}[],:"\\`` nor a control character, each of its occurrences in the document lies
-inside one *run* — a maximal stretch of the document without those characters (part of a key,
-of an escaped string value, or a number or literal). The index therefore holds each distinct run
-of three characters or more, once per report: not the JSON syntax, not the repeated words. Such a
-word (three characters or more, one trigram at least) is ``indexable``; any other word is still
-checked with the exact ``LIKE`` on the candidates, or by the old scan when no word is indexable.
+characters kept as they are, as ``orjson.dumps`` writes it) or of its title. The index (an FTS5
+``trigram`` table) holds less than the whole document, yet loses no match, because of one
+observation: a query word contains no whitespace (it comes from ``str.split()``), so if it also
+contains none of the JSON structure characters ``{}[],:"\\`` nor a control character, each of
+its occurrences in the document lies inside one *run* — a maximal stretch of the document
+without those characters (part of a key, of an escaped string value, or a number or literal).
+The index therefore holds each distinct run of three characters or more, once per report: not
+the JSON syntax, not the repeated words. Such a word (three characters or more, one trigram at
+least) is ``indexable``; any other word is still checked with the exact ``LIKE`` on the
+candidates, or by the old scan when no word is indexable.
 
 The trigram tokenizer folds case for all of Unicode while ``LIKE`` folds ASCII only, and the
 index has no positions (``detail=none``), so a word is looked up by (some of) its trigrams: the
