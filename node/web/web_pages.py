@@ -37,6 +37,16 @@ class Page:
     key: str
     title: str
     roles: tuple[str, ...] = ()  # empty: every staff role (node.store.auth.STAFF_ROLES)
+    # A role that sees only part of the page reads a title that promises only that part.
+    titles: tuple[tuple[str, str], ...] = ()
+
+    def title_for(self, role: str) -> str:
+        """The page's title as ``role`` sees it.
+
+        >>> PAGES["models"].title_for("evaluator"), PAGES["models"].title_for("operator")
+        ('Models', 'Models and deadlines')
+        """
+        return dict(self.titles).get(role, self.title)
 
 
 # Who files for a developer (AI Act Art. 73: the provider's duty) and who reads the model registry
@@ -56,7 +66,8 @@ PAGES = {p.key: p for p in (
     Page("peers", "Peers and witnessing"),
     Page("notifications", "Notifications and webhooks"),
     Page("quarantine", "Quarantine", ("auditor", "operator")),
-    Page("models", "Models and deadlines", REGISTRY_READERS),
+    # An evaluator reads the registry, not the regulatory deadlines (node.http.api_spec).
+    Page("models", "Models and deadlines", REGISTRY_READERS, (("evaluator", "Models"),)),
     Page("model", "Model", REGISTRY_READERS),
     Page("provider-filings", "Provider filings awaiting review"),
 )}
@@ -163,7 +174,8 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
     script = f'<script type="module" src="{ASSETS}/js/main.js"></script>\n'
     extra = (f'<meta name="csrf-token" content="{escape(csrf)}">\n{script}'
              f'<script type="application/json" id="vocabulary">{vocab}</script>\n')
-    return _head(page.title, ctx.node_id, extra) + f"""<body {attrs}>
+    title = page.title_for(who.role)
+    return _head(title, ctx.node_id, extra) + f"""<body {attrs}>
 <a class="skip-link" href="#main">Skip to main content</a>
 <header class="topbar">
   <a class="brand" href="{home(who.role)}">{LOGO}<span>Beacon</span>
@@ -188,7 +200,7 @@ def shell(page: Page, *, who: Principal, ctx: NodeContext, csrf: str,
     connecting</span>
 </div>
 <main id="main" tabindex="-1">
-  <h1 id="page-title">{escape(page.title)}</h1>
+  <h1 id="page-title">{escape(title)}</h1>
   {body}
 </main>
 <div id="announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></div>
