@@ -627,21 +627,33 @@ class Store:
                 tx.execute(f"PRAGMA user_version={n}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error).
+
+        ``durable=False`` is for what can be rebuilt from the store (a derived index and its
+        watermark, written together): its commit skips the fsync (``synchronous=NORMAL``; in
+        WAL mode the store stays consistent, and the next durable commit syncs these pages
+        too), so a power cut can undo it, never corrupt it.
+        """
+        if not durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot begin a transaction: {e}") from e
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            raise StoreError(f"commit failed: {e}") from e
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot begin a transaction: {e}") from e
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StoreError(f"commit failed: {e}") from e
+        finally:
+            if not durable:
+                self.conn.execute("PRAGMA synchronous=FULL")
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:

@@ -193,3 +193,19 @@ def test_an_upgraded_store_indexes_the_rows_it_already_held(tmp_path: Path) -> N
     index(store)
     assert search.backlog(store) == 0
     check_all(store, current)
+
+
+def test_an_index_commit_skips_the_fsync_and_every_other_commit_keeps_it(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "node.db")
+    full, normal = 2, 1  # PRAGMA synchronous values
+    try:
+        with store.transaction(durable=False) as tx:
+            assert tx.execute("PRAGMA synchronous").fetchone()[0] == normal
+        assert store.scalar("PRAGMA synchronous") == full
+        with pytest.raises(RuntimeError), store.transaction(durable=False):
+            raise RuntimeError("a failed index batch")
+        assert store.scalar("PRAGMA synchronous") == full
+        with store.transaction() as tx:
+            assert tx.execute("PRAGMA synchronous").fetchone()[0] == full
+    finally:
+        store.close()
