@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from federation.stats import StatRecord, group_counts, red_line_crossings
+from federation.stats import StatRecord, weighted_group_counts, weighted_red_line_crossings
 from federation.stats_summary import top_groups
 from federation.timeutil import format_instant, parse_time
 from federation.wire import WireMessage, require
@@ -71,16 +71,31 @@ def build_stats_snapshot(records: Sequence[StatRecord], *, origin: str, issued_a
     Raises:
         MessageError: ``top`` outside 1-100, or a negative escalation count.
     """
+    return build_weighted_stats_snapshot([(r, 1) for r in records], origin=origin,
+                                         issued_at=issued_at, ack=ack, escalations=escalations,
+                                         tripwires=tripwires, top=top)
+
+
+def build_weighted_stats_snapshot(weighted: Sequence[tuple[StatRecord, int]], *, origin: str,
+                                  issued_at: datetime, ack: list[dict[str, Any]],
+                                  escalations: Mapping[str, Any], tripwires: Mapping[str, int],
+                                  top: int = TOP) -> StatsSnapshot:
+    """``build_stats_snapshot`` where each record stands for ``weight`` alike records (a
+    negative weight takes records back out): a node counts from cells, not every record.
+
+    Raises:
+        MessageError: ``top`` outside 1-100, or a negative escalation count.
+    """
     require("stats", 1 <= top <= 100, f"top {top} is not between 1 and 100")
     figures = {k: int(escalations.get(k, 0)) for k in ESCALATION_FIGURES}
     require("stats", min(figures.values()) >= 0, f"negative escalation counts: {figures}")
-    counts = {dim: group_counts(records, [dim])["groups"]
+    counts = {dim: weighted_group_counts(weighted, [dim])["groups"]
               for dim in ("year", "origin", "severity", "harm_type", "red_line")}
-    counts["year_severity"] = group_counts(records, ["year", "severity"])["groups"]
-    counts["developer"] = top_groups(group_counts(records, ["developer"]), top)
-    return StatsSnapshot(origin, issued_at, issued_at, len(records),
-                         sum(1 for r in records if r.is_stub), counts,
-                         red_line_crossings(records), tuple(ack), figures, top=top,
+    counts["year_severity"] = weighted_group_counts(weighted, ["year", "severity"])["groups"]
+    counts["developer"] = top_groups(weighted_group_counts(weighted, ["developer"]), top)
+    return StatsSnapshot(origin, issued_at, issued_at, sum(n for _, n in weighted),
+                         sum(n for r, n in weighted if r.is_stub), counts,
+                         weighted_red_line_crossings(weighted), tuple(ack), figures, top=top,
                          tripwires=dict(list(tripwires.items())[:top]))
 
 

@@ -36,7 +36,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from federation.canonical import decode
@@ -56,7 +56,7 @@ from federation.stats import (
     weighted_group_counts,
     weighted_red_line_crossings,
 )
-from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
+from federation.stats_snapshot import StatsSnapshot, build_weighted_stats_snapshot
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -317,11 +317,28 @@ def summary(ctx: NodeContext, since: date | None = None,
 
 
 # -- snapshots --------------------------------------------------------------------------------
+# The cell columns a snapshot reads (``build_weighted_stats_snapshot``): its dimensions, their
+# provenance (the basis is ``all``, but a record's values are read as ``group_counts`` reads
+# them), the stub flag and the red lines.
+_SNAPSHOT_COLUMNS = list(dict.fromkeys(
+    c for d in ("year", "origin", "severity", "harm_type", "red_line", "developer")
+    for c in _DIMENSION_COLUMNS[d])) + ["is_stub"]
+
+
 def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
     ack, escalations = escalation_figures(ctx)
-    return build_stats_snapshot(load_records(ctx.store), origin=ctx.node_id,
-                                issued_at=ctx.now(), ack=ack, escalations=escalations,
-                                tripwires=tripwires(ctx.store))
+    return snapshot_of(ctx.store, origin=ctx.node_id, issued_at=ctx.now(), ack=ack,
+                       escalations=escalations)
+
+
+def snapshot_of(store: Store, *, origin: str, issued_at: datetime, ack: list[dict[str, Any]],
+                escalations: Mapping[str, Any]) -> StatsSnapshot:
+    """The snapshot of what the store counts, from the cells (one read of them, grouped by the
+    columns the snapshot's dimensions need): what ``build_stats_snapshot`` makes of
+    ``load_records`` exactly, without loading every record."""
+    return build_weighted_stats_snapshot(weighted_records(store, _SNAPSHOT_COLUMNS),
+                                         origin=origin, issued_at=issued_at, ack=ack,
+                                         escalations=escalations, tripwires=tripwires(store))
 
 
 def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:

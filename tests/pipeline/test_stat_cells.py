@@ -9,7 +9,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from federation.stats import BASES, DIMENSIONS, group_counts, in_range, red_line_crossings
+from federation.stats_snapshot import build_stats_snapshot
 from node.pipeline import statistics
 from node.store.db import MIGRATIONS, Store, _statements
 
@@ -169,3 +170,23 @@ def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path
                                       [("year", "month", "week"), ("country", "harm_type")])
             for since, until in ((None, None), (date(2021, 1, 1), date(2024, 3, 1)))
             for basis in BASES])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(messages(), max_size=25),
+       links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
+                      .filter(lambda p: p[0] != p[1]), max_size=3),
+       more=st.lists(messages(), max_size=10))
+def test_the_snapshot_from_cells_is_the_snapshot_of_every_record(
+        docs: list[dict[str, Any]], links: list[tuple[str, str]],
+        more: list[dict[str, Any]]) -> None:
+    now = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
+    figures: dict[str, Any] = {"origin": "int", "issued_at": now, "ack": [],
+                               "escalations": {"seen": 2, "open": 1}}
+    with tempfile.TemporaryDirectory() as tmp, store_at(Path(tmp) / "s.sqlite3") as store:
+        for batch, batch_links in ((docs, links), (more, [])):
+            apply(store, batch, batch_links)
+            old = build_stats_snapshot(statistics.load_records(store),
+                                       tripwires=statistics.tripwires(store), **figures)
+            new = statistics.snapshot_of(store, **figures)
+            assert new.to_dict() == old.to_dict()
