@@ -93,21 +93,32 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any],
                    digest: str, received_at: str) -> None:
+    row, facets = stat_row(message_type, doc, digest, received_at)
+    cell = stats.cell_id(tx, stats.cell_values(row, facets))
+    stats.upsert_stat_record(tx, row, cell)
+
+
+def stat_row(message_type: str, doc: dict[str, Any], digest: str, received_at: str
+             ) -> tuple[stats.StatRow, dict[str, Any] | None]:
+    """The ``stat_records`` row of an ``incident`` or ``stub`` document, with its facets
+    (``None`` for a stub) as values, for its cell."""
     is_stub = message_type == "stub"
     incident_id = doc["incident_id"] if is_stub else doc["id"]
     occurred = doc.get("occurred_at")
     system = doc.get("ai_system") or {}
-    stats.upsert_stat_record(tx, stats.StatRow(
+    facets = None if is_stub else incident_facets(doc)
+    row = stats.StatRow(
         incident_id=incident_id, revision=int(doc["revision"]), is_stub=is_stub, digest=digest,
         origin=doc["origin"], severity=doc["severity"],
-        harm_types=json.dumps(list(doc.get("harm_types", ()))),
-        red_lines=json.dumps(list(doc.get("red_lines", ()))),
-        tripwire_ids=json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
+        harm_types=stats.dump(list(doc.get("harm_types", ()))),
+        red_lines=stats.dump(list(doc.get("red_lines", ()))),
+        tripwire_ids=stats.dump([] if is_stub else list(doc.get("tripwire_ids", ()))),
         developer=None if is_stub else (system.get("developer") or None),
         occurred_on=None if is_stub or not occurred
         else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
         week=doc.get("week") if is_stub else None, tlp=doc["tlp"], updated_at=received_at,
-        facets="{}" if is_stub else json.dumps(incident_facets(doc))))
+        facets="{}" if facets is None else stats.dump(facets))
+    return row, facets
 
 
 def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
@@ -245,12 +256,31 @@ def counts(store: Store, by: list[str], since: date | None = None, until: date |
                                  until, basis)
 
 
+# Every column a cell's record needs to be the record of any row in it (``_cell_records``; the
+# year is read from the date).
+_ALL_CELL_COLUMNS = list(dict.fromkeys(c for cs in _DIMENSION_COLUMNS.values() for c in cs
+                                       if c != "year"))
+
+
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
               until: date | None) -> list[str]:
     """The events (one incident id per same-as cluster: its first) in the group ``where``
-    within the date range: what a chart's bar counts, for the incident list to show."""
-    return [r.incident_id for r in load_records(store)
-            if in_range(r, since, until) and matches(r, where, basis)]
+    within the date range: what a chart's bar counts, for the incident list to show. Sorted.
+
+    The cells are matched (one record each, holding what every row in it holds), then the rows
+    of the matching cells read by their indexed ``cell_id``; reports of same-as clusters are
+    taken out and their clusters matched instead: ``load_records`` filtered, exactly."""
+    rows = stats.cells(store)
+    matching = [row["id"] for row, (record, _) in zip(
+        rows, _cell_records(rows, _ALL_CELL_COLUMNS, since, until), strict=True)
+        if in_range(record, since, until) and matches(record, where, basis)]
+    ids = set(stats.ids_in_cells(store, matching)) if matching else set()
+    linked = [_record(r) for r in stats.linked_stat_records(store)]
+    if linked:
+        ids -= {r.incident_id for r in linked}
+        ids |= {r.incident_id for r in counted_once(linked, links.same_as_pairs(store))
+                if in_range(r, since, until) and matches(r, where, basis)}
+    return sorted(ids)
 
 
 def cluster_ids(store: Store, incident_id: str) -> list[str]:
