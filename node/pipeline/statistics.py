@@ -256,24 +256,25 @@ def counts(store: Store, by: list[str], since: date | None = None, until: date |
                                  until, basis)
 
 
-# Every column a cell's record needs to be the record of any row in it (``_cell_records``; the
-# year is read from the date).
-_ALL_CELL_COLUMNS = list(dict.fromkeys(c for cs in _DIMENSION_COLUMNS.values() for c in cs
-                                       if c != "year"))
-
-
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
               until: date | None) -> list[str]:
     """The events (one incident id per same-as cluster: its first) in the group ``where``
     within the date range: what a chart's bar counts, for the incident list to show. Sorted.
 
-    The cells are matched (one record each, holding what every row in it holds), then the rows
-    of the matching cells read by their indexed ``cell_id``; reports of same-as clusters are
-    taken out and their clusters matched instead: ``load_records`` filtered, exactly."""
-    rows = stats.cells(store)
-    matching = [row["id"] for row, (record, _) in zip(
-        rows, _cell_records(rows, _ALL_CELL_COLUMNS, since, until), strict=True)
-        if in_range(record, since, until) and matches(record, where, basis)]
+    The cells are grouped by what ``where`` reads (as ``counts`` groups them) and matched, then
+    the rows of the matching cells read by their indexed ``cell_id``; reports of same-as
+    clusters are taken out and their clusters matched instead: ``load_records`` filtered,
+    exactly, without reading every row."""
+    check_dimensions(list(where))
+    columns = list(dict.fromkeys(c for d in where for c in _DIMENSION_COLUMNS[d]))
+    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
+        columns = [*columns, "dated"]
+    rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
+                             until.isoformat() if until else None, with_ids=True)
+    matching = [i for row, (record, _) in zip(rows, _cell_records(rows, columns, since, until),
+                                              strict=True)
+                if in_range(record, since, until) and matches(record, where, basis)
+                for i in json.loads(row["ids"])]
     ids = set(stats.ids_in_cells(store, matching)) if matching else set()
     linked = [_record(r) for r in stats.linked_stat_records(store)]
     if linked:

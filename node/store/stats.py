@@ -140,26 +140,23 @@ def stat_records(store: Store, *, with_tripwires: bool = False) -> list[sqlite3.
 
 
 def cell_counts(store: Store, columns: Sequence[str], since: str | None,
-                until: str | None) -> list[sqlite3.Row]:
+                until: str | None, *, with_ids: bool = False) -> list[sqlite3.Row]:
     """The ``stat_records`` rows counted (``n``) per distinct value of ``columns`` (of
     ``CELL_COLUMNS``), leaving out the dated ones outside ``since``..``until`` (ISO dates,
-    inclusive; ``None``: unbounded); undated rows are always counted."""
+    inclusive; ``None``: unbounded); undated rows are always counted. ``with_ids``: also the
+    cells grouped (``ids``, a JSON array of their ids)."""
     unknown = sorted(set(columns) - CELL_COLUMNS)
     if unknown:
         raise ValueError(f"not a statistics cell column: {', '.join(unknown)}")
     chosen = [DERIVED.get(c, c) for c in columns]
-    select = ", ".join([*chosen, "SUM(n) AS n"])
+    select = ", ".join([*chosen, "SUM(n) AS n", *(["json_group_array(id) AS ids"]
+                                                   if with_ids else [])])
     group = f"GROUP BY {', '.join(columns)} " if columns else ""
     # Columns are checked names above, never user text; the dates are bound.
     return store.query(
         f"SELECT {select} FROM stat_cells WHERE n != 0 AND (range_day IS NULL OR "  # noqa: S608
         "((? IS NULL OR range_day >= ?) AND (? IS NULL OR range_day <= ?))) "
         f"{group}HAVING SUM(n) != 0", (since, since, until, until))
-
-
-def cells(store: Store) -> list[sqlite3.Row]:
-    """Every cell counting any row, with its ``id`` and every column."""
-    return store.query("SELECT * FROM stat_cells WHERE n != 0")
 
 
 def ids_in_cells(store: Store, cell_ids: Sequence[int]) -> list[str]:
