@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -348,14 +348,6 @@ def summary(ctx: NodeContext, since: date | None = None,
 
 
 # -- snapshots --------------------------------------------------------------------------------
-# The cell columns a snapshot reads (``build_weighted_stats_snapshot``): its dimensions, their
-# provenance (the basis is ``all``, but a record's values are read as ``group_counts`` reads
-# them), the stub flag and the red lines.
-_SNAPSHOT_COLUMNS = list(dict.fromkeys(
-    c for d in ("year", "origin", "severity", "harm_type", "red_line", "developer")
-    for c in _DIMENSION_COLUMNS[d])) + ["is_stub"]
-
-
 def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
     ack, escalations = escalation_figures(ctx)
     return snapshot_of(ctx.store, origin=ctx.node_id, issued_at=ctx.now(), ack=ack,
@@ -364,11 +356,14 @@ def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
 
 def snapshot_of(store: Store, *, origin: str, issued_at: datetime, ack: list[dict[str, Any]],
                 escalations: Mapping[str, Any]) -> StatsSnapshot:
-    """The snapshot of what the store counts, from the cells (one read of them, grouped by the
-    columns the snapshot's dimensions need): what ``build_stats_snapshot`` makes of
-    ``load_records`` exactly, without loading every record."""
-    return build_weighted_stats_snapshot(weighted_records(store, _SNAPSHOT_COLUMNS),
-                                         origin=origin, issued_at=issued_at, ack=ack,
+    """The snapshot of what the store counts, from the cells (grouped, for each of its counts,
+    by the columns that count reads): what ``build_stats_snapshot`` makes of ``load_records``
+    exactly, without loading every record."""
+    def weighted(by: Sequence[str]) -> list[tuple[StatRecord, int]]:
+        columns = [*dict.fromkeys(c for d in by for c in _DIMENSION_COLUMNS[d]), "is_stub"]
+        return weighted_records(store, list(dict.fromkeys(columns)))
+
+    return build_weighted_stats_snapshot(weighted, origin=origin, issued_at=issued_at, ack=ack,
                                          escalations=escalations, tripwires=tripwires(store))
 
 
