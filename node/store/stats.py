@@ -3,15 +3,19 @@ row per incident id, from full reports and stubs), its rows counted per cell, an
 the newest statistics snapshot kept.
 
     with store.transaction() as tx:
-        upsert_stat_record(tx, StatRow(incident_id="gb-…", revision=1, ...))
+        row = StatRow(incident_id="gb-…", revision=1, ...)
+        upsert_stat_record(tx, row, cell_id(tx, cell_values(row, facets)))
     rows = stat_records(store)
     cells = cell_counts(store, ["severity", "p_severity"], since=None, until=None)
     linked = linked_stat_records(store)           # rows named by a same-as ``incident_links`` row
 
 **Cells.** ``stat_cells`` counts the ``stat_records`` rows per distinct combination of what a
-statistics query reads (``node.store.db.STAT_CELL_COLUMNS``); triggers on ``stat_records`` keep
-it in the transaction that changes a row, so a query reads cells — as many as there are distinct
-combinations, not reports — and never every row.
+statistics query reads (``node.store.db.STAT_CELL_COLUMNS``), so a query reads cells — as many
+as there are distinct combinations, not reports — and never every row. The storing code finds or
+makes a row's cell from the values it holds (``cell_values``, ``cell_id``: one indexed lookup,
+no JSON parsed back in SQL) and writes its id into the row (``cell_id``); triggers on
+``stat_records`` move the count by id in the transaction that changes the row. The rows of a
+cell are found by the index on ``cell_id`` (``ids_in_cells``: the incident list behind a bar).
     row = latest_snapshot(store)                 # with its envelope (joined from ``envelopes``)
 
 Which row wins is decided here, in SQL, so that messages arriving in any order give the same
