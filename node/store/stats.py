@@ -100,13 +100,19 @@ def cell_values(row: StatRow, facets: Mapping[str, Any] | None) -> tuple[Any, ..
 
 
 _CELL_NAMES = ", ".join(name for name, _ in STAT_CELL_COLUMNS)
+# The positions of the columns holding JSON arrays (SQLite's json(): text of JSON subtype).
+_JSON_COLUMNS = frozenset(i for i, (_, sql) in enumerate(STAT_CELL_COLUMNS)
+                          if sql.startswith("json("))
 _NEW_CELL = (f"INSERT INTO stat_cells(cell, {_CELL_NAMES}, n) "  # noqa: S608 (constant names)
              f"VALUES (?, {', '.join('?' for _ in STAT_CELL_COLUMNS)}, 0)")
 
 
 def cell_id(tx: sqlite3.Connection, values: tuple[Any, ...]) -> int:
     """The id of the cell holding ``values`` (``cell_values``), made (counting none) if new."""
-    key = orjson.dumps(values).decode()
+    # The key the migration's SQL (``json_array``) writes for these values, the JSON array
+    # columns embedded as arrays, so that a migrated cell and a new row alike share one cell.
+    key = orjson.dumps([orjson.Fragment(v) if i in _JSON_COLUMNS and v is not None else v
+                        for i, v in enumerate(values)]).decode()
     found = tx.execute("SELECT id FROM stat_cells WHERE cell = ?", (key,)).fetchone()
     if found is not None:
         return int(found[0])

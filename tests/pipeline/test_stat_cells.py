@@ -214,6 +214,10 @@ def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path
               [])
         assert store.scalar("SELECT SUM(n) FROM stat_cells") == 10
         assert_same_answers(store, queries)
+        # A new report alike a migrated one counts in the migrated cell, not in a second one.
+        cells = store.scalar("SELECT COUNT(*) FROM stat_cells")
+        apply(store, [{**UPGRADE_DOCS[9], "id": IDS[11]}], [])
+        assert store.scalar("SELECT COUNT(*) FROM stat_cells") == cells
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
