@@ -13,12 +13,12 @@ them together, and ``same_figures`` tells whether a new snapshot says anything n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from federation.stats import StatRecord, group_counts, red_line_crossings
+from federation.stats import StatRecord, weighted_group_counts, weighted_red_line_crossings
 from federation.stats_summary import top_groups
 from federation.timeutil import format_instant, parse_time
 from federation.wire import WireMessage, require
@@ -71,16 +71,38 @@ def build_stats_snapshot(records: Sequence[StatRecord], *, origin: str, issued_a
     Raises:
         MessageError: ``top`` outside 1-100, or a negative escalation count.
     """
+    weighted = [(r, 1) for r in records]
+    return build_weighted_stats_snapshot(lambda _: weighted, origin=origin,
+                                         issued_at=issued_at, ack=ack, escalations=escalations,
+                                         tripwires=tripwires, top=top)
+
+
+def build_weighted_stats_snapshot(weighted: Callable[[Sequence[str]],
+                                                     Sequence[tuple[StatRecord, int]]], *,
+                                  origin: str, issued_at: datetime, ack: list[dict[str, Any]],
+                                  escalations: Mapping[str, Any], tripwires: Mapping[str, int],
+                                  top: int = TOP) -> StatsSnapshot:
+    """``build_stats_snapshot`` from weighted records, each standing for ``weight`` alike
+    records (a negative weight takes records back out): a node counts from cells, not every
+    record. ``weighted(by)`` gives records that carry at least their values along the
+    dimensions ``by`` and their stub flag, so that each count reads as few as it needs.
+
+    Raises:
+        MessageError: ``top`` outside 1-100, or a negative escalation count.
+    """
     require("stats", 1 <= top <= 100, f"top {top} is not between 1 and 100")
     figures = {k: int(escalations.get(k, 0)) for k in ESCALATION_FIGURES}
     require("stats", min(figures.values()) >= 0, f"negative escalation counts: {figures}")
-    counts = {dim: group_counts(records, [dim])["groups"]
+    counts = {dim: weighted_group_counts(weighted([dim]), [dim])["groups"]
               for dim in ("year", "origin", "severity", "harm_type", "red_line")}
-    counts["year_severity"] = group_counts(records, ["year", "severity"])["groups"]
-    counts["developer"] = top_groups(group_counts(records, ["developer"]), top)
-    return StatsSnapshot(origin, issued_at, issued_at, len(records),
-                         sum(1 for r in records if r.is_stub), counts,
-                         red_line_crossings(records), tuple(ack), figures, top=top,
+    by_year = ["year", "severity"]
+    counts["year_severity"] = weighted_group_counts(weighted(by_year), by_year)["groups"]
+    counts["developer"] = top_groups(weighted_group_counts(weighted(["developer"]),
+                                                           ["developer"]), top)
+    lines = weighted(["red_line"])
+    return StatsSnapshot(origin, issued_at, issued_at, sum(n for _, n in lines),
+                         sum(n for r, n in lines if r.is_stub), counts,
+                         weighted_red_line_crossings(lines), tuple(ack), figures, top=top,
                          tripwires=dict(list(tripwires.items())[:top]))
 
 

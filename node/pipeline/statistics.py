@@ -35,8 +35,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from federation.canonical import decode
@@ -56,7 +56,7 @@ from federation.stats import (
     weighted_group_counts,
     weighted_red_line_crossings,
 )
-from federation.stats_snapshot import StatsSnapshot, build_stats_snapshot
+from federation.stats_snapshot import StatsSnapshot, build_weighted_stats_snapshot
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -93,21 +93,32 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _upsert_record(tx: sqlite3.Connection, message_type: str, doc: dict[str, Any],
                    digest: str, received_at: str) -> None:
+    row, facets = stat_row(message_type, doc, digest, received_at)
+    cell = stats.cell_id(tx, stats.cell_values(row, facets))
+    stats.upsert_stat_record(tx, row, cell)
+
+
+def stat_row(message_type: str, doc: dict[str, Any], digest: str, received_at: str
+             ) -> tuple[stats.StatRow, dict[str, Any] | None]:
+    """The ``stat_records`` row of an ``incident`` or ``stub`` document, with its facets
+    (``None`` for a stub) as values, for its cell."""
     is_stub = message_type == "stub"
     incident_id = doc["incident_id"] if is_stub else doc["id"]
     occurred = doc.get("occurred_at")
     system = doc.get("ai_system") or {}
-    stats.upsert_stat_record(tx, stats.StatRow(
+    facets = None if is_stub else incident_facets(doc)
+    row = stats.StatRow(
         incident_id=incident_id, revision=int(doc["revision"]), is_stub=is_stub, digest=digest,
         origin=doc["origin"], severity=doc["severity"],
-        harm_types=json.dumps(list(doc.get("harm_types", ()))),
-        red_lines=json.dumps(list(doc.get("red_lines", ()))),
-        tripwire_ids=json.dumps([] if is_stub else list(doc.get("tripwire_ids", ()))),
+        harm_types=stats.dump(list(doc.get("harm_types", ()))),
+        red_lines=stats.dump(list(doc.get("red_lines", ()))),
+        tripwire_ids=stats.dump([] if is_stub else list(doc.get("tripwire_ids", ()))),
         developer=None if is_stub else (system.get("developer") or None),
         occurred_on=None if is_stub or not occurred
         else parse_time(str(occurred), "$.occurred_at").date().isoformat(),
         week=doc.get("week") if is_stub else None, tlp=doc["tlp"], updated_at=received_at,
-        facets="{}" if is_stub else json.dumps(incident_facets(doc))))
+        facets="{}" if facets is None else stats.dump(facets))
+    return row, facets
 
 
 def _record_link(tx: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
@@ -248,9 +259,29 @@ def counts(store: Store, by: list[str], since: date | None = None, until: date |
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
               until: date | None) -> list[str]:
     """The events (one incident id per same-as cluster: its first) in the group ``where``
-    within the date range: what a chart's bar counts, for the incident list to show."""
-    return [r.incident_id for r in load_records(store)
-            if in_range(r, since, until) and matches(r, where, basis)]
+    within the date range: what a chart's bar counts, for the incident list to show. Sorted.
+
+    The cells are grouped by what ``where`` reads (as ``counts`` groups them) and matched, then
+    the rows of the matching cells read by their indexed ``cell_id``; reports of same-as
+    clusters are taken out and their clusters matched instead: ``load_records`` filtered,
+    exactly, without reading every row."""
+    check_dimensions(list(where))
+    columns = list(dict.fromkeys(c for d in where for c in _DIMENSION_COLUMNS[d]))
+    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
+        columns = [*columns, "dated"]
+    rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
+                             until.isoformat() if until else None, with_ids=True)
+    matching = [i for row, (record, _) in zip(rows, _cell_records(rows, columns, since, until),
+                                              strict=True)
+                if in_range(record, since, until) and matches(record, where, basis)
+                for i in json.loads(row["ids"])]
+    ids = set(stats.ids_in_cells(store, matching)) if matching else set()
+    linked = [_record(r) for r in stats.linked_stat_records(store)]
+    if linked:
+        ids -= {r.incident_id for r in linked}
+        ids |= {r.incident_id for r in counted_once(linked, links.same_as_pairs(store))
+                if in_range(r, since, until) and matches(r, where, basis)}
+    return sorted(ids)
 
 
 def cluster_ids(store: Store, incident_id: str) -> list[str]:
@@ -319,9 +350,21 @@ def summary(ctx: NodeContext, since: date | None = None,
 # -- snapshots --------------------------------------------------------------------------------
 def build_snapshot(ctx: NodeContext) -> StatsSnapshot:
     ack, escalations = escalation_figures(ctx)
-    return build_stats_snapshot(load_records(ctx.store), origin=ctx.node_id,
-                                issued_at=ctx.now(), ack=ack, escalations=escalations,
-                                tripwires=tripwires(ctx.store))
+    return snapshot_of(ctx.store, origin=ctx.node_id, issued_at=ctx.now(), ack=ack,
+                       escalations=escalations)
+
+
+def snapshot_of(store: Store, *, origin: str, issued_at: datetime, ack: list[dict[str, Any]],
+                escalations: Mapping[str, Any]) -> StatsSnapshot:
+    """The snapshot of what the store counts, from the cells (grouped, for each of its counts,
+    by the columns that count reads): what ``build_stats_snapshot`` makes of ``load_records``
+    exactly, without loading every record."""
+    def weighted(by: Sequence[str]) -> list[tuple[StatRecord, int]]:
+        columns = [*dict.fromkeys(c for d in by for c in _DIMENSION_COLUMNS[d]), "is_stub"]
+        return weighted_records(store, list(dict.fromkeys(columns)))
+
+    return build_weighted_stats_snapshot(weighted, origin=origin, issued_at=issued_at, ack=ack,
+                                         escalations=escalations, tripwires=tripwires(store))
 
 
 def latest_snapshot_row(store: Store, origin: str | None = None) -> sqlite3.Row | None:

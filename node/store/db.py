@@ -106,6 +106,47 @@ def _stat_cells_migration() -> str:
     """  # noqa: S608
 
 
+
+def _stat_cells_by_id_migration() -> str:
+    # The cells get an integer id that each stat_records row names (``cell_id``, indexed with
+    # the incident id: the rows of a cell, for the incident list behind a chart's bar). The
+    # storing code finds or makes the row's cell (node.store.stats.cell_id: the values it
+    # already holds, no JSON parsed back) and triggers on the id alone move the count. Rebuilt
+    # here from the rows, keys and ids computed by one expression so that they agree.
+    direct = [sql.format(r="stat_records") for _, sql in STAT_CELL_COLUMNS]
+    key = f"json_array({', '.join(direct)})"
+    columns = ", ".join(f"{name} ANY" for name, _ in STAT_CELL_COLUMNS)
+    values = ", ".join(f"{sql} AS {name}" for sql, (name, _) in zip(direct, STAT_CELL_COLUMNS,
+                                                                     strict=True))
+    return f"""
+    DROP TRIGGER stat_cells_insert;
+    DROP TRIGGER stat_cells_update;
+    DROP TRIGGER stat_cells_delete;
+    DROP TABLE stat_cells;
+    CREATE TABLE stat_cells (
+        id INTEGER PRIMARY KEY,
+        cell TEXT NOT NULL UNIQUE,       -- JSON array of the columns below, in their order
+        {columns},
+        n INTEGER NOT NULL               -- how many stat_records rows hold these values
+    );
+    ALTER TABLE stat_records ADD COLUMN cell_id INTEGER;
+    INSERT INTO stat_cells(cell, {_CELL_NAMES}, n)
+        SELECT {key} AS cell, {values}, COUNT(*) FROM stat_records GROUP BY cell;
+    UPDATE stat_records SET cell_id = (SELECT id FROM stat_cells WHERE cell = {key});
+    CREATE INDEX stat_records_cell ON stat_records(cell_id, incident_id);
+    CREATE TRIGGER stat_cells_insert AFTER INSERT ON stat_records BEGIN
+        UPDATE stat_cells SET n = n + 1 WHERE id = NEW.cell_id;
+    END;
+    CREATE TRIGGER stat_cells_update AFTER UPDATE OF cell_id ON stat_records
+    WHEN OLD.cell_id IS NOT NEW.cell_id BEGIN
+        UPDATE stat_cells SET n = n - 1 WHERE id = OLD.cell_id;
+        UPDATE stat_cells SET n = n + 1 WHERE id = NEW.cell_id;
+    END;
+    CREATE TRIGGER stat_cells_delete AFTER DELETE ON stat_records BEGIN
+        UPDATE stat_cells SET n = n - 1 WHERE id = OLD.cell_id;
+    END
+    """  # noqa: S608
+
 MIGRATIONS: list[str] = [
     # 1: the foundation
     """
@@ -566,6 +607,11 @@ MIGRATIONS: list[str] = [
     # transaction that changes a row (a cell may fall to n = 0 and stay); built here from the
     # rows an upgraded node holds. A partial index finds the rare rows naming a tripwire.
     _stat_cells_migration(),
+    # stats2: cells by integer id, found or made by the storing code (node/store/stats.py
+    # cell_id) instead of triggers that recompute every cell column in SQL; triggers keep only
+    # the counts, by id. The rows' cell ids are indexed: the incident list behind a chart's bar
+    # reads the rows of its cells (statistics.event_ids).
+    _stat_cells_by_id_migration(),
 ]
 
 

@@ -3,15 +3,19 @@ row per incident id, from full reports and stubs), its rows counted per cell, an
 the newest statistics snapshot kept.
 
     with store.transaction() as tx:
-        upsert_stat_record(tx, StatRow(incident_id="gb-…", revision=1, ...))
+        row = StatRow(incident_id="gb-…", revision=1, ...)
+        upsert_stat_record(tx, row, cell_id(tx, cell_values(row, facets)))
     rows = stat_records(store)
     cells = cell_counts(store, ["severity", "p_severity"], since=None, until=None)
     linked = linked_stat_records(store)           # rows named by a same-as ``incident_links`` row
 
 **Cells.** ``stat_cells`` counts the ``stat_records`` rows per distinct combination of what a
-statistics query reads (``node.store.db.STAT_CELL_COLUMNS``); triggers on ``stat_records`` keep
-it in the transaction that changes a row, so a query reads cells — as many as there are distinct
-combinations, not reports — and never every row.
+statistics query reads (``node.store.db.STAT_CELL_COLUMNS``), so a query reads cells — as many
+as there are distinct combinations, not reports — and never every row. The storing code finds or
+makes a row's cell from the values it holds (``cell_values``, ``cell_id``: one indexed lookup,
+no JSON parsed back in SQL) and writes its id into the row (``cell_id``); triggers on
+``stat_records`` move the count by id in the transaction that changes the row. The rows of a
+cell are found by the index on ``cell_id`` (``ids_in_cells``: the incident list behind a bar).
     row = latest_snapshot(store)                 # with its envelope (joined from ``envelopes``)
 
 Which row wins is decided here, in SQL, so that messages arriving in any order give the same
@@ -21,8 +25,12 @@ table: the newest revision, and at one revision a full report over its stub.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
 
 from node.store.db import STAT_CELL_COLUMNS, Store
 
@@ -55,16 +63,76 @@ class StatRow:
     facets: str
 
 
-def upsert_stat_record(tx: sqlite3.Connection, row: StatRow) -> None:
-    """Record ``row`` unless the table holds a newer revision, or the full report of this one."""
-    values = astuple(row)
-    values = (*values[:2], int(row.is_stub), *values[3:])
+def dump(value: Any) -> str:
+    """JSON text as the statistics tables keep it: compact, as SQLite's json() writes it."""
+    return orjson.dumps(value).decode()
+
+
+def _week_thursday(week: str) -> str | None:
+    """The Thursday of an ISO week ``YYYY-Www``, reckoned as the cell SQL reckons it (Jan 4
+    lies in week 1; a week beyond the year's last runs on into the next; week 0 has none)."""
+    try:
+        number = int(week[6:8])
+        jan4 = date(int(week[:4]), 1, 4)
+    except ValueError:
+        return None
+    if number < 1:
+        return None
+    return (jan4 - timedelta(jan4.weekday()) + timedelta((number - 1) * 7 + 3)).isoformat()
+
+
+def cell_values(row: StatRow, facets: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """The values of ``STAT_CELL_COLUMNS`` for ``row`` (its list columns written by ``dump``;
+    ``facets`` given decoded: the caller holds them), exactly what the columns' SQL makes of
+    the row: a row counted from here and one counted by the migration's SQL fall in cells
+    alike."""
+    week = row.week if row.is_stub else None
+    range_day = row.occurred_on or (_week_thursday(week) if week else None)
+    facets = facets or {}
+    provenance = facets.get("provenance") or {}
+    countries = facets.get("countries")
+    return (range_day, row.occurred_on, week, int(row.is_stub), row.origin, row.severity,
+            row.developer, facets.get("sector"), facets.get("model"), row.harm_types,
+            row.red_lines, None if countries is None else dump(countries),
+            *(provenance.get(k) for k in ("severity", "harm_types", "countries",
+                                          "ai_system.developer", "ai_system.name", "sector",
+                                          "occurred_at")))
+
+
+_CELL_NAMES = ", ".join(name for name, _ in STAT_CELL_COLUMNS)
+# The positions of the columns holding JSON arrays (SQLite's json(): text of JSON subtype).
+_JSON_COLUMNS = frozenset(i for i, (_, sql) in enumerate(STAT_CELL_COLUMNS)
+                          if sql.startswith("json("))
+_NEW_CELL = (f"INSERT INTO stat_cells(cell, {_CELL_NAMES}, n) "  # noqa: S608 (constant names)
+             f"VALUES (?, {', '.join('?' for _ in STAT_CELL_COLUMNS)}, 0)")
+
+
+def cell_id(tx: sqlite3.Connection, values: tuple[Any, ...]) -> int:
+    """The id of the cell holding ``values`` (``cell_values``), made (counting none) if new."""
+    # The key the migration's SQL (``json_array``) writes for these values, the JSON array
+    # columns embedded as arrays, so that a migrated cell and a new row alike share one cell.
+    key = orjson.dumps([orjson.Fragment(v) if i in _JSON_COLUMNS and v is not None else v
+                        for i, v in enumerate(values)]).decode()
+    found = tx.execute("SELECT id FROM stat_cells WHERE cell = ?", (key,)).fetchone()
+    if found is not None:
+        return int(found[0])
+    # An INSERT that succeeded always has a rowid.
+    return int(tx.execute(_NEW_CELL, (key, *values)).lastrowid or 0)
+
+
+def upsert_stat_record(tx: sqlite3.Connection, row: StatRow, cell: int) -> None:
+    """Record ``row`` unless the table holds a newer revision, or the full report of this one.
+    ``cell`` is its ``cell_id``; the triggers move the count from the row's old cell."""
+    # A plain tuple: dataclasses.astuple deep-copies every field.
+    values = (row.incident_id, row.revision, int(row.is_stub), row.digest, row.origin,
+              row.severity, row.harm_types, row.red_lines, row.tripwire_ids, row.developer,
+              row.occurred_on, row.week, row.tlp, row.updated_at, row.facets, cell)
     # Newest revision first; at one revision a full report beats its stub (is_stub 0 < 1).
     tx.execute(
         "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
         "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
-        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
-        "facets=excluded.facets, "
+        "facets, cell_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) "
+        "DO UPDATE SET facets=excluded.facets, cell_id=excluded.cell_id, "
         "revision=excluded.revision, is_stub=excluded.is_stub, digest=excluded.digest, "
         "origin=excluded.origin, severity=excluded.severity, harm_types=excluded.harm_types, "
         "red_lines=excluded.red_lines, tripwire_ids=excluded.tripwire_ids, "
@@ -82,21 +150,31 @@ def stat_records(store: Store, *, with_tripwires: bool = False) -> list[sqlite3.
 
 
 def cell_counts(store: Store, columns: Sequence[str], since: str | None,
-                until: str | None) -> list[sqlite3.Row]:
+                until: str | None, *, with_ids: bool = False) -> list[sqlite3.Row]:
     """The ``stat_records`` rows counted (``n``) per distinct value of ``columns`` (of
     ``CELL_COLUMNS``), leaving out the dated ones outside ``since``..``until`` (ISO dates,
-    inclusive; ``None``: unbounded); undated rows are always counted."""
+    inclusive; ``None``: unbounded); undated rows are always counted. ``with_ids``: also the
+    cells grouped (``ids``, a JSON array of their ids)."""
     unknown = sorted(set(columns) - CELL_COLUMNS)
     if unknown:
         raise ValueError(f"not a statistics cell column: {', '.join(unknown)}")
     chosen = [DERIVED.get(c, c) for c in columns]
-    select = ", ".join([*chosen, "SUM(n) AS n"])
+    select = ", ".join([*chosen, "SUM(n) AS n", *(["json_group_array(id) AS ids"]
+                                                   if with_ids else [])])
     group = f"GROUP BY {', '.join(columns)} " if columns else ""
     # Columns are checked names above, never user text; the dates are bound.
     return store.query(
         f"SELECT {select} FROM stat_cells WHERE n != 0 AND (range_day IS NULL OR "  # noqa: S608
         "((? IS NULL OR range_day >= ?) AND (? IS NULL OR range_day <= ?))) "
         f"{group}HAVING SUM(n) != 0", (since, since, until, until))
+
+
+def ids_in_cells(store: Store, cell_ids: Sequence[int]) -> list[str]:
+    """The incident ids of the rows in the cells ``cell_ids`` (read from the index on
+    ``cell_id``: the rows of these cells, never the others)."""
+    return [r[0] for r in store.query(
+        "SELECT incident_id FROM stat_records WHERE cell_id IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(cell_ids)).decode(),))]
 
 
 def linked_stat_records(store: Store) -> list[sqlite3.Row]:

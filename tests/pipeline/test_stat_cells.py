@@ -4,21 +4,31 @@ and same-as links; and an upgraded node's migration builds the cells from the ro
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.stats import BASES, DIMENSIONS, group_counts, in_range, red_line_crossings
+from federation.stats import (
+    BASES,
+    DIMENSIONS,
+    group_counts,
+    in_range,
+    matches,
+    red_line_crossings,
+)
+from federation.stats_snapshot import build_stats_snapshot
 from node.pipeline import statistics
-from node.store.db import MIGRATIONS, Store, _statements
+from node.store.db import MIGRATIONS, STAT_CELL_COLUMNS, Store, _statements
 
 ORIGINS = ("gb", "fr", "de")
 IDS = [f"{o}-{k:016x}" for o in ORIGINS for k in range(4)]
@@ -104,6 +114,19 @@ def assert_same_answers(store: Store, queries: list[tuple[list[str], date | None
             store, since, until)
 
 
+def assert_cells_hold_what_the_sql_computes(store: Store) -> None:
+    """Each row's cell (found or made in Python) holds what ``STAT_CELL_COLUMNS``' SQL, which
+    built the cells of an upgraded node, computes from the row."""
+    names = [name for name, _ in STAT_CELL_COLUMNS]
+    computed = ", ".join(f"{sql.format(r='r')} AS {name}" for name, sql in STAT_CELL_COLUMNS)
+    kept = ", ".join(f"c.{name} AS kept_{name}" for name in names)
+    for row in store.query(f"SELECT {computed}, {kept} FROM stat_records r "  # noqa: S608
+                           "JOIN stat_cells c ON c.id = r.cell_id"):
+        assert [row[n] for n in names] == [row[f"kept_{n}"] for n in names]
+    assert not store.query("SELECT 1 FROM stat_records WHERE cell_id NOT IN "
+                           "(SELECT id FROM stat_cells)")
+
+
 def _ordered(a: date | None, b: date | None) -> tuple[date | None, date | None]:
     return (min(a, b), max(a, b)) if a and b else (a, b)
 
@@ -129,13 +152,42 @@ def test_cells_answer_what_every_record_answers(docs: list[dict[str, Any]],
         # Later revisions, stubs and full reports replace rows: their cells move with them.
         apply(store, more, [])
         assert_same_answers(store, queries)
+        assert_cells_hold_what_the_sql_computes(store)
         cells = store.query("SELECT SUM(n) AS n, MIN(n) AS low FROM stat_cells")[0]
         assert (cells["n"] or 0) == store.scalar("SELECT COUNT(*) FROM stat_records")
         assert (cells["low"] or 0) >= 0
 
 
-def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path) -> None:
-    mine = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE stat_cells" in m)
+def _old_upsert(conn: sqlite3.Connection, doc: dict[str, Any], digest: str) -> None:
+    """A row as a node before the cell ids wrote it (a later revision replaces it)."""
+    row = statistics.stat_row(doc["type"], doc, digest, "2026-12-01T00:00:00Z")[0]
+    conn.execute(
+        "INSERT INTO stat_records(incident_id, revision, is_stub, digest, origin, severity, "
+        "harm_types, red_lines, tripwire_ids, developer, occurred_on, week, tlp, updated_at, "
+        "facets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET "
+        "revision=excluded.revision, is_stub=excluded.is_stub, facets=excluded.facets, "
+        "occurred_on=excluded.occurred_on, week=excluded.week, severity=excluded.severity, "
+        "harm_types=excluded.harm_types, red_lines=excluded.red_lines, "
+        "developer=excluded.developer, tlp=excluded.tlp",
+        (*dataclasses.astuple(row)[:2], int(row.is_stub), *dataclasses.astuple(row)[3:]))
+
+
+UPGRADE_DOCS = [{"type": "stub", "incident_id": i, "revision": 1, "origin": i[:2],
+                 "severity": "incident", "harm_types": ["physical"], "red_lines": [],
+                 "tlp": "RED", "week": w} for i, w in zip(IDS[:6], WEEKS, strict=True)] + [
+    {"type": "incident", "id": i, "revision": 2, "origin": i[:2], "severity": "hazard",
+     "harm_types": [], "red_lines": ["deception"], "tlp": "GREEN",
+     "occurred_at": f"{d}T12:00:00Z", "countries": ["FR", "GB"],
+     "provenance": {"countries": "derived", "occurred_at": "defaulted"},
+     "ai_system": {"name": "X", "role": "r", "developer": "A"}}
+    for i, d in zip(IDS[4:10], DAYS, strict=True)]
+
+
+@pytest.mark.parametrize("before", ["CREATE TABLE stat_cells", "DROP TRIGGER stat_cells_insert"])
+def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path,
+                                                                  before: str) -> None:
+    """From a store without cells, and from one whose cells triggers kept (before cell ids)."""
+    mine = next(i for i, m in enumerate(MIGRATIONS) if before in m)
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     for script in MIGRATIONS[:mine]:
@@ -143,29 +195,74 @@ def test_an_upgraded_node_builds_its_cells_from_the_rows_it_holds(tmp_path: Path
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version={mine}")
     conn.commit()
-    conn.close()
-    docs = [{"type": "stub", "incident_id": i, "revision": 1, "origin": i[:2],
-             "severity": "incident", "harm_types": ["physical"], "red_lines": [], "tlp": "RED",
-             "week": w} for i, w in zip(IDS[:6], WEEKS, strict=True)]
-    docs += [{"type": "incident", "id": i, "revision": 2, "origin": i[:2], "severity": "hazard",
-              "harm_types": [], "red_lines": ["deception"], "tlp": "GREEN",
-              "occurred_at": f"{d}T12:00:00Z", "countries": ["FR", "GB"],
-              "provenance": {"countries": "derived", "occurred_at": "defaulted"},
-              "ai_system": {"name": "X", "role": "r", "developer": "A"}}
-             for i, d in zip(IDS[4:10], DAYS, strict=True)]
-    # The rows an older node holds, written without the cells' triggers (they do not exist yet).
-    conn = sqlite3.connect(path)
+    # The rows an older node holds, written as it wrote them.
     with conn:
-        for n, doc in enumerate(docs):
-            statistics._upsert_record(conn, doc["type"], doc, f"{n:064x}", "2026-12-01T00:00:00Z")
-    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'stat_cells'"
-                        ).fetchone()[0] == 0
+        for n, doc in enumerate(UPGRADE_DOCS):
+            _old_upsert(conn, doc, f"{n:064x}")
     conn.close()
+    queries = [(list(by), since, until, basis)
+               for by in itertools.chain([()], itertools.combinations(DIMENSIONS, 1),
+                                         [("year", "month", "week"), ("country", "harm_type")])
+               for since, until in ((None, None), (date(2021, 1, 1), date(2024, 3, 1)))
+               for basis in BASES]
     with store_at(path) as store:
         assert store.scalar("SELECT SUM(n) FROM stat_cells") == 10
-        assert_same_answers(store, [
-            (list(by), since, until, basis)
-            for by in itertools.chain([()], itertools.combinations(DIMENSIONS, 1),
-                                      [("year", "month", "week"), ("country", "harm_type")])
-            for since, until in ((None, None), (date(2021, 1, 1), date(2024, 3, 1)))
-            for basis in BASES])
+        assert store.scalar("SELECT COUNT(*) FROM stat_records WHERE cell_id IS NULL") == 0
+        assert_same_answers(store, queries)
+        # New revisions of the migrated rows move their counts out of the migrated cells.
+        apply(store, [{**d, "revision": 3, "severity": "disaster"} for d in UPGRADE_DOCS[3:8]],
+              [])
+        assert store.scalar("SELECT SUM(n) FROM stat_cells") == 10
+        assert_same_answers(store, queries)
+        # A new report alike a migrated one counts in the migrated cell, not in a second one.
+        cells = store.scalar("SELECT COUNT(*) FROM stat_cells")
+        apply(store, [{**UPGRADE_DOCS[9], "id": IDS[11]}], [])
+        assert store.scalar("SELECT COUNT(*) FROM stat_cells") == cells
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(messages(), max_size=25),
+       links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
+                      .filter(lambda p: p[0] != p[1]), max_size=3),
+       more=st.lists(messages(), max_size=10))
+def test_the_snapshot_from_cells_is_the_snapshot_of_every_record(
+        docs: list[dict[str, Any]], links: list[tuple[str, str]],
+        more: list[dict[str, Any]]) -> None:
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    figures: dict[str, Any] = {"origin": "int", "issued_at": now, "ack": [],
+                               "escalations": {"seen": 2, "open": 1}}
+    with tempfile.TemporaryDirectory() as tmp, store_at(Path(tmp) / "s.sqlite3") as store:
+        for batch, batch_links in ((docs, links), (more, [])):
+            apply(store, batch, batch_links)
+            old = build_stats_snapshot(statistics.load_records(store),
+                                       tripwires=statistics.tripwires(store), **figures)
+            new = statistics.snapshot_of(store, **figures)
+            assert new.to_dict() == old.to_dict()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(messages(), max_size=25),
+       links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
+                      .filter(lambda p: p[0] != p[1]), max_size=3),
+       more=st.lists(messages(), max_size=10), queries=queries, data=st.data())
+def test_the_events_of_a_group_are_those_every_record_says(
+        docs: list[dict[str, Any]], links: list[tuple[str, str]], more: list[dict[str, Any]],
+        queries: list[Any], data: st.DataObject) -> None:
+    """``event_ids`` for a group's key (as a chart's bar links it) and for keys of no group."""
+    with tempfile.TemporaryDirectory() as tmp, store_at(Path(tmp) / "s.sqlite3") as store:
+        for batch, batch_links in ((docs, links), (more, [])):
+            apply(store, batch, batch_links)
+            records = statistics.load_records(store)
+            for by, since, until, basis in queries:
+                groups = group_counts(records, by, since, until, basis)["groups"]
+                wheres = [g["key"] for g in groups] + [{d: data.draw(st.sampled_from(
+                    (None, 2021, "gb", "hazard", "physical", "2024-W09", "FR", "X", "A",
+                     "energy", "deception", "2024-03"))) for d in by}]
+                for where in wheres:
+                    old = [r.incident_id for r in records
+                           if in_range(r, since, until) and matches(r, where, basis)]
+                    new = statistics.event_ids(store, where, basis, since, until)
+                    assert new == old, (where, since, until, basis)
+            for g in groups:
+                assert len(statistics.event_ids(store, g["key"], basis, since, until)) == g[
+                    "count"]
