@@ -10,8 +10,9 @@ refused, with its reason) and the API tokens. A report accepted with 201 was com
 together with its outbox row in one transaction, so a crash or a NATS outage loses nothing.
 
 This module holds the schema (``MIGRATIONS``: every table; some migrations backfill
-``stat_records`` from ``incidents``; triggers keep ``incident_search_stale`` for the search
-index, ``node/store/search.py``) and the key-value table ``meta``. The queries live in one
+``stat_records`` from ``incidents`` and ``stat_cells`` from ``stat_records``; triggers keep
+``incident_search_stale`` for the search index, ``node/store/search.py``, and the counts of
+``stat_cells``) and the key-value table ``meta``. The queries live in one
 module per table group beside it (``records``, ``runs``, ``witness``, ``stats`` …); see
 docs/architecture.md, "The store".
 
