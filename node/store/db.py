@@ -148,6 +148,20 @@ def _stat_cells_by_id_migration() -> str:
     END
     """  # noqa: S608
 
+def _search_stale_trigger(name: str, event: str) -> str:
+    """A trigger that keeps a row's indexed text in ``incident_search_stale`` when ``event``
+    replaces or removes an incident the search index holds (below the watermark), once: the
+    first text is the indexed one (a contentless index deletes only given that text)."""
+    return f"""CREATE TRIGGER {name} AFTER {event} ON incidents
+    WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
+                                   WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
+    BEGIN
+        INSERT INTO incident_search_stale(seq, indexed_document)
+        SELECT old.seq, old.document WHERE NOT EXISTS
+            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
+    END"""  # noqa: S608 - constants only
+
+
 MIGRATIONS: list[str] = [
     # 1: the foundation
     """
@@ -576,7 +590,7 @@ MIGRATIONS: list[str] = [
     # it (a contentless index can only delete what it is told it holds); meanwhile it is
     # searched by LIKE too. The first replacement's old text is the indexed one, so later ones
     # are skipped — by NOT EXISTS: a trigger's OR IGNORE yields to the outer upsert's policy.
-    """
+    f"""
     CREATE VIRTUAL TABLE incident_search USING fts5(
         body, tokenize='trigram', detail='none', columnsize=0, content='');
     -- merge 8 segments of a level instead of 4: a fifth less CPU per indexed report for the
@@ -586,23 +600,9 @@ MIGRATIONS: list[str] = [
         seq INTEGER PRIMARY KEY,         -- incidents.seq
         indexed_document TEXT NOT NULL   -- the document as it was indexed
     );
-    CREATE TRIGGER incident_search_replaced AFTER UPDATE OF document ON incidents
-    WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
-                                   WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
-    BEGIN
-        INSERT INTO incident_search_stale(seq, indexed_document)
-        SELECT old.seq, old.document WHERE NOT EXISTS
-            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
-    END;
-    CREATE TRIGGER incident_search_deleted AFTER DELETE ON incidents
-    WHEN old.seq <= CAST(COALESCE((SELECT value FROM meta
-                                   WHERE key = 'search_indexed_seq'), 0) AS INTEGER)
-    BEGIN
-        INSERT INTO incident_search_stale(seq, indexed_document)
-        SELECT old.seq, old.document WHERE NOT EXISTS
-            (SELECT 1 FROM incident_search_stale WHERE seq = old.seq);
-    END
-    """,
+    {_search_stale_trigger("incident_search_replaced", "UPDATE OF document")};
+    {_search_stale_trigger("incident_search_deleted", "DELETE")}
+    """,  # noqa: S608 - built from constants only
     # stats: statistics cells (node/store/stats.py, node/pipeline/statistics.py): stat_records
     # counted per distinct combination of what any query reads, kept by triggers in the
     # transaction that changes a row (a cell may fall to n = 0 and stay); built here from the
