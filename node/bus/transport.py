@@ -59,6 +59,17 @@ HEARTBEAT_SECONDS = 2.0
 # and the loop keeps serving HTTP and heartbeats meanwhile. Checking is pure (no store access).
 CHECK_THREADS = 2
 PREFETCH_TIMEOUT = 0.2  # after a full batch, how long the next fetch may wait (a backlog: no wait)
+# A batch this small is checked on the event loop: handing it to the threads (two executor
+# submissions, the loop woken through its self-pipe, a gather) costs more than verifying one
+# or two signatures there (docs/performance.md, "Per-batch overhead").
+INLINE_CHECK = 2
+# Reports arriving steadily (a fetch found some already waiting, but not a full batch): wait this
+# long before the next fetch so that it takes several at once. Each batch costs a commit with its
+# fsync, a fetch and the timers' and listeners' turn whatever its size, so at 200/s batches of one
+# cost three times the CPU per report of batches of a few; a trickle (the fetch had to wait) and a
+# backlog (full batches) never wait here.
+COALESCE_S = 0.010
+QUICK_FETCH_S = 0.005  # a fetch that returned within this found reports already waiting
 
 
 class Bus:
@@ -219,10 +230,16 @@ class Bus:
         # for new messages before this batch is stored, and delay it.
         checking: asyncio.Future[list[Accepted | Refused | None]] | None = None
         msgs: list[Msg] = []
+        steady = False  # the last fetch found reports waiting, fewer than a full batch
         try:
             while True:
                 if checking is None:
+                    if steady:
+                        await asyncio.sleep(COALESCE_S)
+                    t0 = time.monotonic()
                     msgs = await self._fetch(psub, wait_s=1.0)
+                    steady = 0 < len(msgs) < FETCH_BATCH \
+                        and time.monotonic() - t0 < QUICK_FETCH_S
                     if not msgs:
                         continue
                     checking = self._check_all(msgs)
@@ -259,7 +276,8 @@ class Bus:
             elif isinstance(item, Refused):
                 refused.append(item)
         try:
-            ingest_batch(ctx, accepted, refused)
+            if accepted or refused:  # else only our own messages came back: nothing to store
+                ingest_batch(ctx, accepted, refused)
         except Exception:
             # Not acknowledged: JetStream redelivers after ack_wait. Nothing is lost.
             log.exception("could not commit a batch of %d messages; will be redelivered",
@@ -276,8 +294,13 @@ class Bus:
 
     def _check_all(self, msgs: list[Msg]) -> asyncio.Future[list[Accepted | Refused | None]]:
         """``_check_one`` for every message, in order, split across the checker threads; the
-        threads start at once (the result is awaited later)."""
+        threads start at once (the result is awaited later). A batch of ``INLINE_CHECK`` or
+        fewer is checked here, on the loop, and returned as a finished future."""
         loop = asyncio.get_running_loop()
+        if len(msgs) <= INLINE_CHECK:
+            checked: asyncio.Future[list[Accepted | Refused | None]] = loop.create_future()
+            checked.set_result(self._check_part(msgs))
+            return checked
         size = max(1, -(-len(msgs) // CHECK_THREADS))
         parts = [msgs[i:i + size] for i in range(0, len(msgs), size)]
         done = asyncio.gather(*(loop.run_in_executor(self._checkers, self._check_part, p)

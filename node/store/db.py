@@ -702,6 +702,20 @@ class Store:
             if not durable:
                 self.conn.execute("PRAGMA synchronous=FULL")
 
+    def changes(self) -> tuple[int, int]:
+        """A mark that moves whenever the store is written: rows changed by this connection
+        (``total_changes``) and commits by any other (``PRAGMA data_version``). The same mark
+        twice means nothing was written in between, so a figure read at the first still holds.
+
+        >>> import tempfile; store = Store.open(Path(tempfile.mkdtemp()) / "s.sqlite3")
+        >>> before = store.changes()
+        >>> with store.transaction() as tx: Store.set_meta(tx, "k", "v")
+        >>> store.changes() != before, store.changes() == store.changes()
+        (True, True)
+        """
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return self.conn.total_changes, int(version)
+
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:
             return self.conn.execute(sql, params).fetchall()
