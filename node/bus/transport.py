@@ -11,6 +11,8 @@ Delivery guarantees, end to end:
 * **In.** A durable pull consumer fetches batches; each message is verified (signature before
   parsing), then the whole batch — accepted and quarantined alike — is committed in one
   transaction, and only then acknowledged. A crash before the commit means redelivery, not loss.
+  (A batch of only this node's own messages coming back stores nothing: it is acknowledged
+  without a transaction.) A steady stream is coalesced into batches of several (``COALESCE_S``).
 * **Outages.** The client reconnects forever; a node started while NATS is down keeps trying, and
   its API keeps accepting reports into the outbox meanwhile.
 * **Failures.** The connect step, the publisher, the consumer, the heartbeat and the roster
