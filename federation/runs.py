@@ -333,30 +333,34 @@ def playbooks_to_start(playbooks: Iterable[Playbook], previous: Mapping[str, Any
     if previous is not None and not is_upgrade(IncidentFacts.from_document(previous), new):
         return []
     done = set(existing)
-    return [p for p in PlaybookIndex.of(playbooks).candidates(new) if p.id not in done
-            and p.trigger.matches(new, local_id=local_id, is_local=is_local)]
+    return [p for p in PlaybookIndex.of(playbooks).candidates(new, is_local=is_local)
+            if p.id not in done and p.trigger.matches(new, local_id=local_id, is_local=is_local)]
 
 
 class PlaybookIndex:
-    """The playbooks a revision can start, looked up by its kind and severity instead of
-    asking every trigger: built once per set of loaded playbooks (``of`` keeps the last few).
+    """The playbooks a revision can start, looked up by its kind, severity and whether it is
+    this node's own instead of asking every trigger: built once per set of loaded playbooks
+    (``of`` keeps the last few).
 
-    Only the trigger's top-level event and severity are indexed; ``Trigger.matches`` still
-    decides, so the index can only skip playbooks that could not match.
+    Only the trigger's top-level event, severity and scope are indexed; ``Trigger.matches``
+    still decides, so the index can only skip playbooks that could not match (a peer's report
+    skips every ``scope: own`` playbook: most of the shipped ones).
     """
 
     _built: ClassVar[dict[tuple[int, ...], tuple[tuple[Playbook, ...], PlaybookIndex]]] = {}
 
     def __init__(self, playbooks: Sequence[Playbook]) -> None:
-        self._by: dict[tuple[str, Severity | None], tuple[Playbook, ...]] = {}
+        self._by: dict[tuple[str, Severity | None, bool], tuple[Playbook, ...]] = {}
         for kind in {p.trigger.event for p in playbooks}:
             for severity in (None, *Severity):
-                self._by[(kind, severity)] = tuple(
-                    p for p in playbooks if p.trigger.event == kind
-                    and _severity_may_hold(p.trigger.conditions, severity))
+                for is_local in (False, True):
+                    self._by[(kind, severity, is_local)] = tuple(
+                        p for p in playbooks if p.trigger.event == kind
+                        and _severity_may_hold(p.trigger.conditions, severity)
+                        and _scope_may_hold(p.trigger.scope, is_local))
 
-    def candidates(self, facts: IncidentFacts) -> tuple[Playbook, ...]:
-        return self._by.get((facts.kind, facts.severity), ())
+    def candidates(self, facts: IncidentFacts, *, is_local: bool) -> tuple[Playbook, ...]:
+        return self._by.get((facts.kind, facts.severity, is_local), ())
 
     @classmethod
     def of(cls, playbooks: Iterable[Playbook]) -> PlaybookIndex:
@@ -371,6 +375,16 @@ class PlaybookIndex:
         index = cls(items)
         cls._built[key] = (items, index)  # holds the playbooks: their ids stay theirs
         return index
+
+
+def _scope_may_hold(scope: str, is_local: bool) -> bool:
+    """``Trigger.matches``'s scope test, less the receiving node (``affected`` needs a peer's
+    report that names this node)."""
+    if scope == "own":
+        return is_local
+    if scope in ("peer", "affected"):
+        return not is_local
+    return True  # "any" (and a scope Trigger.matches refuses: it still decides)
 
 
 def _severity_may_hold(c: Conditions, severity: Severity | None) -> bool:

@@ -65,7 +65,10 @@ class IncidentFacts:
         system = doc.get("ai_system") or {}
         named = " ".join(str(system[k]) for k in ("name", "version") if system.get(k))
         deployments = tuple(d for d in (named, str(system.get("model_ref", ""))) if d)
-        return cls(
+        # Every field given, so the frozen ``__init__`` (a checked setattr per field, a third
+        # of this call; it runs for every stored report, twice) is skipped: same object.
+        facts = object.__new__(cls)
+        facts.__dict__.update(
             kind="incident", incident_id=doc["id"], origin=doc["origin"],
             revision=int(doc.get("revision", 1)), status=doc.get("status", "open"),
             issued_at=parse_time(doc["issued_at"]), severity=Severity(doc["severity"]),
@@ -81,6 +84,7 @@ class IncidentFacts:
             aware_at=parse_time(doc["aware_at"]) if doc.get("aware_at") else None,
             deployments=deployments,
         )
+        return facts
 
     @classmethod
     def _from_emergency(cls, doc: Mapping[str, Any]) -> IncidentFacts:
@@ -209,9 +213,11 @@ class Conditions:
 
     def holds(self, facts: IncidentFacts) -> bool:
         """True if every condition set here holds for ``facts``."""
-        return all(check(facts) for check in (
-            self._severity_holds, self._lists_hold, self._flags_hold,
-            lambda f: not self.any_of or any(alt.holds(f) for alt in self.any_of)))
+        # The same checks in the same order as ``all`` over them, without building them per
+        # call (every candidate playbook asks this of every report).
+        return (self._severity_holds(facts) and self._lists_hold(facts)
+                and self._flags_hold(facts)
+                and (not self.any_of or any(alt.holds(facts) for alt in self.any_of)))
 
     def _severity_holds(self, facts: IncidentFacts) -> bool:
         if self.severity_at_least is None and self.severity_exactly is None:
@@ -222,21 +228,28 @@ class Conditions:
             return False
         return self.severity_at_least is None or facts.severity >= self.severity_at_least
 
+    # The two below ask only about the conditions that are set (most are not), in order.
     def _lists_hold(self, facts: IncidentFacts) -> bool:
-        pairs = ((self.harm_types, facts.harm_types), (self.red_lines, facts.red_lines),
-                 (self.tripwire_ids, facts.tripwire_ids))
-        if not all(cond is None or cond.holds(have) for cond, have in pairs):
+        if self.harm_types is not None and not self.harm_types.holds(facts.harm_types):
+            return False
+        if self.red_lines is not None and not self.red_lines.holds(facts.red_lines):
+            return False
+        if self.tripwire_ids is not None and not self.tripwire_ids.holds(facts.tripwire_ids):
             return False
         return all(vs.holds(facts.classifications.get(ns, ()), prefixes=True)
                    for ns, vs in self.classifications)
 
     def _flags_hold(self, facts: IncidentFacts) -> bool:
-        others = set(facts.affected_jurisdictions) - {facts.origin}
-        flags = ((self.cross_border, bool(others)),
-                 (self.critical_infrastructure, facts.infrastructure_disrupted),
-                 (self.widespread_infringement, facts.widespread),
-                 (self.deaths, facts.deaths > 0))
-        return all(want is None or want == have for want, have in flags)
+        if self.cross_border is not None and self.cross_border != bool(
+                set(facts.affected_jurisdictions) - {facts.origin}):
+            return False
+        if (self.critical_infrastructure is not None
+                and self.critical_infrastructure != facts.infrastructure_disrupted):
+            return False
+        if (self.widespread_infringement is not None
+                and self.widespread_infringement != facts.widespread):
+            return False
+        return self.deaths is None or self.deaths == (facts.deaths > 0)
 
 
 @dataclass(frozen=True)
@@ -265,9 +278,17 @@ class Trigger:
         """
         if facts.kind != self.event or not facts.live:
             return False
-        in_scope = {"own": is_local, "peer": not is_local, "any": True,
-                    "affected": not is_local and local_id in facts.affected_jurisdictions
-                    }[self.scope]
+        scope = self.scope
+        if scope == "any":
+            in_scope = True
+        elif scope == "own":
+            in_scope = is_local
+        elif scope == "peer":
+            in_scope = not is_local
+        elif scope == "affected":
+            in_scope = not is_local and local_id in facts.affected_jurisdictions
+        else:
+            raise KeyError(scope)  # the schema admits no other scope
         return in_scope and self.conditions.holds(facts)
 
 

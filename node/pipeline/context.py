@@ -69,6 +69,10 @@ class NodeContext:
     late_clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Every long-running task of the node runs under this (see node.core.supervisor).
     supervisor: Supervisor = field(init=False)
+    # run_context() for the roster and config it was built from (a fresh one per report was a
+    # hundredth of storing it); rebuilt when either is replaced.
+    _run_context: tuple[Roster, NodeConfig, RunContext] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(self.metrics.task_restarts)
@@ -102,10 +106,15 @@ class NodeContext:
         self.pending_events.append((kind, data))
 
     def run_context(self) -> RunContext:
+        cached = self._run_context
+        if cached is not None and cached[0] is self.roster and cached[1] is self.config:
+            return cached[2]
         members = tuple(m.id for m in self.roster.members if m.role == "member")
         ib = next((m.id for m in self.roster.members if m.role == "international-body"), "int")
-        return RunContext(local_id=self.node_id, members=members, international_body=ib,
-                          time_scale=self.config.time_scale)
+        rc = RunContext(local_id=self.node_id, members=members, international_body=ib,
+                        time_scale=self.config.time_scale)
+        self._run_context = (self.roster, self.config, rc)
+        return rc
 
     @property
     def node_id(self) -> str:

@@ -74,12 +74,13 @@ def load_run(tx: sqlite3.Connection, run_id: str) -> PlaybookRun | None:
 
 
 def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
-             expected_token: int | None) -> None:
+             expected_token: int | None, *, at: str | None = None) -> None:
     """Insert or update ``run``; an update must start from ``expected_token`` (compare-and-swap),
-    so two transitions can never both apply to the same state."""
+    so two transitions can never both apply to the same state. ``at``: ``ctx.stamp()`` if the
+    caller has it already."""
     nxt = run.next_timer_at
     row = stored.RunRow(run.id, run.incident_id, run.playbook_id, run.state, run.token,
-                        format_time(nxt) if nxt else None, run.to_json(), ctx.stamp())
+                        format_time(nxt) if nxt else None, run.to_json(), at or ctx.stamp())
     if expected_token is None:
         stored.insert_run(tx, row)
     elif not stored.update_run(tx, row, expected_token=expected_token):
@@ -91,12 +92,13 @@ def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
           t: Transition) -> list[Draft]:
     """Save the transition's run and carry out its effects inside ``tx``; return the messages
     they cause (the pipeline signs and stores them in the same transaction)."""
-    save_run(ctx, tx, t.run, None if before is None else before.token)
+    at = ctx.stamp()  # one local time for the run's row and the notifications it records
+    save_run(ctx, tx, t.run, None if before is None else before.token, at=at)
     drafts: list[Draft] = []
     skipped = set()
     for effect in t.effects:
         try:
-            drafts += _execute(ctx, tx, t.run, effect)
+            drafts += _execute(ctx, tx, t.run, effect, at)
         except MessageError as e:
             _refused(ctx, tx, t.run, effect, e)
             skipped.add(str(effect.to_dict().get("step_id", "")))
@@ -133,13 +135,13 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    existing = [load_run(tx, run_id) for run_id in stored.run_ids_of_incident(tx, doc["id"])]
+    run_ids = stored.run_ids_of_incident(tx, doc["id"])
+    existing = [load_run(tx, run_id) for run_id in run_ids]
     live = [r for r in existing if r is not None]
     if previous is not None and int(previous.get("revision", 0)) >= int(doc["revision"]):
         return []  # an older revision arriving late changes nothing
     drafts: list[Draft] = []
-    if live:  # (a first revision has no run yet: no context to build)
-        now, rc = ctx.now(), ctx.run_context()
+    now, rc = ctx.now(), ctx.run_context()
     for run in live:
         if doc.get("status") == "resolved":
             drafts += apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc,
@@ -148,18 +150,22 @@ def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
             drafts += apply(ctx, tx, run, runs.on_incident_revised(run, doc, now=now, ctx=rc))
     if doc.get("status") == "resolved":
         return drafts
-    return drafts + _start_matching(ctx, tx, doc, previous, [r.playbook_id for r in live])
+    return drafts + _start_matching(ctx, tx, doc, previous, [r.playbook_id for r in live],
+                                    set(run_ids), now=now, rc=rc)
 
 
 def _start_matching(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, Any],
-                    previous: Mapping[str, Any] | None, existing: list[str]) -> list[Draft]:
-    now, rc = ctx.now(), ctx.run_context()
+                    previous: Mapping[str, Any] | None, existing: list[str],
+                    run_ids: set[str], *, now: datetime, rc: runs.RunContext) -> list[Draft]:
+    """Start the playbooks ``doc`` triggers. ``existing``: the playbooks that run (or ran) for
+    its incident here; ``run_ids``: the ids of all its runs here (``run_ids_of_incident``: a
+    run's ``incident_id`` is the one its id is derived from, so no lookup per run)."""
     facts = IncidentFacts.from_document(doc)
     drafts: list[Draft] = []
     for playbook in runs.playbooks_to_start(ctx.playbooks, previous, doc, existing=existing,
                                             local_id=ctx.node_id, facts=facts,
                                             is_local=doc["origin"] == ctx.node_id):
-        if stored.run_exists(tx, runs.run_id_for(ctx.node_id, playbook.id, facts.incident_id)):
+        if runs.run_id_for(ctx.node_id, playbook.id, facts.incident_id) in run_ids:
             continue  # started before (a redelivery): one run per playbook and incident
         t = runs.start_run(playbook, doc, now=now, ctx=rc, facts=facts)
         drafts += apply(ctx, tx, None, t)
@@ -226,8 +232,9 @@ def _on_declaration(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any
 def _on_emergency(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                   local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
     stored.upsert_emergency(tx, doc, at=ctx.stamp())
-    existing = stored.playbook_ids_of_incident(tx, doc["incident_id"])
-    return _start_matching(ctx, tx, doc, None, existing)
+    existing = stored.runs_of_incident(tx, doc["incident_id"])
+    return _start_matching(ctx, tx, doc, None, list(existing.values()), set(existing),
+                           now=ctx.now(), rc=ctx.run_context())
 
 
 def _on_resolution(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
@@ -351,14 +358,15 @@ def _escalation(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
 
 
 def _notify(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun, step_id: str,
-            role: str, kind: str, message: str, due: datetime | None) -> None:
+            role: str, kind: str, message: str, due: datetime | None,
+            at: str | None = None) -> None:
     stored.add_notification(tx, run_id=run.id, step_id=step_id, role=role or "operator",
                             kind=kind, message=message, due=format_time(due) if due else None,
-                            at=ctx.stamp())
+                            at=at or ctx.stamp())
 
 
 def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
-             effect: AnyEffect) -> list[Draft]:
+             effect: AnyEffect, at: str) -> list[Draft]:
     """Carry out one effect; return the messages it causes.
 
     Exhaustive over ``AnyEffect``: an effect type without a branch here reaches
@@ -372,10 +380,10 @@ def _execute(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
             return _escalation(ctx, tx, run, effect)
         case Notify():
             _notify(ctx, tx, run, effect.step_id, effect.role, effect.kind, effect.message,
-                    effect.due)
+                    effect.due, at)
         case RecordIncident():
             _notify(ctx, tx, run, effect.step_id, effect.role, effect.kind,
-                    f"recorded {effect.incident_id}", None)
+                    f"recorded {effect.incident_id}", None, at)
         case ProposeEmergency() | DeclareEmergency() | EndEmergency():
             return _emergency(ctx, tx, run, effect)
         case PublishAdvisory():

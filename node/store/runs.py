@@ -60,10 +60,10 @@ def run_ids_of_incident(tx: sqlite3.Connection, incident_id: str) -> list[str]:
                                         (incident_id,))]
 
 
-def playbook_ids_of_incident(tx: sqlite3.Connection, incident_id: str) -> list[str]:
-    """The playbooks that run (or ran) for ``incident_id`` here."""
-    return [r["playbook_id"] for r in tx.execute(
-        "SELECT playbook_id FROM runs WHERE incident_id = ?", (incident_id,))]
+def runs_of_incident(tx: sqlite3.Connection, incident_id: str) -> dict[str, str]:
+    """The runs (id: playbook id) that run or ran for ``incident_id`` here."""
+    return {r["id"]: r["playbook_id"] for r in tx.execute(
+        "SELECT id, playbook_id FROM runs WHERE incident_id = ?", (incident_id,))}
 
 
 def insert_run(tx: sqlite3.Connection, row: RunRow) -> None:

@@ -16,7 +16,7 @@ from federation.run_model import PlaybookRun, StepState, evolve
 from federation.runs import complete_step, on_ack, on_deadline, playbooks_to_start, start_run
 from federation.severity import Severity
 from federation.timeutil import format_time
-from federation.triggers import IncidentFacts
+from federation.triggers import Conditions, IncidentFacts
 from tests.unit.conftest import NOW
 from tests.unit.test_runs import CTX, EVIDENCE, incident, playbooks  # noqa: F401 - fixture
 
@@ -84,3 +84,37 @@ def test_the_index_starts_what_every_trigger_starts(
 def test_format_time_utc_shortcut(t: datetime) -> None:
     general = t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     assert format_time(t) == general
+
+
+def test_facts_from_a_document_are_the_constructed_ones() -> None:
+    """``from_document`` skips the frozen ``__init__``: it must still set every field, and the
+    object must equal one built through the constructor."""
+    doc = incident(red_lines=["deception"], affected_jurisdictions=["fr", "jp"])
+    facts = IncidentFacts.from_document(doc)
+    assert set(vars(facts)) == {f.name for f in dataclasses.fields(IncidentFacts)}
+    built = IncidentFacts(**vars(facts))
+    assert facts == built
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        facts.origin = "xx"  # type: ignore[misc]
+
+
+def _flags_reference(c: Conditions, f: IncidentFacts) -> bool:
+    """What ``Conditions`` checked before it asked only about the conditions set."""
+    others = set(f.affected_jurisdictions) - {f.origin}
+    flags = ((c.cross_border, bool(others)),
+             (c.critical_infrastructure, f.infrastructure_disrupted),
+             (c.widespread_infringement, f.widespread), (c.deaths, f.deaths > 0))
+    return all(want is None or want == have for want, have in flags)
+
+
+@pytest.mark.parametrize("flag", ["cross_border", "critical_infrastructure",
+                                  "widespread_infringement", "deaths"])
+def test_each_flag_condition_holds_as_before(flag: str) -> None:
+    docs = [incident(), incident(affected_jurisdictions=["fr", "jp"], harm_types=["human-rights"]),
+            incident(critical_infrastructure_sector="energy", irreversible=True,
+                     harm_quantification={"deaths": 2}, widespread_infringement=True)]
+    for doc in docs:
+        f = IncidentFacts.from_document(doc)
+        for want in (None, True, False):
+            c = Conditions(**{flag: want})
+            assert c.holds(f) == _flags_reference(c, f), (flag, want, doc)
