@@ -290,11 +290,12 @@ class BarEvents:
 
 
 def bar_events(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
-               until: date | None) -> BarEvents:
+               until: date | None, *, filtered: bool = False) -> BarEvents:
     """``event_ids`` as a count and a condition, never a list: the matching cells' counts
     summed, less the same-as reports among their rows, plus the first id of each matching
     cluster (``counted_once``); the list reads one page of the rows in SQL. Reads the cells and
-    the few linked rows, not the bar's rows.
+    the few linked rows, not the bar's rows. ``filtered``: the list also filters by origin,
+    severity, issue time or text (``stats.events_condition``).
 
     Raises:
         SchemaError: a dimension ``where`` names that the statistics do not have.
@@ -307,7 +308,8 @@ def bar_events(store: Store, where: Mapping[str, KeyValue], basis: str, since: d
                                                      links.same_as_pairs(store))
                  if in_range(r, since, until) and matches(r, where, basis))
     total = in_cells - sum(1 for r in linked if r["cell_id"] in chosen) + len(add)
-    return BarEvents(total, stats.events_condition(store, cells, total, leave_out, add))
+    return BarEvents(total, stats.events_condition(store, cells, total, leave_out, add,
+                                                   filtered=filtered))
 
 
 def _matching_cells(store: Store, where: Mapping[str, KeyValue], basis: str,
