@@ -11,12 +11,15 @@ again (``beacon run``) and each query is timed end to end from a client, best of
 first page of ``GET /api/v1/incidents``, a severity-filtered page, a two-word search
 (``?q=``), ``GET /api/v1/stats`` (total, ``?by=severity``, ``?by=origin,year``,
 ``?by=harm_type&since=2020-01-01``) and ``/api/v1/stats/summary``.
-RSS is read from ``/proc/<pid>/status`` after start-up, and its peak after the queries.
+and the incident list behind chart bars of 3,000 to 250,000 reports (``where=``: the first
+page and the 20th). RSS is read from ``/proc/<pid>/status`` after start-up, and its peak after
+the queries. ``serve_filled`` serves a store filled before (one fill, code before and after).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +45,17 @@ QUERIES = {
     "stats_by_origin_year_ms": "/api/v1/stats?by=origin,year",
     "stats_by_harm_type_since_ms": "/api/v1/stats?by=harm_type&since=2020-01-01",
     "stats_summary_ms": "/api/v1/stats/summary",
+    # The incident list behind a chart's bar (the dashboard links each bar here), from bars of
+    # about 3,000 reports at 10^6 to one of a quarter of them.
+    "bar_country_fr_ms": "/api/v1/incidents?limit=50&where=country:FR",
+    "bar_physical_gb_ms": "/api/v1/incidents?limit=50&where=harm_type:physical&where=origin:gb",
+    "bar_year_2020_ms": "/api/v1/incidents?limit=50&where=year:2020",
+    "bar_hazard_ms": "/api/v1/incidents?limit=50&where=severity:hazard",
+    "bar_hazard_disaster_ms": "/api/v1/incidents?limit=50&where=severity:hazard&severity=disaster",
 }
+# A bar's page further on: the 20th page of 50 (following ``next``), and its ``total``.
+DEEP_BARS = {"bar_year_2020_page20_ms": "/api/v1/incidents?limit=50&where=year:2020",
+             "bar_hazard_page20_ms": "/api/v1/incidents?limit=50&where=severity:hazard"}
 
 
 def fill(db: Path, n: int, batch: int = 20_000) -> float:
@@ -82,6 +95,16 @@ async def _serve(fed: Federation, runs: int) -> dict[str, Any]:
         out["node_rss_mb_serving"] = idle.get("rss_mb")
         for name, path in QUERIES.items():
             out[name] = await _time(http, url + path, headers, runs)
+        for name, path in DEEP_BARS.items():
+            cursor = ""
+            for _ in range(19):
+                async with http.get(url + path + cursor, headers=headers) as r:
+                    page = await r.json()
+                out[name.replace("_page20_ms", "_total")] = page.get("total")
+                if page.get("next") is None:
+                    break
+                cursor = f"&cursor={page['next']}"
+            out[name] = await _time(http, url + path + cursor, headers, runs)
     after = memory_mb(pid)
     out["node_rss_mb_after_queries"] = after.get("rss_mb")
     out["node_peak_rss_mb"] = after.get("peak_rss_mb")
@@ -100,6 +123,56 @@ def size_node(n: int, runs: int = 3, fed: Federation | None = None) -> dict[str,
             return _measure(own, n, runs)
         finally:
             own.stop()
+
+
+def serve_filled(filled: Path, runs: int = 3) -> dict[str, Any]:
+    """The figures of fr serving the store ``filled`` (``fill`` made it, earlier): moved into
+    fr's place in a federation of its own, and back afterwards, so that one fill of 10^6
+    serves the code before and after a change."""
+    with tempfile.TemporaryDirectory() as tmp:
+        own = Federation(Path(tmp), ["gb", NODE])
+        try:
+            own.start(within_s=600)  # minutes on a loaded machine
+            stop_node(own, NODE)
+            db = NodeConfig.load(Path(own.node(NODE)["config"])).db_path
+            _adopt(filled, db)
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+            _move(filled, db)
+            try:
+                served = asyncio.run(_serve(own, runs))
+            finally:
+                stop_node(own, NODE)
+                _move(db, filled)
+        finally:
+            own.stop()
+    return {"load_average": load_average(), **served}
+
+
+# What the filled store holds already, or must not take from a fresh node's: the reports and
+# their projections (a cell's id is the filled store's own), the search index.
+_FILLED = ("incidents", "incident_revisions", "stat_", "incident_search", "sqlite_")
+
+
+def _adopt(filled: Path, fresh: Path) -> None:
+    """Copy into ``filled`` what the fresh node's store holds besides reports (its tokens,
+    roster, keys' log…), so the node starts on it as on its own store."""
+    with sqlite3.connect(filled) as conn:
+        conn.execute("ATTACH DATABASE ? AS fresh", (str(fresh),))
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM fresh.sqlite_master WHERE type = 'table' "
+            "AND sql NOT LIKE 'CREATE VIRTUAL%'")]
+        for table in tables:
+            if not table.startswith(_FILLED):
+                conn.execute(f'INSERT OR IGNORE INTO main."{table}" '  # noqa: S608
+                             f'SELECT * FROM fresh."{table}"')
+    conn.close()
+
+
+def _move(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(source) + suffix).exists():
+            Path(str(source) + suffix).rename(str(target) + suffix)
 
 
 def _measure(fed: Federation, n: int, runs: int) -> dict[str, Any]:

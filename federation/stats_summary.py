@@ -29,7 +29,7 @@ until its deadline and **overdue** after, waiting on the recipients that have no
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,6 +96,24 @@ class Closure:
             and e.issued_at <= self.issued_at)
 
 
+def _closer(closures: Iterable[Closure]) -> Callable[[EscalationFacts], bool]:
+    """``lambda e: any(c.closes(e) for c in closures)`` without a pass over every closure per
+    escalation (quadratic: 20 s for 10^4 escalations): the ids any closure names, and per
+    origin and incident the latest closure, which closes every escalation issued before it."""
+    named: set[str] = set()
+    latest: dict[tuple[str, str], datetime] = {}
+    for c in closures:
+        named |= c.escalation_ids
+        key = (c.origin, c.incident_id)
+        if key not in latest or c.issued_at > latest[key]:
+            latest[key] = c.issued_at
+
+    def closes(e: EscalationFacts) -> bool:
+        last = latest.get((e.origin, e.incident_id))
+        return e.id in named or (last is not None and e.issued_at <= last)
+    return closes
+
+
 @dataclass(frozen=True)
 class EscalationState:
     facts: EscalationFacts
@@ -134,7 +152,7 @@ def escalation_states(escalations: Iterable[EscalationFacts], answers: Iterable[
                       closures: Iterable[Closure], *, now: datetime) -> list[EscalationState]:
     """Where every escalation stands at ``now``, soonest deadline first."""
     by_id, first = _first_answers(escalations, answers)
-    closed = list(closures)
+    closes = _closer(closures)
     out = []
     for e in sorted(by_id.values(), key=lambda e: (e.deadline, e.id)):
         kinds = {r: first[(e.id, r)].kind for r in e.to if (e.id, r) in first}
@@ -142,7 +160,7 @@ def escalation_states(escalations: Iterable[EscalationFacts], answers: Iterable[
         met = ("ack" in kinds.values()) if e.acks == "any" else not waiting
         if met or not waiting:
             out.append(EscalationState(e, "answered", ()))
-        elif any(c.closes(e) for c in closed):
+        elif closes(e):
             out.append(EscalationState(e, "closed", waiting))
         elif now > e.deadline:
             out.append(EscalationState(e, "overdue", waiting,

@@ -232,29 +232,30 @@ async def list_incidents(request: web.Request) -> web.Response:
     text = q.get("q") or None
     if text is not None and len(text) > 200:
         raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])
-    events = _chart_events(request)
+    events = _chart_events(request, filtered=bool(severity or since or text or q.get("origin")))
     page = records.list_incidents(
         request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
         limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request), text=text,
-        ids=events)
+        match=None if events is None else events.condition)
     body: dict[str, Any] = {"items": page.items, "next": None if page.next_cursor is None
                             else str(page.next_cursor)}
     if events is not None:
-        body["total"] = len(events)
+        body["total"] = events.total
     return web.json_response(body)
 
 
-def _chart_events(request: web.Request) -> list[str] | None:
+def _chart_events(request: web.Request, *, filtered: bool) -> statistics.BarEvents | None:
     """The events of one statistics group (``where=dim:value``, ``basis``, ``occurred_since``,
-    ``occurred_until``: a chart's bar), or ``None`` when the list is not filtered so."""
+    ``occurred_until``: a chart's bar), or ``None`` when the list is not filtered so. Their
+    count and an SQL condition: the list reads one page of them, never all of a large bar."""
     q = request.query
     keys = ("where", "basis", "occurred_since", "occurred_until")
     if not any(k in q for k in keys):
         return None
-    return statistics.event_ids(
+    return statistics.bar_events(
         request.app[NODE].store, parse_where(q.getall("where", [])),
         check_basis(q.get("basis") or "all"), date_param(request, "occurred_since"),
-        date_param(request, "occurred_until"))
+        date_param(request, "occurred_until"), filtered=filtered)
 
 
 @routes.get("/api/v1/incidents/{id}")

@@ -35,7 +35,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -259,22 +262,13 @@ def counts(store: Store, by: list[str], since: date | None = None, until: date |
 def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
               until: date | None) -> list[str]:
     """The events (one incident id per same-as cluster: its first) in the group ``where``
-    within the date range: what a chart's bar counts, for the incident list to show. Sorted.
+    within the date range: what a chart's bar counts. Sorted. Every one of them, so O(bar):
+    the incident list pages through ``bar_events`` instead.
 
-    The cells are grouped by what ``where`` reads (as ``counts`` groups them) and matched, then
-    the rows of the matching cells read by their indexed ``cell_id``; reports of same-as
-    clusters are taken out and their clusters matched instead: ``load_records`` filtered,
-    exactly, without reading every row."""
-    check_dimensions(list(where))
-    columns = list(dict.fromkeys(c for d in where for c in _DIMENSION_COLUMNS[d]))
-    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
-        columns = [*columns, "dated"]
-    rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
-                             until.isoformat() if until else None, with_ids=True)
-    matching = [i for row, (record, _) in zip(rows, _cell_records(rows, columns, since, until),
-                                              strict=True)
-                if in_range(record, since, until) and matches(record, where, basis)
-                for i in json.loads(row["ids"])]
+    The rows of the matching cells (``_matching_cells``) read by their indexed ``cell_id``;
+    reports of same-as clusters are taken out and their clusters matched instead:
+    ``load_records`` filtered, exactly, without reading every row."""
+    matching, _ = _matching_cells(store, where, basis, since, until)
     ids = set(stats.ids_in_cells(store, matching)) if matching else set()
     linked = [_record(r) for r in stats.linked_stat_records(store)]
     if linked:
@@ -282,6 +276,59 @@ def event_ids(store: Store, where: Mapping[str, KeyValue], basis: str, since: da
         ids |= {r.incident_id for r in counted_once(linked, links.same_as_pairs(store))
                 if in_range(r, since, until) and matches(r, where, basis)}
     return sorted(ids)
+
+
+@dataclass(frozen=True)
+class BarEvents:
+    """The events of one statistics group, for the incident list to page through:
+    ``total`` (``len(event_ids(...))``) and ``condition``, an SQL condition on an ``incidents``
+    row with its parameters (``records.list_incidents(match=...)``) that holds for exactly the
+    full reports among ``event_ids(...)``."""
+
+    total: int
+    condition: tuple[str, list[Any]]
+
+
+def bar_events(store: Store, where: Mapping[str, KeyValue], basis: str, since: date | None,
+               until: date | None, *, filtered: bool = False) -> BarEvents:
+    """``event_ids`` as a count and a condition, never a list: the matching cells' counts
+    summed, less the same-as reports among their rows, plus the first id of each matching
+    cluster (``counted_once``); the list reads one page of the rows in SQL. Reads the cells and
+    the few linked rows, not the bar's rows. ``filtered``: the list also filters by origin,
+    severity, issue time or text (``stats.events_condition``).
+
+    Raises:
+        SchemaError: a dimension ``where`` names that the statistics do not have.
+    """
+    cells, in_cells = _matching_cells(store, where, basis, since, until)
+    linked = stats.linked_stat_records(store)
+    chosen = set(cells)
+    leave_out = [r["incident_id"] for r in linked]
+    add = sorted(r.incident_id for r in counted_once([_record(r) for r in linked],
+                                                     links.same_as_pairs(store))
+                 if in_range(r, since, until) and matches(r, where, basis))
+    total = in_cells - sum(1 for r in linked if r["cell_id"] in chosen) + len(add)
+    return BarEvents(total, stats.events_condition(store, cells, total, leave_out, add,
+                                                   filtered=filtered))
+
+
+def _matching_cells(store: Store, where: Mapping[str, KeyValue], basis: str,
+                    since: date | None, until: date | None) -> tuple[list[int], int]:
+    """The ids of the cells whose rows fall in the group ``where`` within the date range, as
+    ``counts`` groups and matches them, and how many rows they hold."""
+    check_dimensions(list(where))
+    columns = list(dict.fromkeys(c for d in where for c in _DIMENSION_COLUMNS[d]))
+    if (since is not None or until is not None) and not {"occurred_on", "year"} & set(columns):
+        columns = [*columns, "dated"]
+    rows = stats.cell_counts(store, columns, since.isoformat() if since else None,
+                             until.isoformat() if until else None, with_ids=True)
+    cells: list[int] = []
+    n = 0
+    for row, (record, _) in zip(rows, _cell_records(rows, columns, since, until), strict=True):
+        if in_range(record, since, until) and matches(record, where, basis):
+            cells += json.loads(row["ids"])
+            n += int(row["n"])
+    return cells, n
 
 
 def cluster_ids(store: Store, incident_id: str) -> list[str]:
@@ -299,16 +346,93 @@ def tripwires(store: Store, since: date | None = None,
                            if in_range(_record(r), since, until))
 
 
+_ESCALATION_TYPES = ("escalation", "ack", "decline", "step", "resolution")
+
+
+class _EscalationFacts:
+    """The facts ``escalation_figures`` reads, parsed once per stored envelope: each call parses
+    only the envelopes stored since the last (``envelopes`` rows are never deleted or rewritten,
+    and a committed row's rowid is above every row committed before it). Kept per type and
+    origin in rowid order, the order ``documents_of_type`` read them in (its index), so ties
+    between answers at one instant resolve as before."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen = 0  # the highest envelope rowid parsed
+        self.escalations: dict[str, list[EscalationFacts]] = {}
+        self.answers: dict[str, dict[str, list[Answer]]] = {"ack": {}, "decline": {}}
+        self.steps: dict[str, list[Answer]] = {}
+        self.closures: dict[str, list[Closure]] = {}
+
+    def read(self, store: Store) -> tuple[list[EscalationFacts], list[Answer], list[Closure]]:
+        with self.lock:
+            rows = stats.envelope_rows_since(store, _ESCALATION_TYPES, self.seen)
+            parsed = [(r["message_type"], r["origin"], doc) for r in rows
+                      if isinstance(doc := decode(Envelope.from_json(r["envelope"]).payload),
+                                    dict)]
+            # Parsed in full before any is kept: a document that fails fails every call, as
+            # it did when every call parsed every document.
+            facts = [(kind, origin, self._fact(kind, doc)) for kind, origin, doc in parsed]
+            for kind, origin, fact in facts:
+                if isinstance(fact, EscalationFacts):
+                    self.escalations.setdefault(origin, []).append(fact)
+                elif isinstance(fact, Closure):
+                    self.closures.setdefault(origin, []).append(fact)
+                elif isinstance(fact, Answer):
+                    into = self.steps if kind == "step" else self.answers[kind]
+                    into.setdefault(origin, []).append(fact)
+            if rows:
+                self.seen = max(int(r["rowid"]) for r in rows)
+
+            def ordered(by_origin: dict[str, list[Any]]) -> list[Any]:
+                return [f for origin in sorted(by_origin) for f in by_origin[origin]]
+
+            answers = [*ordered(self.answers["ack"]), *ordered(self.answers["decline"]),
+                       *ordered(self.steps)]
+            return ordered(self.escalations), answers, ordered(self.closures)
+
+    @staticmethod
+    def _fact(kind: str, doc: dict[str, Any]) -> EscalationFacts | Answer | Closure | None:
+        if kind == "escalation":
+            return EscalationFacts.from_document(doc)
+        if kind == "resolution":
+            return Closure.from_document(doc)
+        if kind == "step":
+            # The owner's word that a recipient's ack ended the step counts even where that ack
+            # never arrived (``step`` messages, federation.step_messages): every node's figures
+            # agree.
+            s = StepUpdate.from_dict(doc)
+            if s.escalation_id and s.status == "succeeded" and s.by != s.origin:
+                return Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
+                              issued_at=s.issued_at)
+            return None
+        return Answer.from_document(doc, kind) if doc.get("escalation_id") else None
+
+
+_escalation_facts: weakref.WeakKeyDictionary[Store, _EscalationFacts] = \
+    weakref.WeakKeyDictionary()
+_escalation_facts_lock = threading.Lock()
+
+
 def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Acknowledgement times per tier and where every escalation stands now."""
+    with _escalation_facts_lock:
+        facts = _escalation_facts.setdefault(ctx.store, _EscalationFacts())
+    escalations, answers, closures = facts.read(ctx.store)
+    states = escalation_states(escalations, answers, closures, now=ctx.now())
+    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
+
+
+def escalation_figures_parsed_anew(ctx: NodeContext
+                                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``escalation_figures`` from every document parsed again (what it did before it kept the
+    parsed facts): the reference its tests compare with."""
     def documents(message_type: str) -> list[dict[str, Any]]:
         return documents_of_type(ctx.store, message_type)
 
     escalations = [EscalationFacts.from_document(d) for d in documents("escalation")]
     answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
                for d in documents(kind) if d.get("escalation_id")]
-    # The owner's word that a recipient's ack ended the step counts even where that ack never
-    # arrived (``step`` messages, federation.step_messages): every node's figures agree.
     steps = [StepUpdate.from_dict(d) for d in documents("step")]
     answers += [Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
                        issued_at=s.issued_at)

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -169,15 +169,20 @@ SUMMARY_COLUMNS = ("id", "revision", "origin", "digest", "severity", "tlp", "sta
 
 def list_incidents(store: Store, *, origin: str | None, severity: str | None,
                    since: str | None, limit: int, cursor: int | None,
-                   text: str | None = None, ids: list[str] | None = None) -> Page:
+                   text: str | None = None, ids: list[str] | None = None,
+                   match: tuple[str, Sequence[Any]] | None = None) -> Page:
     """Newest first. ``severity`` means at least that severity; ``since`` filters issued_at;
     ``text``: every word must occur in the report (any field, ASCII case-insensitive);
-    ``ids``: only these incidents."""
+    ``ids``: only these incidents; ``match``: only the rows an SQL condition with its
+    parameters admits (``node.store.stats.events_condition``: a chart bar's reports)."""
     where: list[str] = ["1=1"]
     params: list[Any] = []
     if ids is not None:
         where.append("id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(ids))
+    if match is not None:
+        where.append(match[0])
+        params += match[1]
     words = (text or "").split()[:8]
     for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

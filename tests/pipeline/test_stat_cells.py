@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +29,7 @@ from federation.stats import (
 )
 from federation.stats_snapshot import build_stats_snapshot
 from node.pipeline import statistics
+from node.store import records, search, stats
 from node.store.db import MIGRATIONS, STAT_CELL_COLUMNS, Store, _statements
 
 ORIGINS = ("gb", "fr", "de")
@@ -240,6 +242,36 @@ def test_the_snapshot_from_cells_is_the_snapshot_of_every_record(
             assert new.to_dict() == old.to_dict()
 
 
+def apply_reports(store: Store, docs: list[dict[str, Any]], links: list[tuple[str, str]],
+                  start: int) -> None:
+    """``apply``, and the ``incidents`` rows of the full reports among ``docs`` (as
+    ``flow.accept`` stores them), so the incident list has rows to show."""
+    apply(store, docs, links)
+    with store.transaction() as tx:
+        for n, doc in enumerate(docs, start):
+            if doc["type"] == "incident":
+                digest = f"{n:062x}ab"
+                records.insert_envelope(tx, digest, "incident", doc["origin"], "s", b"{}",
+                                        "2026-12-01T00:00:00Z", local=False)
+                records.upsert_incident(tx, {**doc, "issued_at": "2026-12-01T00:00:00Z",
+                                             "title": f"report {doc['id']}"}, digest,
+                                        "2026-12-01T00:00:00Z")
+
+
+def all_pages(store: Store, limit: int, filters: dict[str, Any],
+              **chosen: Any) -> list[dict[str, Any]]:
+    """Every page of the incident list, concatenated, following ``next`` as a client does."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(len(IDS) + 2):  # bounded: a page holds at least one item
+        page = records.list_incidents(store, limit=limit, cursor=cursor, **filters, **chosen)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+    raise AssertionError("the list did not end")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(docs=st.lists(messages(), max_size=25),
        links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
@@ -248,21 +280,41 @@ def test_the_snapshot_from_cells_is_the_snapshot_of_every_record(
 def test_the_events_of_a_group_are_those_every_record_says(
         docs: list[dict[str, Any]], links: list[tuple[str, str]], more: list[dict[str, Any]],
         queries: list[Any], data: st.DataObject) -> None:
-    """``event_ids`` for a group's key (as a chart's bar links it) and for keys of no group."""
+    """``event_ids`` for a group's key (as a chart's bar links it) and for keys of no group;
+    and the incident list of such a key (``GET /api/v1/incidents?where=…``: the items of every
+    page, ``total``) from ``bar_events``'s SQL condition is what it was from the whole sorted
+    ``event_ids``, with the list's origin, severity and text filters and any page size,
+    whichever way SQLite is asked to find the rows (walking the incidents, or from the cells'
+    rows)."""
     with tempfile.TemporaryDirectory() as tmp, store_at(Path(tmp) / "s.sqlite3") as store:
-        for batch, batch_links in ((docs, links), (more, [])):
-            apply(store, batch, batch_links)
-            records = statistics.load_records(store)
+        for start, (batch, batch_links) in enumerate(((docs, links), (more, []))):
+            apply_reports(store, batch, batch_links, 100 * start)
+            if start:  # the first batch indexed for search, the second not yet
+                with store.transaction() as tx:
+                    search.index_pending(tx, 1000)
+            records_now = statistics.load_records(store)
             for by, since, until, basis in queries:
-                groups = group_counts(records, by, since, until, basis)["groups"]
+                groups = group_counts(records_now, by, since, until, basis)["groups"]
                 wheres = [g["key"] for g in groups] + [{d: data.draw(st.sampled_from(
                     (None, 2021, "gb", "hazard", "physical", "2024-W09", "FR", "X", "A",
                      "energy", "deception", "2024-03"))) for d in by}]
                 for where in wheres:
-                    old = [r.incident_id for r in records
+                    old = [r.incident_id for r in records_now
                            if in_range(r, since, until) and matches(r, where, basis)]
-                    new = statistics.event_ids(store, where, basis, since, until)
-                    assert new == old, (where, since, until, basis)
+                    ids = statistics.event_ids(store, where, basis, since, until)
+                    assert ids == old, (where, since, until, basis)
+                    filters = {"origin": data.draw(st.sampled_from((None, "gb", "fr"))),
+                               "severity": data.draw(st.sampled_from((None, "incident"))),
+                               "since": None,
+                               "text": data.draw(st.sampled_from((None, "report", "gb-",
+                                                                  "energy")))}
+                    limit = data.draw(st.integers(1, 4))
+                    listed = all_pages(store, limit, filters, ids=ids)
+                    for share in (0, 10**9):  # from the cells' rows; walking the incidents
+                        with patch.object(stats, "WALK_SHARE", share):
+                            bar = statistics.bar_events(store, where, basis, since, until)
+                            paged = all_pages(store, limit, filters, match=bar.condition)
+                        assert (bar.total, paged) == (len(ids), listed), (where, filters, share)
             for g in groups:
                 assert len(statistics.event_ids(store, g["key"], basis, since, until)) == g[
                     "count"]
