@@ -135,7 +135,7 @@ def on_message(ctx: NodeContext, tx: sqlite3.Connection, message_type: str,
 
 def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], digest: str,
                  local: bool, previous: Mapping[str, Any] | None) -> list[Draft]:
-    run_ids = stored.run_ids_of_incident(tx, doc["id"])
+    run_ids = stored.runs_of_incident(tx, doc["id"])
     existing = [load_run(tx, run_id) for run_id in run_ids]
     live = [r for r in existing if r is not None]
     if previous is not None and int(previous.get("revision", 0)) >= int(doc["revision"]):
@@ -158,7 +158,7 @@ def _start_matching(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, 
                     previous: Mapping[str, Any] | None, existing: list[str],
                     run_ids: set[str], *, now: datetime, rc: runs.RunContext) -> list[Draft]:
     """Start the playbooks ``doc`` triggers. ``existing``: the playbooks that run (or ran) for
-    its incident here; ``run_ids``: the ids of all its runs here (``run_ids_of_incident``: a
+    its incident here; ``run_ids``: the ids of all its runs here (``runs_of_incident``: a
     run's ``incident_id`` is the one its id is derived from, so no lookup per run)."""
     facts = IncidentFacts.from_document(doc)
     drafts: list[Draft] = []

@@ -75,7 +75,6 @@ from federation.timeutil import format_instant, parse_time
 from node.pipeline.context import NodeContext
 from node.store import links, stats
 from node.store.db import Store
-from node.store.envelopes import documents_of_type
 
 log = logging.getLogger("beacon.stats")
 
@@ -419,25 +418,6 @@ def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str
     with _escalation_facts_lock:
         facts = _escalation_facts.setdefault(ctx.store, _EscalationFacts())
     escalations, answers, closures = facts.read(ctx.store)
-    states = escalation_states(escalations, answers, closures, now=ctx.now())
-    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
-
-
-def escalation_figures_parsed_anew(ctx: NodeContext
-                                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``escalation_figures`` from every document parsed again (what it did before it kept the
-    parsed facts): the reference its tests compare with."""
-    def documents(message_type: str) -> list[dict[str, Any]]:
-        return documents_of_type(ctx.store, message_type)
-
-    escalations = [EscalationFacts.from_document(d) for d in documents("escalation")]
-    answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
-               for d in documents(kind) if d.get("escalation_id")]
-    steps = [StepUpdate.from_dict(d) for d in documents("step")]
-    answers += [Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
-                       issued_at=s.issued_at)
-                for s in steps if s.escalation_id and s.status == "succeeded" and s.by != s.origin]
-    closures = [Closure.from_document(d) for d in documents("resolution")]
     states = escalation_states(escalations, answers, closures, now=ctx.now())
     return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
 

@@ -611,7 +611,7 @@ MIGRATIONS: list[str] = [
     # stats2: cells by integer id, found or made by the storing code (node/store/stats.py
     # cell_id) instead of triggers that recompute every cell column in SQL; triggers keep only
     # the counts, by id. The rows' cell ids are indexed: the incident list behind a chart's bar
-    # reads the rows of its cells (statistics.event_ids).
+    # reads the rows of its cells (statistics.bar_events).
     _stat_cells_by_id_migration(),
 ]
 

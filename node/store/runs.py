@@ -55,11 +55,6 @@ def run_exists(tx: sqlite3.Connection, run_id: str) -> bool:
     return tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
 
 
-def run_ids_of_incident(tx: sqlite3.Connection, incident_id: str) -> list[str]:
-    return [r["id"] for r in tx.execute("SELECT id FROM runs WHERE incident_id = ?",
-                                        (incident_id,))]
-
-
 def runs_of_incident(tx: sqlite3.Connection, incident_id: str) -> dict[str, str]:
     """The runs (id: playbook id) that run or ran for ``incident_id`` here."""
     return {r["id"]: r["playbook_id"] for r in tx.execute(

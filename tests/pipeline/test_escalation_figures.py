@@ -17,9 +17,19 @@ import pytest
 
 from bench import size_escalations as bench
 from federation import stats_summary
-from federation.stats_summary import Closure, EscalationFacts
+from federation.stats_summary import (
+    Answer,
+    Closure,
+    EscalationFacts,
+    ack_samples,
+    ack_times,
+    escalation_states,
+    escalation_summary,
+)
+from federation.step_messages import StepUpdate
 from node.pipeline import statistics
 from node.store.db import Store
+from node.store.envelopes import documents_of_type
 
 
 def _every_closure(closures: Iterable[Closure]) -> Callable[[EscalationFacts], bool]:
@@ -30,7 +40,25 @@ def _every_closure(closures: Iterable[Closure]) -> Callable[[EscalationFacts], b
 
 def _old_figures(ctx: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     with patch.object(stats_summary, "_closer", _every_closure):
-        return statistics.escalation_figures_parsed_anew(ctx)
+        return _parsed_anew(ctx)
+
+
+def _parsed_anew(ctx: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``escalation_figures`` from every document parsed again (what it did before it kept the
+    parsed facts)."""
+    def documents(message_type: str) -> list[dict[str, Any]]:
+        return documents_of_type(ctx.store, message_type)
+
+    escalations = [EscalationFacts.from_document(d) for d in documents("escalation")]
+    answers = [Answer.from_document(d, kind) for kind in ("ack", "decline")
+               for d in documents(kind) if d.get("escalation_id")]
+    steps = [StepUpdate.from_dict(d) for d in documents("step")]
+    answers += [Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
+                       issued_at=s.issued_at)
+                for s in steps if s.escalation_id and s.status == "succeeded" and s.by != s.origin]
+    closures = [Closure.from_document(d) for d in documents("resolution")]
+    states = escalation_states(escalations, answers, closures, now=ctx.now())
+    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
 
 
 @pytest.mark.parametrize("seed", range(8))
