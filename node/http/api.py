@@ -232,7 +232,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     text = q.get("q") or None
     if text is not None and len(text) > 200:
         raise SchemaError([Problem("$.query.q", "search text of at most 200 characters")])
-    events = _chart_events(request, filtered=bool(severity or since or text or q.get("origin")))
+    events = _chart_events(request, origin=q.get("origin") or None, severity=severity,
+                           filtered=since is not None)
     page = records.list_incidents(
         request.app[NODE].store, origin=q.get("origin") or None, severity=severity, since=since,
         limit=int_param(request, "limit", 50, 1, 500), cursor=_cursor(request), text=text,
@@ -244,7 +245,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _chart_events(request: web.Request, *, filtered: bool) -> statistics.BarEvents | None:
+def _chart_events(request: web.Request, *, origin: str | None, severity: str | None,
+                  filtered: bool) -> statistics.BarEvents | None:
     """The events of one statistics group (``where=dim:value``, ``basis``, ``occurred_since``,
     ``occurred_until``: a chart's bar), or ``None`` when the list is not filtered so. Their
     count and an SQL condition: the list reads one page of them, never all of a large bar."""
@@ -255,7 +257,8 @@ def _chart_events(request: web.Request, *, filtered: bool) -> statistics.BarEven
     return statistics.bar_events(
         request.app[NODE].store, parse_where(q.getall("where", [])),
         check_basis(q.get("basis") or "all"), date_param(request, "occurred_since"),
-        date_param(request, "occurred_until"), filtered=filtered)
+        date_param(request, "occurred_until"), origin=origin, severity=severity,
+        filtered=filtered)
 
 
 @routes.get("/api/v1/incidents/{id}")

@@ -26,7 +26,7 @@ table: the newest revision, and at one revision a full report over its stub.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -175,7 +175,59 @@ def ids_in_cells(store: Store, cell_ids: Sequence[int]) -> list[str]:
     ``cell_id``: the rows of these cells, never the others)."""
     return [r[0] for r in store.query(
         "SELECT incident_id FROM stat_records WHERE cell_id IN (SELECT value FROM json_each(?))",
-        (orjson.dumps(list(cell_ids)).decode(),))]
+        (_ids_json(cell_ids),))]
+
+
+def _ids_json(values: Iterable[int | str]) -> str:
+    """A JSON array for ``json_each``."""
+    return orjson.dumps(list(values)).decode()
+
+
+def last_cell_id(store: Store) -> int:
+    """The highest cell id: a cell, once made, keeps its id and its values (only its count
+    moves), so the cells above an id read before are exactly the ones made since."""
+    return int(store.scalar("SELECT COALESCE(MAX(id), 0) FROM stat_cells") or 0)
+
+
+def cell_groups(store: Store, columns: Sequence[str], since: str | None, until: str | None,
+                after: int, upto: int) -> list[sqlite3.Row]:
+    """``cell_counts(..., with_ids=True)`` over the cells with ids in ``after``..``upto``
+    (exclusive, inclusive), empty ones included: which cells a group holds never changes, so
+    what was matched once stays matched, and a cell empty now may count rows later."""
+    unknown = sorted(set(columns) - CELL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a statistics cell column: {', '.join(unknown)}")
+    chosen = [DERIVED.get(c, c) for c in columns]
+    select = ", ".join([*chosen, "SUM(n) AS n", "json_group_array(id) AS ids"])
+    group = f" GROUP BY {', '.join(columns)}" if columns else ""
+    # Columns are checked names above, never user text; the bounds are bound.
+    return store.query(
+        f"SELECT {select} FROM stat_cells WHERE id > ? AND id <= ? AND "  # noqa: S608
+        "(range_day IS NULL OR ((? IS NULL OR range_day >= ?) AND (? IS NULL OR "
+        f"range_day <= ?))){group}", (after, upto, since, since, until, until))
+
+
+def cells_total(store: Store, cell_ids: Sequence[int]) -> int:
+    """How many ``stat_records`` rows the cells ``cell_ids`` hold (each by its primary key)."""
+    return int(store.scalar("SELECT COALESCE(SUM(n), 0) FROM stat_cells WHERE id IN "
+                            "(SELECT value FROM json_each(?))", (_ids_json(cell_ids),)) or 0)
+
+
+def cells_listed(store: Store, cell_ids: Sequence[int], origin: str | None,
+                 severities: Sequence[str] | None) -> tuple[list[int], int]:
+    """Those of the cells ``cell_ids`` whose rows the incident list's ``origin`` and severity
+    filter (``severities``: the values admitted; ``None``: any) may show, and how many rows they
+    hold. A full report's row says what its ``incidents`` row says (the same revision: both keep
+    the newest, and at one revision the first stored); a stub's row may stand for an older full
+    report there, so stub cells are always kept. The list still applies its filters to every
+    row: this only leaves out cells none of whose rows it could show."""
+    admitted = None if severities is None else _ids_json(severities)
+    rows = store.query(
+        "SELECT id, n FROM stat_cells WHERE id IN (SELECT value FROM json_each(?)) AND n != 0 "
+        "AND (is_stub = 1 OR ((? IS NULL OR origin = ?) AND (? IS NULL OR severity IN "
+        "(SELECT value FROM json_each(?)))))",
+        (_ids_json(cell_ids), origin, origin, admitted, admitted))
+    return [int(r[0]) for r in rows], sum(int(r[1]) for r in rows)
 
 
 # A bar holding at least 1/WALK_SHARE of the incidents is listed by walking ``incidents``
@@ -185,19 +237,19 @@ def ids_in_cells(store: Store, cell_ids: Sequence[int]) -> list[str]:
 WALK_SHARE = 40
 
 
-def events_condition(store: Store, cells: Sequence[int], total: int, leave_out: Sequence[str],
+def events_condition(store: Store, cells: Sequence[int], rows: int, leave_out: Sequence[str],
                      add: Sequence[str], *, filtered: bool = False) -> tuple[str, list[Any]]:
     """A condition on an ``incidents`` row (unqualified columns, as ``records.list_incidents``
     writes its own) that holds for the rows of the cells ``cells`` except ``leave_out``, and
-    for ``add``: the reports behind a chart's bar of ``total`` events, without reading them
-    all. ``total`` chooses how SQLite finds them (``WALK_SHARE``); ``filtered`` (the list
-    filters by more than the bar) always reads the cells' rows: the walk would pass every row
-    the other filter admits and the bar does not (95 s at 10^6 for ``where=severity:hazard``
-    with ``severity=disaster``)."""
-    cells_json, out_json, add_json = (orjson.dumps(list(v)).decode()
-                                      for v in (cells, leave_out, add))
-    rows = int(store.scalar("SELECT COALESCE(MAX(seq), 0) FROM incidents") or 0)
-    if not filtered and total * WALK_SHARE >= rows:
+    for ``add``: the reports behind a chart's bar, without reading them all. ``rows`` (how many
+    rows those cells and ``add`` hold: ``cells_listed`` leaves out the cells the list's origin
+    and severity filter could not show) chooses how SQLite finds them (``WALK_SHARE``);
+    ``filtered`` (the list also filters by issue time: a filter the cells cannot apply)
+    always reads the cells' rows: the walk would pass every row the bar admits and the other
+    filter does not."""
+    cells_json, out_json, add_json = (_ids_json(v) for v in (cells, leave_out, add))
+    stored = int(store.scalar("SELECT COALESCE(MAX(seq), 0) FROM incidents") or 0)
+    if not filtered and rows * WALK_SHARE >= stored:
         # Newest first through ``incidents``, each row's cell looked up by its id (the primary
         # key). ``id`` resolves to the outer row: ``stat_records`` has no column of that name.
         return ("(id IN (SELECT value FROM json_each(?)) OR (id NOT IN (SELECT value FROM "

@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import sqlite3
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -137,6 +138,20 @@ queries = st.lists(st.tuples(
     st.lists(st.sampled_from(DIMENSIONS), max_size=3, unique=True),
     st.sampled_from(BOUNDS), st.sampled_from(BOUNDS), st.sampled_from(BASES)),
     min_size=1, max_size=6).map(lambda qs: [(by, *_ordered(s, u), b) for by, s, u, b in qs])
+
+
+# The reports' issue time in ``apply_reports``, and one after it: a list ``since`` either.
+ISSUED, LATER = "2026-12-01T00:00:00.000Z", "2026-12-01T00:00:00.001Z"
+
+
+@contextmanager
+def _fresh_matches(fresh: bool) -> Iterator[None]:
+    """With ``fresh``, ``bar_events`` matches every cell anew (its kept matches set aside)."""
+    if not fresh:
+        yield
+        return
+    with patch.object(statistics, "_cell_matches", weakref.WeakKeyDictionary()):
+        yield
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -272,6 +287,20 @@ def all_pages(store: Store, limit: int, filters: dict[str, Any],
     raise AssertionError("the list did not end")
 
 
+# The reports' issue time in ``apply_reports``, and one after it: a list ``since`` either.
+ISSUED, LATER = "2026-12-01T00:00:00.000Z", "2026-12-01T00:00:00.001Z"
+
+
+@contextmanager
+def _fresh_matches(fresh: bool) -> Iterator[None]:
+    """With ``fresh``, ``bar_events`` matches every cell anew (its kept matches set aside)."""
+    if not fresh:
+        yield
+        return
+    with patch.object(statistics, "_cell_matches", weakref.WeakKeyDictionary()):
+        yield
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(docs=st.lists(messages(), max_size=25),
        links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
@@ -304,17 +333,28 @@ def test_the_events_of_a_group_are_those_every_record_says(
                     ids = statistics.event_ids(store, where, basis, since, until)
                     assert ids == old, (where, since, until, basis)
                     filters = {"origin": data.draw(st.sampled_from((None, "gb", "fr"))),
-                               "severity": data.draw(st.sampled_from((None, "incident"))),
-                               "since": None,
+                               "severity": data.draw(st.sampled_from((None, "incident",
+                                                                      "disaster"))),
+                               "since": data.draw(st.sampled_from((None, ISSUED, LATER))),
                                "text": data.draw(st.sampled_from((None, "report", "gb-",
                                                                   "energy")))}
                     limit = data.draw(st.integers(1, 4))
                     listed = all_pages(store, limit, filters, ids=ids)
-                    for share in (0, 10**9):  # from the cells' rows; walking the incidents
-                        with patch.object(stats, "WALK_SHARE", share):
-                            bar = statistics.bar_events(store, where, basis, since, until)
+                    # From the cells' rows, or walking the incidents; the cells narrowed by the
+                    # list's origin and severity or not (``bar_events`` told of them or not);
+                    # the matched cells read afresh (a new store object) or kept, grown by the
+                    # cells the second batch made.
+                    for share, told, fresh in itertools.product((0, 10**9), (True, False),
+                                                                (False, True)):
+                        asked = {"origin": filters["origin"], "severity": filters["severity"],
+                                 "filtered": filters["since"] is not None} if told else {}
+                        with patch.object(stats, "WALK_SHARE", share), \
+                                _fresh_matches(fresh):
+                            bar = statistics.bar_events(store, where, basis, since, until,
+                                                        **asked)
                             paged = all_pages(store, limit, filters, match=bar.condition)
-                        assert (bar.total, paged) == (len(ids), listed), (where, filters, share)
+                        assert (bar.total, paged) == (len(ids), listed), (
+                            where, filters, share, told, fresh)
             for g in groups:
                 assert len(statistics.event_ids(store, g["key"], basis, since, until)) == g[
                     "count"]
