@@ -140,20 +140,6 @@ queries = st.lists(st.tuples(
     min_size=1, max_size=6).map(lambda qs: [(by, *_ordered(s, u), b) for by, s, u, b in qs])
 
 
-# The reports' issue time in ``apply_reports``, and one after it: a list ``since`` either.
-ISSUED, LATER = "2026-12-01T00:00:00.000Z", "2026-12-01T00:00:00.001Z"
-
-
-@contextmanager
-def _fresh_matches(fresh: bool) -> Iterator[None]:
-    """With ``fresh``, ``bar_events`` matches every cell anew (its kept matches set aside)."""
-    if not fresh:
-        yield
-        return
-    with patch.object(statistics, "_cell_matches", weakref.WeakKeyDictionary()):
-        yield
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(docs=st.lists(messages(), max_size=25),
        links=st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(IDS))
