@@ -52,6 +52,8 @@ QUERIES = {
     "bar_year_2020_ms": "/api/v1/incidents?limit=50&where=year:2020",
     "bar_hazard_ms": "/api/v1/incidents?limit=50&where=severity:hazard",
     "bar_hazard_disaster_ms": "/api/v1/incidents?limit=50&where=severity:hazard&severity=disaster",
+    # A bar narrowed by the list's own origin filter (the cells apply it too).
+    "bar_year_2020_origin_gb_ms": "/api/v1/incidents?limit=50&where=year:2020&origin=gb",
 }
 # A bar's page further on: the 20th page of 50 (following ``next``), and its ``total``.
 DEEP_BARS = {"bar_year_2020_page20_ms": "/api/v1/incidents?limit=50&where=year:2020",

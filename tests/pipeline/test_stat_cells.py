@@ -279,11 +279,11 @@ ISSUED, LATER = "2026-12-01T00:00:00.000Z", "2026-12-01T00:00:00.001Z"
 
 @contextmanager
 def _fresh_matches(fresh: bool) -> Iterator[None]:
-    """With ``fresh``, ``bar_events`` matches every cell anew (its kept matches set aside)."""
+    """With ``fresh``, ``bar_events`` groups every cell anew (the groups it kept set aside)."""
     if not fresh:
         yield
         return
-    with patch.object(statistics, "_cell_matches", weakref.WeakKeyDictionary()):
+    with patch.object(statistics, "_cell_groups", weakref.WeakKeyDictionary()):
         yield
 
 
@@ -344,3 +344,27 @@ def test_the_events_of_a_group_are_those_every_record_says(
             for g in groups:
                 assert len(statistics.event_ids(store, g["key"], basis, since, until)) == g[
                     "count"]
+
+
+@pytest.mark.parametrize("share", [0, 10**9])
+def test_a_bar_narrowed_by_the_lists_filter_keeps_a_stub_standing_for_an_older_report(
+        tmp_path: Path, share: int) -> None:
+    """The list's severity filter is applied to the cells, but a stub's cell says the stub's
+    severity, while the ``incidents`` row the list filters is the older full report's: that
+    row is listed all the same (and a full report's cell of another severity is left out)."""
+    common = {"origin": "gb", "harm_types": ["physical"], "red_lines": [], "tlp": "RED"}
+    docs = [{"type": "incident", "id": IDS[0], "revision": 1, "severity": "disaster", **common},
+            {"type": "stub", "incident_id": IDS[0], "revision": 2, "severity": "hazard",
+             **common},
+            {"type": "incident", "id": IDS[1], "revision": 1, "severity": "hazard", **common}]
+    with store_at(tmp_path / "s.sqlite3") as store:
+        apply_reports(store, docs, [], 0)
+        where = {"harm_type": "physical"}
+        with patch.object(stats, "WALK_SHARE", share):
+            bar = statistics.bar_events(store, where, "all", None, None, severity="disaster")
+            shown = all_pages(store, 2, {"origin": None, "severity": "disaster", "since": None,
+                                         "text": None}, match=bar.condition)
+        assert (bar.total, [i["id"] for i in shown]) == (2, [IDS[0]])
+        narrowed = stats.cells_listed(store, statistics._matching_cells(
+            store, where, "all", None, None)[0], None, ["disaster"])
+        assert narrowed[1] == 1  # the stub's cell only: the hazard report's is left out
