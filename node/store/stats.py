@@ -238,17 +238,23 @@ WALK_SHARE = 40
 
 
 def events_condition(store: Store, cells: Sequence[int], rows: int, leave_out: Sequence[str],
-                     add: Sequence[str], *, filtered: bool = False) -> tuple[str, list[Any]]:
+                     add: Sequence[str], *, origin: str | None = None,
+                     filtered: bool = False) -> tuple[str, list[Any]]:
     """A condition on an ``incidents`` row (unqualified columns, as ``records.list_incidents``
     writes its own) that holds for the rows of the cells ``cells`` except ``leave_out``, and
     for ``add``: the reports behind a chart's bar, without reading them all. ``rows`` (how many
     rows those cells and ``add`` hold: ``cells_listed`` leaves out the cells the list's origin
-    and severity filter could not show) chooses how SQLite finds them (``WALK_SHARE``);
+    and severity filter could not show) chooses how SQLite finds them (``WALK_SHARE``: of
+    the incidents, or of ``origin``'s when the list filters by origin: it walks that index);
     ``filtered`` (the list also filters by issue time: a filter the cells cannot apply)
     always reads the cells' rows: the walk would pass every row the bar admits and the other
     filter does not."""
     cells_json, out_json, add_json = (_ids_json(v) for v in (cells, leave_out, add))
-    stored = int(store.scalar("SELECT COALESCE(MAX(seq), 0) FROM incidents") or 0)
+    if origin is None:
+        stored = int(store.scalar("SELECT COALESCE(MAX(seq), 0) FROM incidents") or 0)
+    else:  # the walk goes down the origin's index (origin, seq): its rows, from its cells
+        stored = int(store.scalar("SELECT COALESCE(SUM(n), 0) FROM stat_cells WHERE origin = ?",
+                                  (origin,)) or 0)
     if not filtered and rows * WALK_SHARE >= stored:
         # Newest first through ``incidents``, each row's cell looked up by its id (the primary
         # key). ``id`` resolves to the outer row: ``stat_records`` has no column of that name.
