@@ -37,7 +37,6 @@ import logging
 import sqlite3
 import threading
 import weakref
-from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -346,12 +345,11 @@ class _CellGroups:
     matched against the groups kept: grouping and matching every cell took 60–80 ms of a bar's
     first page at 10^6."""
 
-    KEEP = 32  # shapes remembered: the group records, and every cell id once (8 bytes each)
+    KEEP = 32  # shapes remembered: the group records, and every cell id once (JSON text)
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.shapes: OrderedDict[str, tuple[int, list[tuple[StatRecord, array[int]]]]] = \
-            OrderedDict()
+        self.shapes: OrderedDict[str, tuple[int, list[tuple[StatRecord, str]]]] = OrderedDict()
 
 
 _cell_groups: weakref.WeakKeyDictionary[Store, _CellGroups] = weakref.WeakKeyDictionary()
@@ -377,14 +375,15 @@ def _matching_cells(store: Store, where: Mapping[str, KeyValue], basis: str,
             seen, groups = 0, []
         if last > seen:
             rows = stats.cell_groups(store, columns, start, end, seen, last)
-            groups = [*groups, *((record, array("q", json.loads(row["ids"]))) for row, (
-                record, _) in zip(rows, _cell_records(rows, columns, since, until),
-                                  strict=True))]
+            groups = [*groups, *((record, row["ids"]) for row, (record, _) in zip(
+                rows, _cell_records(rows, columns, since, until), strict=True))]
         memo.shapes[shape] = (max(seen, last), groups)
         while len(memo.shapes) > _CellGroups.KEEP:
             memo.shapes.popitem(last=False)
+    # A group's ids stay JSON text until a key matches it (most groups never are).
     cells = [i for record, ids in groups
-             if in_range(record, since, until) and matches(record, where, basis) for i in ids]
+             if in_range(record, since, until) and matches(record, where, basis)
+             for i in json.loads(ids)]
     return cells, stats.cells_total(store, cells)
 
 
