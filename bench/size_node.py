@@ -30,7 +30,7 @@ import aiohttp
 from bench.procs import healthy, load_average, memory_mb, start_node, stop_node
 from bench.size import _fill
 from node.core.config import NodeConfig
-from node.store.db import Store
+from node.store.db import Page, Store
 from tests.integration.conftest import Federation
 
 NODE = "fr"
@@ -185,3 +185,57 @@ def _measure(fed: Federation, n: int, runs: int) -> dict[str, Any]:
     db_mb = sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 2**20
     return {"reports": n, "load_average": load_average(), "fill_rows_per_s": round(rows_per_s),
             "db_mb": round(db_mb, 1), **served}
+
+
+# The incident list behind chart bars as the handler makes it (``statistics.bar_events``, then
+# ``records.list_incidents`` with its condition), in process on a filled store: where terms,
+# then the list's own origin, severity and text filters.
+BARS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "country_fr": (["country:FR"], {}),
+    "physical_gb": (["harm_type:physical", "origin:gb"], {}),
+    "year_2020": (["year:2020"], {}),
+    "hazard": (["severity:hazard"], {}),
+    "hazard_disaster": (["severity:hazard"], {"severity": "disaster"}),
+    "year_2020_gb": (["year:2020"], {"origin": "gb"}),
+    "hazard_q": (["severity:hazard"], {"text": "incident 99999"}),
+}
+
+
+def bars_in_process(db: Path, runs: int = 3) -> dict[str, Any]:
+    """Wall and CPU ms (best of ``runs`` by wall) of each ``BARS`` first page, and the 20th
+    page of the two large bars, on the store at ``db`` (``fill`` made it): the bar's list
+    without HTTP, so that a change's before and after compare on one store."""
+    from federation.stats import parse_where
+    from node.pipeline import statistics
+    from node.store import records
+
+    store = Store.open(db)
+    out: dict[str, Any] = {"load_average": load_average()}
+
+    def page(terms: list[str], f: dict[str, str], cursor: int | None) -> Page:
+        bar = statistics.bar_events(store, parse_where(terms), "all", None, None,
+                                    origin=f.get("origin"), severity=f.get("severity"))
+        return records.list_incidents(store, origin=f.get("origin"), severity=f.get("severity"),
+                                      since=None, limit=50, cursor=cursor, text=f.get("text"),
+                                      match=bar.condition)
+
+    def best(terms: list[str], f: dict[str, str], cursor: int | None) -> tuple[float, float]:
+        timed = []
+        for _ in range(runs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            page(terms, f, cursor)
+            timed.append((time.perf_counter() - wall, time.process_time() - cpu))
+        wall_s, cpu_s = min(timed)
+        return round(1000 * wall_s, 1), round(1000 * cpu_s, 1)
+
+    try:
+        for name, (terms, f) in BARS.items():
+            out[f"{name}_ms"], out[f"{name}_cpu_ms"] = best(terms, f, None)
+            if name in ("year_2020", "hazard"):
+                cursor = page(terms, f, None).next_cursor
+                for _ in range(18):
+                    cursor = page(terms, f, cursor).next_cursor
+                out[f"{name}_page20_ms"], out[f"{name}_page20_cpu_ms"] = best(terms, f, cursor)
+    finally:
+        store.close()
+    return out
