@@ -613,6 +613,50 @@ MIGRATIONS: list[str] = [
     # the counts, by id. The rows' cell ids are indexed: the incident list behind a chart's bar
     # reads the rows of its cells (statistics.bar_events).
     _stat_cells_by_id_migration(),
+    # escalations: the escalation figures kept as escalations, answers and resolutions arrive
+    # (node/store/escalations.py, node/pipeline/statistics.py escalation_figures): a projection of
+    # the envelopes up to the watermark meta 'escalation_figures_seq', caught up from them on
+    # read; an upgraded node's first read fills it from the envelopes it already holds
+    """
+    CREATE TABLE escalation_facts (
+        id TEXT PRIMARY KEY,
+        envelope_origin TEXT NOT NULL,   -- of two escalations with one id, the greater
+        seq INTEGER NOT NULL,            -- (envelope origin, envelope rowid) counts
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        issued_us INTEGER NOT NULL,      -- microseconds since 1970 (UTC)
+        deadline_us INTEGER NOT NULL,
+        recipients TEXT NOT NULL,        -- JSON list, as signed
+        acks TEXT NOT NULL,
+        state TEXT NOT NULL,             -- answered | closed | waiting (open or overdue by now)
+        waiting_on TEXT NOT NULL         -- JSON list
+    );
+    CREATE INDEX escalation_facts_state ON escalation_facts(state, deadline_us, id);
+    CREATE INDEX escalation_facts_incident ON escalation_facts(origin, incident_id);
+    CREATE TABLE escalation_answers (  -- each recipient's first answer: earliest, then by rank
+        escalation_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        issued_us INTEGER NOT NULL,
+        rank INTEGER NOT NULL,           -- 0 ack, 1 decline, 2 a step acked by it
+        PRIMARY KEY (escalation_id, origin)
+    ) WITHOUT ROWID;
+    CREATE TABLE escalation_samples (  -- an ack's time, per recipient's first answer if an ack
+        escalation_id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (escalation_id, recipient)
+    ) WITHOUT ROWID;
+    CREATE INDEX escalation_samples_tier ON escalation_samples(tier, seconds);
+    CREATE TABLE escalation_closed_ids (escalation_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE escalation_closed_incidents (  -- the latest resolution of an incident
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        issued_us INTEGER NOT NULL,
+        PRIMARY KEY (origin, incident_id)
+    ) WITHOUT ROWID
+    """,
 ]
 
 
