@@ -20,7 +20,7 @@ Instants are integer microseconds since 1970 (UTC): exact, and ordered as the in
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 from node.store.db import Store
 
@@ -73,7 +73,10 @@ def precedence(tx: sqlite3.Connection, escalation_id: str) -> tuple[str, int] | 
 def keep_escalation(tx: sqlite3.Connection, row: EscalationRow) -> None:
     tx.execute("INSERT OR REPLACE INTO escalation_facts(id, envelope_origin, seq, origin, "
                "incident_id, tier, issued_us, deadline_us, recipients, acks, state, waiting_on) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", astuple(row))
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+               (row.id, row.envelope_origin, row.seq, row.origin, row.incident_id, row.tier,
+                row.issued_us, row.deadline_us, row.recipients, row.acks, row.state,
+                row.waiting_on))
 
 
 def escalation(tx: sqlite3.Connection, escalation_id: str) -> sqlite3.Row | None:
