@@ -25,9 +25,11 @@ publishes it to every member. A node keeps, per origin, the newest snapshot of a
 roster role is ``international-body``; a ``stats`` message from anyone else is stored (it was
 signed and verified like every message) but never shown as the global picture.
 
-**Escalation figures** are read from the verbatim envelopes of ``escalation``, ``ack``,
-``decline`` and ``resolution`` messages: every node receives every durable message, so the
-international body sees all of them although it is addressed by few.
+**Escalation figures** come from the verbatim envelopes of ``escalation``, ``ack``,
+``decline``, ``step`` and ``resolution`` messages: every node receives every durable message, so
+the international body sees all of them although it is addressed by few. Each envelope is folded
+once into tables (``node.store.escalation_states``) that keep every escalation's state; a call
+folds what arrived since the last and reads counts, items and percentiles by index.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from federation.stats_summary import (
 from federation.step_messages import StepUpdate
 from federation.timeutil import format_instant, parse_time
 from node.pipeline.context import NodeContext
-from node.store import escalations, links, stats
+from node.store import escalation_states, links, stats
 from node.store.db import Store
 
 log = logging.getLogger("beacon.stats")
@@ -407,9 +409,9 @@ def _fold(tx: sqlite3.Connection, facts: Sequence[Fact]) -> None:
     touched: set[str] = set()
     for seq, envelope_origin, kind, fact in facts:
         if isinstance(fact, EscalationFacts):
-            kept = escalations.precedence(tx, fact.id)
+            kept = escalation_states.precedence(tx, fact.id)
             if kept is None or (envelope_origin, seq) > kept:
-                escalations.keep_escalation(tx, escalations.EscalationRow(
+                escalation_states.keep_escalation(tx, escalation_states.EscalationRow(
                     id=fact.id, envelope_origin=envelope_origin, seq=seq, origin=fact.origin,
                     incident_id=fact.incident_id, tier=fact.tier,
                     issued_us=_micros(fact.issued_at), deadline_us=_micros(fact.deadline),
@@ -418,12 +420,13 @@ def _fold(tx: sqlite3.Connection, facts: Sequence[Fact]) -> None:
                 touched.add(fact.id)
         elif isinstance(fact, Closure):
             for escalation_id in fact.escalation_ids:
-                escalations.close_named(tx, escalation_id)
+                escalation_states.close_named(tx, escalation_id)
                 touched.add(escalation_id)
-            if escalations.close_incident(tx, fact.origin, fact.incident_id,
+            if escalation_states.close_incident(tx, fact.origin, fact.incident_id,
                                           _micros(fact.issued_at)):
-                touched.update(escalations.ids_of_incident(tx, fact.origin, fact.incident_id))
-        elif isinstance(fact, Answer) and escalations.keep_answer(
+                touched.update(escalation_states.ids_of_incident(tx, fact.origin,
+                                                                 fact.incident_id))
+        elif isinstance(fact, Answer) and escalation_states.keep_answer(
                 tx, fact.escalation_id, fact.origin, _micros(fact.issued_at),
                 _ANSWER_RANK[kind]):
             touched.add(fact.escalation_id)
@@ -434,19 +437,20 @@ def _fold(tx: sqlite3.Connection, facts: Sequence[Fact]) -> None:
 def _settle(tx: sqlite3.Connection, escalation_id: str) -> None:
     """Decide an escalation's state (answered, closed or waiting) and its ack times from what
     is kept: each recipient's first answer, and the resolutions."""
-    row = escalations.escalation(tx, escalation_id)
+    row = escalation_states.escalation(tx, escalation_id)
     if row is None:  # answered or resolved before it arrived: settled when it does
         return
     to: list[str] = json.loads(row["recipients"])
-    first = escalations.first_answers(tx, escalation_id)
+    first = escalation_states.first_answers(tx, escalation_id)
     kinds = {r: "decline" if first[r][1] == _ANSWER_RANK["decline"] else "ack"
              for r in to if r in first}
     answered, waiting = standing(to, row["acks"], kinds)
-    state = "answered" if answered else "closed" if escalations.is_closed(tx, row) else "waiting"
+    closed = not answered and escalation_states.is_closed(tx, row)
+    state = "answered" if answered else "closed" if closed else "waiting"
     issued_us = int(row["issued_us"])
     samples = [(r, int(row["tier"]), max(0.0, (first[r][0] - issued_us) / 10**6))
                for r, kind in kinds.items() if kind == "ack"]
-    escalations.settle(tx, escalation_id, state, stats.dump(list(waiting)), samples)
+    escalation_states.settle(tx, escalation_id, state, stats.dump(list(waiting)), samples)
 
 
 _fold_locks: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
@@ -460,17 +464,17 @@ def fold_escalations(store: Store) -> None:
     with _fold_locks_lock:
         lock = _fold_locks.setdefault(store, threading.Lock())
     with lock:
-        seen = escalations.watermark(store)
+        seen = escalation_states.watermark(store)
         rows = stats.envelope_rows_since(store, _ESCALATION_TYPES, seen)
         for start in range(0, len(rows), _FOLD_BATCH):
             batch = rows[start:start + _FOLD_BATCH]
             facts = _facts(batch)
             with store.transaction(durable=False) as tx:
-                if escalations.watermark(tx) != seen:
+                if escalation_states.watermark(tx) != seen:
                     break  # another process folded these meanwhile; the next call goes on
                 _fold(tx, facts)
                 seen = int(batch[-1]["rowid"])
-                escalations.set_watermark(tx, seen)
+                escalation_states.set_watermark(tx, seen)
 
 
 def escalation_figures(ctx: NodeContext, *, limit: int = 50
@@ -485,18 +489,18 @@ def escalation_figures(ctx: NodeContext, *, limit: int = 50
     now = ctx.now()
     now_us = _micros(now)
     summary: dict[int, dict[str, float]] = {}
-    for tier in escalations.tiers(store):
-        n = escalations.sample_count(store, tier)
+    for tier in escalation_states.tiers(store):
+        n = escalation_states.sample_count(store, tier)
 
         def at(k: int, tier: int = tier) -> float:
-            return escalations.sample_at(store, tier, k)
+            return escalation_states.sample_at(store, tier, k)
         summary[tier] = {"count": n, "median": ranked_percentile(n, 50, at),
                          "p90": ranked_percentile(n, 90, at)}
-    counts = escalations.state_counts(store, now_us)
+    counts = escalation_states.state_counts(store, now_us)
 
     def items(overdue: bool) -> list[dict[str, Any]]:
         out = []
-        for row in escalations.waiting_items(store, now_us, overdue=overdue, limit=limit):
+        for row in escalation_states.waiting_items(store, now_us, overdue=overdue, limit=limit):
             deadline = _instant(int(row["deadline_us"]))
             facts = EscalationFacts(
                 id=row["id"], origin=row["origin"], incident_id=row["incident_id"],

@@ -613,8 +613,8 @@ MIGRATIONS: list[str] = [
     # the counts, by id. The rows' cell ids are indexed: the incident list behind a chart's bar
     # reads the rows of its cells (statistics.bar_events).
     _stat_cells_by_id_migration(),
-    # escalations: the escalation figures kept as escalations, answers and resolutions arrive
-    # (node/store/escalations.py, node/pipeline/statistics.py escalation_figures): a projection of
+    # escalation_states: the escalation figures kept as escalations, answers and resolutions arrive
+    # (node/store/escalation_states.py, node/pipeline/statistics.py): a projection of
     # the envelopes up to the watermark meta 'escalation_figures_seq', caught up from them on
     # read; an upgraded node's first read fills it from the envelopes it already holds
     """

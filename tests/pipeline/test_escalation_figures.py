@@ -20,6 +20,7 @@ import pytest
 
 from bench import size_escalations as bench
 from federation import stats_summary
+from federation.stats import percentile
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -28,10 +29,9 @@ from federation.stats_summary import (
     ack_times,
     escalation_states,
     escalation_summary,
+    ranked_percentile,
 )
 from federation.step_messages import StepUpdate
-from federation.stats import percentile
-from federation.stats_summary import ranked_percentile
 from federation.timeutil import format_instant
 from node.pipeline import statistics
 from node.store import db

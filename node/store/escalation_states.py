@@ -1,4 +1,6 @@
-"""Tables ``escalation_*``: the escalation figures kept as their messages arrive.
+"""Tables ``escalation_facts``, ``escalation_answers``, ``escalation_samples``,
+``escalation_closed_ids``, ``escalation_closed_incidents`` and their watermark in ``meta``: the
+escalation figures kept as their messages arrive (not the inbox's ``escalations``: ``runs``).
 
     with store.transaction(durable=False) as tx:
         keep_escalation(tx, row); keep_answer(tx, "esc-1", "fr", issued_us, rank)
