@@ -489,11 +489,9 @@ def escalation_figures(ctx: NodeContext, *, limit: int = 50
     now = ctx.now()
     now_us = _micros(now)
     summary: dict[int, dict[str, float]] = {}
-    for tier in escalation_states.tiers(store):
-        n = escalation_states.sample_count(store, tier)
-
-        def at(k: int, tier: int = tier) -> float:
-            return escalation_states.sample_at(store, tier, k)
+    for tier, n in escalation_states.tier_counts(store).items():
+        def at(k: int, tier: int = tier, n: int = n) -> float:
+            return escalation_states.sample_at(store, tier, n, k)
         summary[tier] = {"count": n, "median": ranked_percentile(n, 50, at),
                          "p90": ranked_percentile(n, 90, at)}
     counts = escalation_states.state_counts(store, now_us)

@@ -1,5 +1,6 @@
 """Tables ``escalation_facts``, ``escalation_answers``, ``escalation_samples``,
-``escalation_closed_ids``, ``escalation_closed_incidents`` and their watermark in ``meta``: the
+``escalation_closed_ids``, ``escalation_closed_incidents``, ``escalation_counts`` (kept by
+triggers) and their watermark in ``meta``: the
 escalation figures kept as their messages arrive (not the inbox's ``escalations``: ``runs``).
 
     with store.transaction(durable=False) as tx:
@@ -8,7 +9,7 @@ escalation figures kept as their messages arrive (not the inbox's ``escalations`
         set_watermark(tx, seq)
     counts = state_counts(store, now_us)            # answered, closed, open, overdue
     rows = waiting_items(store, now_us, overdue=True, limit=50)
-    value = sample_at(store, tier, k)               # the k-th smallest ack time of a tier
+    value = sample_at(store, tier, n, k)            # the k-th smallest of a tier's n ack times
 
 A projection of the ``escalation``, ``ack``, ``decline``, ``step`` and ``resolution`` envelopes
 up to the watermark (``node.pipeline.statistics`` folds them in and decides each escalation's
@@ -73,9 +74,16 @@ def precedence(tx: sqlite3.Connection, escalation_id: str) -> tuple[str, int] | 
 
 
 def keep_escalation(tx: sqlite3.Connection, row: EscalationRow) -> None:
-    tx.execute("INSERT OR REPLACE INTO escalation_facts(id, envelope_origin, seq, origin, "
-               "incident_id, tier, issued_us, deadline_us, recipients, acks, state, waiting_on) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    """Keep an escalation (in place of one with its id: an upsert, so that the counting
+    triggers see an update, not a replacement's silent delete)."""
+    tx.execute("INSERT INTO escalation_facts(id, envelope_origin, seq, origin, incident_id, "
+               "tier, issued_us, deadline_us, recipients, acks, state, waiting_on) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+               "envelope_origin = excluded.envelope_origin, seq = excluded.seq, "
+               "origin = excluded.origin, incident_id = excluded.incident_id, "
+               "tier = excluded.tier, issued_us = excluded.issued_us, "
+               "deadline_us = excluded.deadline_us, recipients = excluded.recipients, "
+               "acks = excluded.acks, state = excluded.state, waiting_on = excluded.waiting_on",
                (row.id, row.envelope_origin, row.seq, row.origin, row.incident_id, row.tier,
                 row.issued_us, row.deadline_us, row.recipients, row.acks, row.state,
                 row.waiting_on))
@@ -151,17 +159,15 @@ def settle(tx: sqlite3.Connection, escalation_id: str, state: str, waiting_on: s
 
 # -- reading ----------------------------------------------------------------------------------
 def state_counts(store: Store, now_us: int) -> dict[str, int]:
-    """How many escalations stand in each state at ``now_us``: each count a range of the state
-    index (waiting ones are overdue once their deadline has passed)."""
-    def count(sql: str, params: tuple[object, ...]) -> int:
-        # ``sql``: one of the constant conditions below, never user text
-        return int(store.scalar("SELECT COUNT(*) FROM escalation_facts WHERE "  # noqa: S608
-                                + sql, params))
-
-    return {"answered": count("state = 'answered'", ()),
-            "closed": count("state = 'closed'", ()),
-            "open": count("state = 'waiting' AND deadline_us >= ?", (now_us,)),
-            "overdue": count("state = 'waiting' AND deadline_us < ?", (now_us,))}
+    """How many escalations stand in each state at ``now_us``: the kept counts, and the
+    waiting ones split at ``now_us`` by counting the open ones (deadline not yet passed: the
+    recent ones, where overdue ones pile up) in the state index."""
+    kept = {str(r["key"]): int(r["n"]) for r in store.query(
+        "SELECT key, n FROM escalation_counts WHERE kind = 'state'")}
+    still = int(store.scalar("SELECT COUNT(*) FROM escalation_facts WHERE state = 'waiting' "
+                             "AND deadline_us >= ?", (now_us,)))
+    return {"answered": kept.get("answered", 0), "closed": kept.get("closed", 0),
+            "open": still, "overdue": kept.get("waiting", 0) - still}
 
 
 def waiting_items(store: Store, now_us: int, *, overdue: bool, limit: int) -> list[sqlite3.Row]:
@@ -172,21 +178,18 @@ def waiting_items(store: Store, now_us: int, *, overdue: bool, limit: int) -> li
         + ("<" if overdue else ">=") + " ? ORDER BY deadline_us, id LIMIT ?", (now_us, limit))
 
 
-def tiers(store: Store) -> list[int]:
-    """The tiers with ack times, ascending: one index seek each."""
-    out: list[int] = []
-    tier = store.scalar("SELECT MIN(tier) FROM escalation_samples")
-    while tier is not None:
-        out.append(int(tier))
-        tier = store.scalar("SELECT MIN(tier) FROM escalation_samples WHERE tier > ?", (tier,))
-    return out
+def tier_counts(store: Store) -> dict[int, int]:
+    """How many ack times each tier has (tiers with any), by tier."""
+    counts = {int(r["key"]): int(r["n"]) for r in store.query(
+        "SELECT key, n FROM escalation_counts WHERE kind = 'tier' AND n > 0")}
+    return dict(sorted(counts.items()))
 
 
-def sample_count(store: Store, tier: int) -> int:
-    return int(store.scalar("SELECT COUNT(*) FROM escalation_samples WHERE tier = ?", (tier,)))
-
-
-def sample_at(store: Store, tier: int, k: int) -> float:
-    """The ``k``-th smallest ack time of ``tier`` (from 0)."""
+def sample_at(store: Store, tier: int, n: int, k: int) -> float:
+    """The ``k``-th smallest of the ``n`` ack times of ``tier`` (from 0), read from the nearer
+    end of the index."""
+    if k < n - 1 - k:
+        return float(store.scalar("SELECT seconds FROM escalation_samples WHERE tier = ? "
+                                  "ORDER BY seconds LIMIT 1 OFFSET ?", (tier, k)))
     return float(store.scalar("SELECT seconds FROM escalation_samples WHERE tier = ? "
-                              "ORDER BY seconds LIMIT 1 OFFSET ?", (tier, k)))
+                              "ORDER BY seconds DESC LIMIT 1 OFFSET ?", (tier, n - 1 - k)))
