@@ -490,8 +490,12 @@ def escalation_figures(ctx: NodeContext, *, limit: int = 50
     now_us = _micros(now)
     summary: dict[int, dict[str, float]] = {}
     for tier, n in escalation_states.tier_counts(store).items():
-        def at(k: int, tier: int = tier, n: int = n) -> float:
-            return escalation_states.sample_at(store, tier, n, k)
+        read: dict[int, float] = {}
+
+        def at(k: int, tier: int = tier, n: int = n, read: dict[int, float] = read) -> float:
+            if k not in read:  # a percentile's two neighbours in one read
+                read.update(enumerate(escalation_states.samples_at(store, tier, n, k, 2), k))
+            return read[k]
         summary[tier] = {"count": n, "median": ranked_percentile(n, 50, at),
                          "p90": ranked_percentile(n, 90, at)}
     counts = escalation_states.state_counts(store, now_us)

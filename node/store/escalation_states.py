@@ -9,7 +9,7 @@ escalation figures kept as their messages arrive (not the inbox's ``escalations`
         set_watermark(tx, seq)
     counts = state_counts(store, now_us)            # answered, closed, open, overdue
     rows = waiting_items(store, now_us, overdue=True, limit=50)
-    value = sample_at(store, tier, n, k)            # the k-th smallest of a tier's n ack times
+    values = samples_at(store, tier, n, k, 2)       # the k-th and next smallest of n ack times
 
 A projection of the ``escalation``, ``ack``, ``decline``, ``step`` and ``resolution`` envelopes
 up to the watermark (``node.pipeline.statistics`` folds them in and decides each escalation's
@@ -185,11 +185,15 @@ def tier_counts(store: Store) -> dict[int, int]:
     return dict(sorted(counts.items()))
 
 
-def sample_at(store: Store, tier: int, n: int, k: int) -> float:
-    """The ``k``-th smallest of the ``n`` ack times of ``tier`` (from 0), read from the nearer
-    end of the index."""
-    if k < n - 1 - k:
-        return float(store.scalar("SELECT seconds FROM escalation_samples WHERE tier = ? "
-                                  "ORDER BY seconds LIMIT 1 OFFSET ?", (tier, k)))
-    return float(store.scalar("SELECT seconds FROM escalation_samples WHERE tier = ? "
-                              "ORDER BY seconds DESC LIMIT 1 OFFSET ?", (tier, n - 1 - k)))
+def samples_at(store: Store, tier: int, n: int, k: int, count: int) -> list[float]:
+    """The ``k``-th to ``k + count - 1``-th smallest of the ``n`` ack times of ``tier`` (from
+    0; fewer at the end), read from the nearer end of the index: a percentile reads two
+    neighbours in one step through at most half the index."""
+    end = min(k + count, n)
+    if k < n - end:
+        return [float(r[0]) for r in store.query(
+            "SELECT seconds FROM escalation_samples WHERE tier = ? ORDER BY seconds "
+            "LIMIT ? OFFSET ?", (tier, end - k, k))]
+    return [float(r[0]) for r in reversed(store.query(
+        "SELECT seconds FROM escalation_samples WHERE tier = ? ORDER BY seconds DESC "
+        "LIMIT ? OFFSET ?", (tier, end - k, n - end)))]

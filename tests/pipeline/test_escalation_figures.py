@@ -35,6 +35,7 @@ from federation.step_messages import StepUpdate
 from federation.timeutil import format_instant
 from node.pipeline import statistics
 from node.store import db
+from node.store import escalation_states as tables
 from node.store.db import Store
 from node.store.envelopes import documents_of_type
 
@@ -260,3 +261,23 @@ def test_a_percentile_from_two_ranked_values_is_the_percentile(seed: int) -> Non
     for q in (0, 10, 50, 90, 99.5, 100):
         assert ranked_percentile(len(values), q, sorted(values).__getitem__) == \
             percentile(values, q)
+
+
+def test_ranked_ack_times_read_from_either_end_are_the_sorted_ones() -> None:
+    rnd = random.Random(4)  # noqa: S311 - reproducible data, not a secret
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "s.sqlite3")
+        try:
+            for n in (1, 2, 3, 6, 11):
+                values = [rnd.choice((1.0, 2.5, rnd.random())) for _ in range(n)]
+                with store.transaction() as tx:
+                    tx.execute("DELETE FROM escalation_samples")
+                    tables.settle(tx, "e", "answered", "[]", [
+                        (f"r{i}", 1, v) for i, v in enumerate(values)])
+                ordered = sorted(values)
+                for k in range(n):
+                    for count in (1, 2, 3):
+                        assert tables.samples_at(store, 1, n, k, count) == \
+                            ordered[k:k + count]
+        finally:
+            store.close()
