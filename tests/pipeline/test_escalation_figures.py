@@ -173,8 +173,8 @@ def test_documents_that_tie_give_the_figures_every_document_gives(seed: int) -> 
                 done = cut
                 for minutes in (-90, 0, 1, 30, 600):  # before, at and after the deadlines
                     ctx = bench.context(store)
-                    ctx.now = lambda m=minutes: bench.NOW + timedelta(  # type: ignore[method-assign]
-                        minutes=m)
+                    now = bench.NOW + timedelta(minutes=minutes)
+                    ctx.now = lambda now=now: now  # type: ignore[method-assign,misc]
                     assert statistics.escalation_figures(ctx) == _old_figures(ctx)
         finally:
             store.close()
