@@ -28,6 +28,7 @@ until its deadline and **overdue** after, waiting on the recipients that have no
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,9 +184,43 @@ def escalation_summary(states: Sequence[EscalationState], *, limit: int = 50) ->
 
 def ack_times(samples: Iterable[tuple[int, float]]) -> list[dict[str, Any]]:
     """``ack_time_summary`` as a list of ``{tier, count, median_seconds, p90_seconds}``."""
+    return ack_time_rows(ack_time_summary(samples))
+
+
+def ack_time_rows(summary: Mapping[int, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """An ``ack_time_summary`` (by tier) as ``ack_times`` lists it."""
     return [{"tier": tier, "count": int(s["count"]), "median_seconds": round(s["median"], 3),
-             "p90_seconds": round(s["p90"], 3)}
-            for tier, s in ack_time_summary(samples).items()]
+             "p90_seconds": round(s["p90"], 3)} for tier, s in summary.items()]
+
+
+def ranked_percentile(n: int, q: float, at: Callable[[int], float]) -> float:
+    """``federation.stats.percentile`` (type 7) of ``n`` values of which ``at(k)`` gives the
+    ``k``-th smallest (from 0), reading two of them: the same arithmetic, the same float.
+
+    >>> from federation.stats import percentile
+    >>> values = [3.0, 1.0, 4.0, 1.5, 9.0]
+    >>> ranked_percentile(5, 90, sorted(values).__getitem__) == percentile(values, 90)
+    True
+    """
+    rank = (n - 1) * q / 100
+    lo = math.floor(rank)
+    hi = min(lo + 1, n - 1)
+    low = at(lo)
+    high = low if hi == lo else at(hi)
+    return low + (high - low) * (rank - lo)
+
+
+def standing(to: Sequence[str], acks: str, kinds: Mapping[str, str]
+             ) -> tuple[bool, tuple[str, ...]]:
+    """Whether an escalation to ``to`` is answered, given the kind of each recipient's first
+    answer (``kinds``), and the recipients it waits on if not (as ``escalation_states``).
+
+    >>> standing(("fr", "de"), "any", {"de": "ack"}), standing(("fr", "de"), "all", {"de": "ack"})
+    ((True, ()), (False, ('fr',)))
+    """
+    waiting = tuple(r for r in to if r not in kinds)
+    met = ("ack" in kinds.values()) if acks == "any" else not waiting
+    return (True, ()) if met or not waiting else (False, waiting)
 
 
 def top_groups(result: Mapping[str, Any], n: int) -> list[dict[str, Any]]:

@@ -25,9 +25,11 @@ publishes it to every member. A node keeps, per origin, the newest snapshot of a
 roster role is ``international-body``; a ``stats`` message from anyone else is stored (it was
 signed and verified like every message) but never shown as the global picture.
 
-**Escalation figures** are read from the verbatim envelopes of ``escalation``, ``ack``,
-``decline`` and ``resolution`` messages: every node receives every durable message, so the
-international body sees all of them although it is addressed by few.
+**Escalation figures** come from the verbatim envelopes of ``escalation``, ``ack``,
+``decline``, ``step`` and ``resolution`` messages: every node receives every durable message, so
+the international body sees all of them although it is addressed by few. Each envelope is folded
+once into tables (``node.store.escalation_states``) that keep every escalation's state; a call
+folds what arrived since the last and reads counts, items and percentiles by index.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from federation.canonical import decode
@@ -65,16 +67,16 @@ from federation.stats_summary import (
     Answer,
     Closure,
     EscalationFacts,
-    ack_samples,
-    ack_times,
-    escalation_states,
-    escalation_summary,
+    EscalationState,
+    ack_time_rows,
+    ranked_percentile,
+    standing,
     tripwire_counts,
 )
 from federation.step_messages import StepUpdate
 from federation.timeutil import format_instant, parse_time
 from node.pipeline.context import NodeContext
-from node.store import links, stats
+from node.store import escalation_states, links, stats
 from node.store.db import Store
 
 log = logging.getLogger("beacon.stats")
@@ -403,80 +405,173 @@ def tripwires(store: Store, since: date | None = None,
 
 
 _ESCALATION_TYPES = ("escalation", "ack", "decline", "step", "resolution")
+# Of a recipient's answers at one instant the first counts as it did when every document was
+# parsed into one list sorted (stably) by time: acks, then declines, then steps.
+_ANSWER_RANK = {"ack": 0, "decline": 1, "step": 2}
+# Envelopes folded in per transaction: a first fold of 10^5 escalations holds the write lock
+# for one batch at a time, never for the whole fold.
+_FOLD_BATCH = 2_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
-class _EscalationFacts:
-    """The facts ``escalation_figures`` reads, parsed once per stored envelope: each call parses
-    only the envelopes stored since the last (``envelopes`` rows are never deleted or rewritten,
-    and a committed row's rowid is above every row committed before it). Kept per type and
-    origin in rowid order, the order ``documents_of_type`` read them in (its index), so ties
-    between answers at one instant resolve as before."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen = 0  # the highest envelope rowid parsed
-        self.escalations: dict[str, list[EscalationFacts]] = {}
-        self.answers: dict[str, dict[str, list[Answer]]] = {"ack": {}, "decline": {}}
-        self.steps: dict[str, list[Answer]] = {}
-        self.closures: dict[str, list[Closure]] = {}
-
-    def read(self, store: Store) -> tuple[list[EscalationFacts], list[Answer], list[Closure]]:
-        with self.lock:
-            rows = stats.envelope_rows_since(store, _ESCALATION_TYPES, self.seen)
-            parsed = [(r["message_type"], r["origin"], doc) for r in rows
-                      if isinstance(doc := decode(Envelope.from_json(r["envelope"]).payload),
-                                    dict)]
-            # Parsed in full before any is kept: a document that fails fails every call, as
-            # it did when every call parsed every document.
-            facts = [(kind, origin, self._fact(kind, doc)) for kind, origin, doc in parsed]
-            for kind, origin, fact in facts:
-                if isinstance(fact, EscalationFacts):
-                    self.escalations.setdefault(origin, []).append(fact)
-                elif isinstance(fact, Closure):
-                    self.closures.setdefault(origin, []).append(fact)
-                elif isinstance(fact, Answer):
-                    into = self.steps if kind == "step" else self.answers[kind]
-                    into.setdefault(origin, []).append(fact)
-            if rows:
-                self.seen = max(int(r["rowid"]) for r in rows)
-
-            def ordered(by_origin: dict[str, list[Any]]) -> list[Any]:
-                return [f for origin in sorted(by_origin) for f in by_origin[origin]]
-
-            answers = [*ordered(self.answers["ack"]), *ordered(self.answers["decline"]),
-                       *ordered(self.steps)]
-            return ordered(self.escalations), answers, ordered(self.closures)
-
-    @staticmethod
-    def _fact(kind: str, doc: dict[str, Any]) -> EscalationFacts | Answer | Closure | None:
-        if kind == "escalation":
-            return EscalationFacts.from_document(doc)
-        if kind == "resolution":
-            return Closure.from_document(doc)
-        if kind == "step":
-            # The owner's word that a recipient's ack ended the step counts even where that ack
-            # never arrived (``step`` messages, federation.step_messages): every node's figures
-            # agree.
-            s = StepUpdate.from_dict(doc)
-            if s.escalation_id and s.status == "succeeded" and s.by != s.origin:
-                return Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
-                              issued_at=s.issued_at)
-            return None
-        return Answer.from_document(doc, kind) if doc.get("escalation_id") else None
+def _micros(t: datetime) -> int:
+    """An instant as integer microseconds since 1970: exact, ordered as instants."""
+    return (t - _EPOCH) // _MICROSECOND
 
 
-_escalation_facts: weakref.WeakKeyDictionary[Store, _EscalationFacts] = \
-    weakref.WeakKeyDictionary()
-_escalation_facts_lock = threading.Lock()
+def _instant(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
-def escalation_figures(ctx: NodeContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Acknowledgement times per tier and where every escalation stands now."""
-    with _escalation_facts_lock:
-        facts = _escalation_facts.setdefault(ctx.store, _EscalationFacts())
-    escalations, answers, closures = facts.read(ctx.store)
-    states = escalation_states(escalations, answers, closures, now=ctx.now())
-    return ack_times(ack_samples(escalations, answers)), escalation_summary(states)
+Fact = tuple[int, str, str, EscalationFacts | Answer | Closure | None]
+
+
+def _facts(rows: Sequence[sqlite3.Row]) -> list[Fact]:
+    """``(rowid, envelope origin, message type, fact)`` of envelopes, every one parsed before
+    any is kept: a document that fails fails every call, as it did when every call parsed
+    every document."""
+    out: list[Fact] = []
+    for r in rows:
+        doc = decode(Envelope.from_json(r["envelope"]).payload)
+        if isinstance(doc, dict):
+            kind = str(r["message_type"])
+            out.append((int(r["rowid"]), str(r["origin"]), kind, _fact(kind, doc)))
+    return out
+
+
+def _fact(kind: str, doc: dict[str, Any]) -> EscalationFacts | Answer | Closure | None:
+    if kind == "escalation":
+        return EscalationFacts.from_document(doc)
+    if kind == "resolution":
+        return Closure.from_document(doc)
+    if kind == "step":
+        # The owner's word that a recipient's ack ended the step counts even where that ack
+        # never arrived (``step`` messages, federation.step_messages): every node's figures
+        # agree.
+        s = StepUpdate.from_dict(doc)
+        if s.escalation_id and s.status == "succeeded" and s.by != s.origin:
+            return Answer(escalation_id=s.escalation_id, origin=s.by, kind="ack",
+                          issued_at=s.issued_at)
+        return None
+    return Answer.from_document(doc, kind) if doc.get("escalation_id") else None
+
+
+def _fold(tx: sqlite3.Connection, facts: Sequence[Fact]) -> None:
+    """Fold facts into the escalation tables, then settle every escalation they touch. Each
+    fold is idempotent and independent of arrival order: of two escalations with one id the
+    greater (envelope origin, rowid) counts (the last in the old per-origin order), a
+    recipient's first answer is the earliest (then the lowest rank), a resolution closes the
+    escalations it names and, the latest of its incident, every one issued until then."""
+    touched: set[str] = set()
+    for seq, envelope_origin, kind, fact in facts:
+        if isinstance(fact, EscalationFacts):
+            kept = escalation_states.precedence(tx, fact.id)
+            if kept is None or (envelope_origin, seq) > kept:
+                escalation_states.keep_escalation(tx, escalation_states.EscalationRow(
+                    id=fact.id, envelope_origin=envelope_origin, seq=seq, origin=fact.origin,
+                    incident_id=fact.incident_id, tier=fact.tier,
+                    issued_us=_micros(fact.issued_at), deadline_us=_micros(fact.deadline),
+                    recipients=stats.dump(list(fact.to)), acks=fact.acks, state="waiting",
+                    waiting_on="[]"))
+                touched.add(fact.id)
+        elif isinstance(fact, Closure):
+            for escalation_id in fact.escalation_ids:
+                escalation_states.close_named(tx, escalation_id)
+                touched.add(escalation_id)
+            if escalation_states.close_incident(tx, fact.origin, fact.incident_id,
+                                          _micros(fact.issued_at)):
+                touched.update(escalation_states.ids_of_incident(tx, fact.origin,
+                                                                 fact.incident_id))
+        elif isinstance(fact, Answer) and escalation_states.keep_answer(
+                tx, fact.escalation_id, fact.origin, _micros(fact.issued_at),
+                _ANSWER_RANK[kind]):
+            touched.add(fact.escalation_id)
+    for escalation_id in sorted(touched):
+        _settle(tx, escalation_id)
+
+
+def _settle(tx: sqlite3.Connection, escalation_id: str) -> None:
+    """Decide an escalation's state (answered, closed or waiting) and its ack times from what
+    is kept: each recipient's first answer, and the resolutions."""
+    row = escalation_states.escalation(tx, escalation_id)
+    if row is None:  # answered or resolved before it arrived: settled when it does
+        return
+    to: list[str] = json.loads(row["recipients"])
+    first = escalation_states.first_answers(tx, escalation_id)
+    kinds = {r: "decline" if first[r][1] == _ANSWER_RANK["decline"] else "ack"
+             for r in to if r in first}
+    answered, waiting = standing(to, row["acks"], kinds)
+    closed = not answered and escalation_states.is_closed(tx, row)
+    state = "answered" if answered else "closed" if closed else "waiting"
+    issued_us = int(row["issued_us"])
+    samples = [(r, int(row["tier"]), max(0.0, (first[r][0] - issued_us) / 10**6))
+               for r, kind in kinds.items() if kind == "ack"]
+    escalation_states.settle(tx, escalation_id, state, stats.dump(list(waiting)), samples)
+
+
+_fold_locks: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
+_fold_locks_lock = threading.Lock()
+
+
+def fold_escalations(store: Store) -> None:
+    """Fold every envelope stored since the watermark into the escalation tables, a batch
+    per transaction (each moves the watermark with what it folded). Work in proportion to
+    what arrived since the last call; the tables persist, so a restart starts where it was."""
+    with _fold_locks_lock:
+        lock = _fold_locks.setdefault(store, threading.Lock())
+    with lock:
+        seen = escalation_states.watermark(store)
+        rows = stats.envelope_rows_since(store, _ESCALATION_TYPES, seen)
+        for start in range(0, len(rows), _FOLD_BATCH):
+            batch = rows[start:start + _FOLD_BATCH]
+            facts = _facts(batch)
+            with store.transaction(durable=False) as tx:
+                if escalation_states.watermark(tx) != seen:
+                    break  # another process folded these meanwhile; the next call goes on
+                _fold(tx, facts)
+                seen = int(batch[-1]["rowid"])
+                escalation_states.set_watermark(tx, seen)
+
+
+def escalation_figures(ctx: NodeContext, *, limit: int = 50
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Acknowledgement times per tier and where every escalation stands now:
+    ``ack_times(ack_samples(...))`` and ``escalation_summary(escalation_states(...))`` of every
+    stored document, from the escalation tables (``fold_escalations``): counts by index
+    ranges (open and overdue split at ``now``), two ranked reads per percentile, and the
+    listed items. In proportion to what arrived since the last call and to the answer."""
+    store = ctx.store
+    fold_escalations(store)
+    now = ctx.now()
+    now_us = _micros(now)
+    summary: dict[int, dict[str, float]] = {}
+    for tier, n in escalation_states.tier_counts(store).items():
+        read: dict[int, float] = {}
+
+        def at(k: int, tier: int = tier, n: int = n, read: dict[int, float] = read) -> float:
+            if k not in read:  # a percentile's two neighbours in one read
+                read.update(enumerate(escalation_states.samples_at(store, tier, n, k, 2), k))
+            return read[k]
+        summary[tier] = {"count": n, "median": ranked_percentile(n, 50, at),
+                         "p90": ranked_percentile(n, 90, at)}
+    counts = escalation_states.state_counts(store, now_us)
+
+    def items(overdue: bool) -> list[dict[str, Any]]:
+        out = []
+        for row in escalation_states.waiting_items(store, now_us, overdue=overdue, limit=limit):
+            deadline = _instant(int(row["deadline_us"]))
+            facts = EscalationFacts(
+                id=row["id"], origin=row["origin"], incident_id=row["incident_id"],
+                tier=int(row["tier"]), issued_at=_instant(int(row["issued_us"])),
+                deadline=deadline, to=tuple(json.loads(row["recipients"])), acks=row["acks"])
+            out.append(EscalationState(
+                facts, "overdue" if overdue else "open", tuple(json.loads(row["waiting_on"])),
+                (now - deadline).total_seconds() if overdue else 0.0).to_dict())
+        return out
+
+    return ack_time_rows(summary), {"seen": sum(counts.values()), **counts,
+                                    "overdue_items": items(True), "open_items": items(False)}
 
 
 def record_figures(store: Store, since: date | None = None,

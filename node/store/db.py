@@ -11,8 +11,8 @@ together with its outbox row in one transaction, so a crash or a NATS outage los
 
 This module holds the schema (``MIGRATIONS``: every table; some migrations backfill
 ``stat_records`` from ``incidents`` and ``stat_cells`` from ``stat_records``; triggers keep
-``incident_search_stale`` for the search index, ``node/store/search.py``, and the counts of
-``stat_cells``) and the key-value table ``meta``. The queries live in one
+``incident_search_stale`` for the search index, ``node/store/search.py``, the counts of
+``stat_cells`` and ``escalation_counts``) and the key-value table ``meta``. The queries live in one
 module per table group beside it (``records``, ``runs``, ``witness``, ``stats`` …); see
 docs/architecture.md, "The store".
 
@@ -613,6 +613,76 @@ MIGRATIONS: list[str] = [
     # the counts, by id. The rows' cell ids are indexed: the incident list behind a chart's bar
     # reads the rows of its cells (statistics.bar_events).
     _stat_cells_by_id_migration(),
+    # escalation_states: the escalation figures kept as escalations, answers and resolutions arrive
+    # (node/store/escalation_states.py, node/pipeline/statistics.py): a projection of
+    # the envelopes up to the watermark meta 'escalation_figures_seq', caught up from them on
+    # read; an upgraded node's first read fills it from the envelopes it already holds
+    """
+    CREATE TABLE escalation_facts (
+        id TEXT PRIMARY KEY,
+        envelope_origin TEXT NOT NULL,   -- of two escalations with one id, the greater
+        seq INTEGER NOT NULL,            -- (envelope origin, envelope rowid) counts
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        issued_us INTEGER NOT NULL,      -- microseconds since 1970 (UTC)
+        deadline_us INTEGER NOT NULL,
+        recipients TEXT NOT NULL,        -- JSON list, as signed
+        acks TEXT NOT NULL,
+        state TEXT NOT NULL,             -- answered | closed | waiting (open or overdue by now)
+        waiting_on TEXT NOT NULL         -- JSON list
+    );
+    CREATE INDEX escalation_facts_state ON escalation_facts(state, deadline_us, id);
+    CREATE INDEX escalation_facts_incident ON escalation_facts(origin, incident_id);
+    CREATE TABLE escalation_answers (  -- each recipient's first answer: earliest, then by rank
+        escalation_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        issued_us INTEGER NOT NULL,
+        rank INTEGER NOT NULL,           -- 0 ack, 1 decline, 2 a step acked by it
+        PRIMARY KEY (escalation_id, origin)
+    ) WITHOUT ROWID;
+    CREATE TABLE escalation_samples (  -- an ack's time, per recipient's first answer if an ack
+        escalation_id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (escalation_id, recipient)
+    ) WITHOUT ROWID;
+    CREATE INDEX escalation_samples_tier ON escalation_samples(tier, seconds);
+    -- how many escalations stand in each state and how many ack times each tier has, kept
+    -- by triggers: a call reads them instead of counting index ranges of 10^5 rows
+    CREATE TABLE escalation_counts (
+        kind TEXT NOT NULL,              -- state | tier
+        key TEXT NOT NULL,               -- the state, or the tier as text
+        n INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER escalation_counts_insert AFTER INSERT ON escalation_facts BEGIN
+        INSERT INTO escalation_counts(kind, key, n) VALUES ('state', NEW.state, 1)
+            ON CONFLICT(kind, key) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER escalation_counts_update AFTER UPDATE OF state ON escalation_facts
+    WHEN OLD.state <> NEW.state BEGIN
+        UPDATE escalation_counts SET n = n - 1 WHERE kind = 'state' AND key = OLD.state;
+        INSERT INTO escalation_counts(kind, key, n) VALUES ('state', NEW.state, 1)
+            ON CONFLICT(kind, key) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER escalation_counts_sample AFTER INSERT ON escalation_samples BEGIN
+        INSERT INTO escalation_counts(kind, key, n) VALUES ('tier', CAST(NEW.tier AS TEXT), 1)
+            ON CONFLICT(kind, key) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER escalation_counts_unsample AFTER DELETE ON escalation_samples BEGIN
+        UPDATE escalation_counts SET n = n - 1
+        WHERE kind = 'tier' AND key = CAST(OLD.tier AS TEXT);
+    END;
+    CREATE TABLE escalation_closed_ids (escalation_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE escalation_closed_incidents (  -- the latest resolution of an incident
+        origin TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        issued_us INTEGER NOT NULL,
+        PRIMARY KEY (origin, incident_id)
+    ) WITHOUT ROWID
+    """,
 ]
 
 

@@ -1,7 +1,10 @@
-"""The escalation figures from the facts a node keeps parsed (``escalation_figures``) equal
-what parsing every stored document again computed, with the closures matched the old way (each
-escalation against every resolution), as documents arrive: acks, declines, steps acked by
-another recipient, resolutions naming escalations or closing an incident's, open and overdue."""
+"""The escalation figures from the tables a node keeps (``escalation_figures``, folded in as
+documents arrive) equal what parsing every stored document again computed, with the closures
+matched the old way (each escalation against every resolution), as documents arrive: acks,
+declines, steps acked by another recipient, resolutions naming escalations or closing an
+incident's, open and overdue; across a later clock, a store opened again, an upgraded store
+holding escalations from before its tables, and documents that tie (one id from two origins,
+answers at one instant, deadlines and resolutions at the very instant)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pytest
 
 from bench import size_escalations as bench
 from federation import stats_summary
+from federation.stats import percentile
 from federation.stats_summary import (
     Answer,
     Closure,
@@ -25,9 +29,13 @@ from federation.stats_summary import (
     ack_times,
     escalation_states,
     escalation_summary,
+    ranked_percentile,
 )
 from federation.step_messages import StepUpdate
+from federation.timeutil import format_instant
 from node.pipeline import statistics
+from node.store import db
+from node.store import escalation_states as tables
 from node.store.db import Store
 from node.store.envelopes import documents_of_type
 
@@ -108,3 +116,168 @@ def test_a_store_opened_again_is_read_again() -> None:
         finally:
             first.close()
             second.close()
+
+
+def _tied_messages(rnd: random.Random, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """Documents drawn from few ids, incidents and instants (a half-hour grid around ``NOW``),
+    so that they collide: one escalation id signed by two origins, a recipient's ack, decline
+    and step at one instant, a recipient listed twice, deadlines and resolutions at the very
+    instant of ``NOW`` or of an escalation."""
+    members = ("gb", "fr", "de", "jp")
+
+    def at() -> str:
+        return format_instant(bench.NOW + timedelta(minutes=30 * rnd.randint(-4, 4)))
+
+    ids = [f"esc-{k}" for k in range(max(2, n // 4))]
+    incidents = ("gb-inc-a", "gb-inc-b", "fr-inc-c")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(n):
+        roll = rnd.random()
+        origin = rnd.choice(members)
+        if roll < 0.3:
+            out.append(("escalation", {
+                "type": "escalation", "id": rnd.choice(ids), "origin": origin,
+                "incident_id": rnd.choice(incidents), "tier": rnd.choice((1, 2)),
+                "issued_at": at(), "deadline": at(),
+                "to": [rnd.choice(members) for _ in range(rnd.randint(1, 3))],
+                "acks": rnd.choice(("any", "all"))}))
+        elif roll < 0.75:
+            kind = rnd.choice(("ack", "decline"))
+            out.append((kind, {"type": kind, "origin": origin,
+                               "escalation_id": rnd.choice(ids), "incident_id": "x",
+                               "issued_at": at()}))
+        elif roll < 0.85:
+            out.append(("step", {
+                "type": "step", "origin": origin, "issued_at": at(), "run_id": "run-1",
+                "step_id": "escalate-1", "incident_id": "x",
+                "status": rnd.choice(("succeeded", "succeeded", "failed")),
+                "by": rnd.choice(members), "escalation_id": rnd.choice(ids), "to": ["fr"]}))
+        else:
+            out.append(("resolution", {
+                "type": "resolution", "origin": origin, "incident_id": rnd.choice(incidents),
+                "issued_at": at(),
+                **({"escalation_ids": rnd.sample(ids, 1)} if rnd.random() < 0.4 else {})}))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_documents_that_tie_give_the_figures_every_document_gives(seed: int) -> None:
+    rnd = random.Random(seed)  # noqa: S311 - reproducible data, not a secret
+    docs = _tied_messages(rnd, rnd.choice((8, 30, 90)))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "s.sqlite3")
+        try:
+            done = 0
+            for cut in [*sorted(rnd.sample(range(len(docs) + 1), 2)), len(docs)]:
+                bench.fill(store, docs[done:cut], batch=5)
+                done = cut
+                for minutes in (-90, 0, 1, 30, 600):  # before, at and after the deadlines
+                    ctx = bench.context(store)
+                    now = bench.NOW + timedelta(minutes=minutes)
+                    ctx.now = lambda now=now: now  # type: ignore[method-assign,misc]
+                    assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+        finally:
+            store.close()
+
+
+def test_a_store_opened_again_goes_on_from_its_tables() -> None:
+    """The tables persist with their watermark: a store opened again parses only what arrived
+    since it was last read, and says what parsing everything says."""
+    docs = bench.messages(300, seed=5)
+    random.Random(5).shuffle(docs)  # noqa: S311 - reproducible data, not a secret
+    parsed: list[int] = []
+    facts = statistics._facts
+
+    def counting(rows: Any) -> Any:
+        parsed.append(len(rows))
+        return facts(rows)
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            patch.object(statistics, "_facts", counting), \
+            patch.object(statistics, "_FOLD_BATCH", 37):  # many transactions
+        path = Path(tmp) / "s.sqlite3"
+        for part in (docs[:200], docs[200:], []):
+            store = Store.open(path)
+            try:
+                parsed.clear()
+                bench.fill(store, part)
+                ctx = bench.context(store)
+                assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+                assert sum(parsed) == len(part)  # only what arrived since, nothing twice
+                assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+                assert sum(parsed) == len(part)
+            finally:
+                store.close()
+
+
+def test_two_connections_to_one_store_agree() -> None:
+    """Another process (a second connection) that folded documents in first leaves the
+    tables as one fold would: neither folds a document twice nor misses one."""
+    docs = bench.messages(120, seed=8)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite3"
+        one, two = Store.open(path), Store.open(path)
+        try:
+            for part in (docs[:150], docs[150:]):
+                bench.fill(one, part)
+                for store in (two, one):
+                    ctx = bench.context(store)
+                    assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+        finally:
+            one.close()
+            two.close()
+
+
+def test_an_upgraded_store_fills_its_tables_from_the_escalations_it_holds() -> None:
+    """A store written before the escalation tables existed (its escalations, answers and
+    resolutions only as envelopes) gets them by the migration and fills them on the first
+    read."""
+    index = next(i for i, script in enumerate(db.MIGRATIONS)
+                 if "CREATE TABLE escalation_facts" in script)
+    docs = bench.messages(200, seed=11)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite3"
+        with patch.object(db, "MIGRATIONS", db.MIGRATIONS[:index]):
+            old = Store.open(path)
+            bench.fill(old, docs[:250])
+            assert not old.query("SELECT name FROM sqlite_master WHERE name = "
+                                 "'escalation_facts'")
+            old.close()
+        store = Store.open(path)
+        try:
+            bench.fill(store, docs[250:])
+            ctx = bench.context(store)
+            assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+            assert store.scalar("SELECT COUNT(*) FROM escalation_facts") == 200
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_percentile_from_two_ranked_values_is_the_percentile(seed: int) -> None:
+    rnd = random.Random(seed)  # noqa: S311 - reproducible data, not a secret
+    values = [rnd.choice((0.0, rnd.uniform(0, 1e4), float(rnd.randint(0, 9))))
+              for _ in range(rnd.randint(1, 40))]
+    for q in (0, 10, 50, 90, 99.5, 100):
+        assert ranked_percentile(len(values), q, sorted(values).__getitem__) == \
+            percentile(values, q)
+
+
+def test_ranked_ack_times_read_from_either_end_are_the_sorted_ones() -> None:
+    rnd = random.Random(4)  # noqa: S311 - reproducible data, not a secret
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "s.sqlite3")
+        try:
+            for n in (1, 2, 3, 6, 11):
+                values = [rnd.choice((1.0, 2.5, rnd.random())) for _ in range(n)]
+                with store.transaction() as tx:
+                    tx.execute("DELETE FROM escalation_samples")
+                    tables.settle(tx, "e", "answered", "[]", [
+                        (f"r{i}", 1, v) for i, v in enumerate(values)])
+                ordered = sorted(values)
+                for k in range(n):
+                    for count in (1, 2, 3):
+                        assert tables.samples_at(store, 1, n, k, count) == \
+                            ordered[k:k + count]
+        finally:
+            store.close()
