@@ -27,8 +27,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import nats
@@ -39,12 +37,11 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
-from federation.errors import RejectedMessage
 from federation.heartbeat import BadHeartbeat, build_heartbeat, check_heartbeat, heartbeat_subject
-from federation.inbound import check_inbound
 from federation.subjects import HEARTBEAT, PREFIX, STREAM, parse_subject
 from federation.timeutil import parse_time
 from node.bus import roster_sync
+from node.bus.checkers import BatchChecker
 from node.bus.stream_setup import consumer_config
 from node.pipeline.context import NodeContext
 from node.pipeline.flow import Accepted
@@ -56,15 +53,7 @@ log = logging.getLogger("beacon.bus")
 FETCH_BATCH = 256
 PUBLISH_BATCH = 256
 HEARTBEAT_SECONDS = 2.0
-# A fetched batch is checked in two threads, off the event loop: PyNaCl releases the GIL while
-# it verifies, so both cores verify (1.2-1.4x on a loaded 2-core machine, docs/performance.md),
-# and the loop keeps serving HTTP and heartbeats meanwhile. Checking is pure (no store access).
-CHECK_THREADS = 2
 PREFETCH_TIMEOUT = 0.2  # after a full batch, how long the next fetch may wait (a backlog: no wait)
-# A batch this small is checked on the event loop: handing it to the threads (two executor
-# submissions, the loop woken through its self-pipe, a gather) costs more than verifying one
-# or two signatures there (docs/performance.md, "Per-batch overhead").
-INLINE_CHECK = 2
 # Reports arriving steadily (a fetch found some already waiting, but not a full batch): wait this
 # long before the next fetch so that it takes several at once. Each batch costs a commit with its
 # fsync, a fetch and the timers' and listeners' turn whatever its size, so at 200/s batches of one
@@ -83,7 +72,9 @@ class Bus:
         self._heartbeat_sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
-        self._checkers = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="beacon-check")
+        # Where a fetched batch is checked: the loop, threads or worker processes (the node's
+        # ``check_batches`` setting; node/bus/checkers.py). Checking is pure (no store access).
+        self._checkers = BatchChecker(ctx, ctx.config.check_batches)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,7 +92,8 @@ class Bus:
                 await asyncio.wait_for(self.nc.flush(), timeout=1.0)
             with contextlib.suppress(Exception):
                 await self.nc.close()
-        self._checkers.shutdown(wait=False, cancel_futures=True)
+        # Waits for the worker processes, if any, to exit: none outlives the node.
+        await asyncio.to_thread(self._checkers.shutdown)
 
     async def _connect_and_spawn(self) -> None:
         if self.nc is None:
@@ -295,47 +287,9 @@ class Bus:
                 await m.ack()
 
     def _check_all(self, msgs: list[Msg]) -> asyncio.Future[list[Accepted | Refused | None]]:
-        """``_check_one`` for every message, in order, split across the checker threads; the
-        threads start at once (the result is awaited later). A batch of ``INLINE_CHECK`` or
-        fewer is checked here, on the loop, and returned as a finished future."""
-        loop = asyncio.get_running_loop()
-        if len(msgs) <= INLINE_CHECK:
-            checked: asyncio.Future[list[Accepted | Refused | None]] = loop.create_future()
-            checked.set_result(self._check_part(msgs))
-            return checked
-        size = max(1, -(-len(msgs) // CHECK_THREADS))
-        parts = [msgs[i:i + size] for i in range(0, len(msgs), size)]
-        done = asyncio.gather(*(loop.run_in_executor(self._checkers, self._check_part, p)
-                                for p in parts))
-        return loop.create_task(_flatten(done))
-
-    def _check_part(self, msgs: list[Msg]) -> list[Accepted | Refused | None]:
-        return [self._check_one(m) for m in msgs]
-
-    def _check_one(self, m: Msg) -> Accepted | Refused | None:
-        ctx = self.ctx
-        at = ctx.stamp()
-        try:
-            origin = parse_subject(m.subject).origin
-        except RejectedMessage as e:
-            return Refused(m.subject, m.data, e.reason, e.detail, at)
-        if origin == ctx.node_id:
-            return None  # our own message coming back: stored when we signed it
-        t0 = time.perf_counter()
-        try:
-            received_at = m.metadata.timestamp
-            verified = check_inbound(m.data, m.subject, ctx.roster, ctx.schemas,
-                                     received_at=received_at, policy=ctx.policy)
-        except RejectedMessage as e:
-            log.warning("quarantined a message on %s: %s", m.subject, e,
-                        extra={"subject": m.subject, "reason": e.reason})
-            return Refused(m.subject, m.data, e.reason, e.detail, at)
-        except Exception as e:  # a bug must not stop the consumer; keep the evidence
-            log.exception("unexpected error checking a message on %s", m.subject)
-            return Refused(m.subject, m.data, "internal-error", repr(e), at)
-        finally:
-            ctx.metrics.verify_seconds.observe(time.perf_counter() - t0)
-        return Accepted(verified, m.subject, m.data, at)
+        """Every message's verdict, in order, where the node's ``check_batches`` setting says
+        (node/bus/checkers.py); the work starts at once and the result is awaited later."""
+        return self._checkers.check(msgs)
 
     # -- heartbeats (core NATS) --------------------------------------------------------------
     async def _heartbeat(self) -> None:
@@ -364,7 +318,3 @@ class Bus:
             return
         self.peers[beat.origin] = beat.shown(ctx.stamp())
 
-
-async def _flatten(parts: Awaitable[list[list[Accepted | Refused | None]]],
-                   ) -> list[Accepted | Refused | None]:
-    return [item for part in await parts for item in part]

@@ -10,6 +10,8 @@ Example file (``beacon init`` writes one)::
     role = "member"                # or "international-body"
     data_dir = "/srv/beacon/gb"    # SQLite database and keys live here
     time_scale = 1.0               # multiplies every scheduled duration (demos use 0.001)
+    check_batches = "loop"         # where fetched reports are verified: "loop", "threads" or
+                                   # "processes" (env BEACON_CHECK_BATCHES overrides it)
     playbooks_dir = "/srv/beacon/playbooks"   # optional; default: the shared playbooks/
 
     [http]
@@ -63,6 +65,11 @@ import tomli_w
 from federation.errors import Error
 
 EXCHANGE_POLICIES = ("immediately", "after-review")
+# Where a fetched batch of inbound messages is checked (node/bus/checkers.py); the first is the
+# default, the one that measured best on a 2-core host (docs/performance.md, "Where a batch is
+# checked").
+CHECK_MODES = ("loop", "threads", "processes")
+CHECK_ENV = "BEACON_CHECK_BATCHES"
 
 
 class ConfigError(Error):
@@ -93,6 +100,7 @@ class NodeConfig:
     smtp_port: int = 25
     smtp_from: str = ""
     exchange_provider_filings: str = "immediately"  # or "after-review" (node/http/held.py)
+    check_batches: str = CHECK_MODES[0]
 
     @property
     def db_path(self) -> Path:
@@ -143,6 +151,11 @@ class NodeConfig:
         if exchange not in EXCHANGE_POLICIES:
             raise ConfigError(f"{path}: providers.exchange_provider_filings must be "
                               f"'immediately' or 'after-review', not {exchange!r}")
+        check = os.environ.get(CHECK_ENV) or node.get("check_batches", CHECK_MODES[0])
+        if check not in CHECK_MODES:
+            where = CHECK_ENV if os.environ.get(CHECK_ENV) else f"{path}: node.check_batches"
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, CHECK_MODES))}, "
+                              f"not {check!r}")
         data_dir = p(node["data_dir"])
         signing = p(keys["signing_key_file"])
         roster = p(trust["roster_file"])
@@ -162,6 +175,7 @@ class NodeConfig:
             playbooks_dir=p(node.get("playbooks_dir")), path=path,
             smtp_host=smtp.get("host"), smtp_port=int(smtp.get("port", 25)),
             smtp_from=str(smtp.get("from", "")), exchange_provider_filings=exchange,
+            check_batches=check,
         )
 
     def to_toml(self, relative_to: Path | None = None) -> str:
@@ -193,6 +207,8 @@ class NodeConfig:
         if self.smtp_host:
             doc["smtp"] = {"host": self.smtp_host, "port": self.smtp_port,
                            "from": self.smtp_from}
+        if self.check_batches != CHECK_MODES[0]:
+            doc["node"]["check_batches"] = self.check_batches
         if self.exchange_provider_filings != "immediately":
             doc["providers"] = {"exchange_provider_filings": self.exchange_provider_filings}
         return tomli_w.dumps(doc)
