@@ -3,6 +3,7 @@
     $ .venv/bin/python -m bench.suite --catchup 100000     # part of ``make bench``
     $ .venv/bin/python -m bench.catchup 20000 --spy /tmp/spy  # alone, with a timeline and
                                                              # py-spy early and late in the drain
+    $ .venv/bin/python -m bench.catchup 8000 --check processes  # every node checks there
 
 fr and the international body are stopped; N incidents pre-signed by gb are published straight
 into JetStream (as ``bench.consumer`` does); then fr alone is started, and the clock runs from
@@ -10,15 +11,16 @@ its start until its ``/healthz`` counts all N (``reports_per_s``; ``reports_per_
 counts from its first ``/healthz`` answer, leaving the start-up out). The international body
 stays down until then, so that fr competes only with jp (which drains the same reports
 meanwhile, as a member would in production) and gb (the publisher, idle here). CPU per report
-is fr's process CPU after it first answers ``/healthz``, divided by the reports it stored after
-that (all of them at any real N; ``cpu_basis`` says so); its start-up CPU is
-given apart.
+is fr's CPU (its process and its checker processes, if any) after it first answers
+``/healthz``, divided by the reports it stored after that (all of them at any real N;
+``cpu_basis`` says so); its start-up CPU is given apart. RSS is fr's plus its checker processes'.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +37,7 @@ import nats
 from bench.consumer import _messages
 from bench.latency import SUBJECT, stored_count
 from bench.procs import cpu_s, healthy, load_average, memory_mb, start_node, stop_node
+from node.core.config import CHECK_ENV, CHECK_MODES
 from tests.integration.conftest import Federation
 
 NODE = "fr"
@@ -50,6 +53,48 @@ async def _publish(fed: Federation, messages: list[bytes]) -> float:
     finally:
         await nc.close()
     return time.perf_counter() - t0
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below ``pid`` (a node's checker processes and their helpers)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid``, its live descendants and its children already reaped (their
+    ``cutime``/``cstime``): a node's checker processes count toward its CPU per report."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    total = cpu_s(pid) + reaped
+    for child in descendants(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += cpu_s(child)
+    return total
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """``memory_mb`` of the node plus its live descendants (RSS now and the sum of peaks)."""
+    out = memory_mb(pid)
+    for child in descendants(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for k, v in memory_mb(child).items():
+                out[k] = round(out.get(k, 0.0) + v, 1)
+    return out
 
 
 def loop_cpu_s(pid: int) -> float:
@@ -105,7 +150,7 @@ async def _drain(fed: Federation, n: int, before: int, within_s: float,
     timeline: list[dict[str, float]] = []
     async with aiohttp.ClientSession() as http:
         await healthy(http, url)
-        up_s, cpu_up = time.perf_counter() - t0, cpu_s(pid)
+        up_s, cpu_up = time.perf_counter() - t0, tree_cpu_s(pid)
         at_up = await stored_count(http, url) - before
         mark = (at_up, cpu_up, time.perf_counter(), loop_cpu_s(pid))
         loop_up = mark[3]
@@ -115,13 +160,13 @@ async def _drain(fed: Federation, n: int, before: int, within_s: float,
                 if spy is not None:
                     spy.step(pid, (count - before) / n)
                 if segments and count - before - mark[0] >= n / segments:
-                    c, t, lc = cpu_s(pid), time.perf_counter(), loop_cpu_s(pid)
+                    c, t, lc = tree_cpu_s(pid), time.perf_counter(), loop_cpu_s(pid)
                     done = count - before - mark[0]
                     timeline.append({"stored": count - before, "per_s": round(done / (t - mark[2])),
                                      "cpu_us": round(1e6 * (c - mark[1]) / done),
                                      "loop_cpu_us": round(1e6 * (lc - mark[3]) / done),
                                      "load": float(load_average().split()[0]),
-                                     **memory_mb(pid)})
+                                     **tree_memory_mb(pid)})
                     mark = (count - before, c, t, lc)
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{NODE} stored {count - before} of {n} reports in "
@@ -131,11 +176,13 @@ async def _drain(fed: Federation, n: int, before: int, within_s: float,
             if spy is not None:
                 spy.close()
         total = time.perf_counter() - t0
-        cpu, loop_cpu = cpu_s(pid) - cpu_up, loop_cpu_s(pid) - loop_up
+        cpu, loop_cpu = tree_cpu_s(pid) - cpu_up, loop_cpu_s(pid) - loop_up
+        memory = tree_memory_mb(pid)
+        workers = len(descendants(pid))
     return {"start_s": up_s, "startup_cpu_s": cpu_up, "total_s": total, "cpu_s": cpu,
             "loop_cpu_s": loop_cpu,
             "drained_at_start": at_up, "after_start_rate": (n - at_up) / max(total - up_s, 1e-9),
-            "timeline": timeline, **memory_mb(pid)}
+            "timeline": timeline, "child_processes": workers, **memory}
 
 
 def catchup(fed: Federation, n: int, floor_us: float, within_s: float = 1800, *,
@@ -172,9 +219,12 @@ def catchup(fed: Federation, n: int, floor_us: float, within_s: float = 1800, *,
             "reports_per_s_once_healthy": round(d["after_start_rate"]),
             "cpu_us_per_report": round(cpu_us, 1), "cpu_basis": basis,
             # of which the event loop's thread (storing, NATS client, HTTP); the rest is the
-            # checker threads (verify, validate, parse) and any other thread
+            # checker threads or processes (verify, validate, parse) and any other thread
             "loop_cpu_us_per_report": round(1e6 * d["loop_cpu_s"] / max(rest, 1), 1),
             "floor_over_cpu": round(floor_us / cpu_us, 3) if floor_us else None,
+            "check_batches": os.environ.get(CHECK_ENV) or CHECK_MODES[0],
+            "child_processes": d["child_processes"],
+            # the node with its checker processes, if any
             "node_rss_mb": d.get("rss_mb"), "node_peak_rss_mb": d.get("peak_rss_mb"),
             **({"timeline": d["timeline"]} if segments else {})}
 
@@ -184,7 +234,11 @@ def main() -> None:
     parser.add_argument("n", type=int, help="reports published while fr is down")
     parser.add_argument("--spy", type=Path, help="folder for py-spy's early.txt and late.txt")
     parser.add_argument("--segments", type=int, default=10, help="timeline segments (10)")
+    parser.add_argument("--check", choices=CHECK_MODES,
+                        help="every node's check_batches setting (default: the node's default)")
     args = parser.parse_args()
+    if args.check:
+        os.environ[CHECK_ENV] = args.check  # the federation's nodes inherit it
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:

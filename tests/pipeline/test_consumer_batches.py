@@ -4,9 +4,10 @@ and a fake pull subscription around a real store.
 What must hold whatever the batch size: a message is acknowledged only after the batch that
 carries it is committed (read back through a second connection, i.e. durably visible); a batch
 that cannot commit is not acknowledged; every check mode (loop, threads, worker processes) and
-the small-batch inline rule give exactly the same verdicts, in order; the worker processes follow
-roster changes, survive a killed worker without losing a batch and end with the node; a batch of only our own messages is acknowledged without a
-transaction; and a steady stream is coalesced into fewer fetches while a trickle is not delayed.
+the small-batch inline rule give exactly the same verdicts, in order; the worker processes
+follow roster changes, survive a killed worker without losing a batch and end with the node; a
+batch of only our own messages is acknowledged without a transaction; and a steady stream is
+coalesced into fewer fetches while a trickle is not delayed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import os
 import signal
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
