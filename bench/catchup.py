@@ -242,7 +242,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fed = Federation(Path(tmp), ["gb", "fr", "jp"])
         try:
-            fed.start()
+            fed.start(within_s=240)  # a loaded shared machine can take minutes to start it
             out = catchup(fed, args.n, 0.0, spy=_Spy(args.spy) if args.spy else None,
                           segments=args.segments)
         finally:

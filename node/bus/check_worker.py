@@ -1,9 +1,9 @@
 """Checking inbound messages in a worker process (the ``processes`` setting, node/bus/checkers.py).
 
-Only ``federation`` and the schemas are imported here, so that a worker started by ``spawn``
-stays small. A worker loads the schemas once (``init``) and keeps the last roster it was sent,
-keyed by its digest: the node sends the roster again only when a worker asks for it
-(``NEED_ROSTER``), i.e. once per worker and roster version.
+Only ``federation`` and the schemas are imported here: the fork server preloads this module
+and loads the schemas (once per node), and its workers are forked from it with both. A worker
+keeps the last roster it was sent, keyed by its digest: the node sends the roster again only
+when a worker asks for it (``NEED_ROSTER``), i.e. once per worker and roster version.
 
 What comes back is what storing needs: the verdict, the time spent and, for an accepted message,
 its ``Verified`` (pickled here, off the loop). Unpickling a report's ``Verified`` in the node
@@ -36,17 +36,20 @@ Item = tuple[str, bytes, datetime]
 # ("x", seconds, repr of an unexpected error) - a bug must not stop the consumer.
 Verdict = tuple[Any, ...]
 
-_schemas: SchemaSet | None = None
+# Loaded at import: in the fork server (which preloads this module) once for all its workers;
+# in the node itself this is ``default_schemas``'s cached set, no extra work.
+_schemas: SchemaSet | None = default_schemas()
 _roster: tuple[str, Roster] | None = None
 
 
 def init() -> None:
-    """A worker's start: die with the node, leave Ctrl-C to it, load the schemas once."""
+    """A worker's start: die with the node, leave Ctrl-C to it, have the schemas loaded."""
     global _schemas
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node shuts its pool down itself
     with contextlib.suppress(OSError, AttributeError):  # Linux: no orphan if the node is killed
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    _schemas = default_schemas()
+    if _schemas is None:
+        _schemas = default_schemas()
 
 
 def check_batch(roster_key: str, roster: Roster | None, policy: InboundPolicy,

@@ -7,7 +7,7 @@
   (≈ 250 µs a message), as it already is while the batch is stored.
 * ``threads``: ``CHECK_THREADS`` threads. PyNaCl releases the GIL while it verifies, but the
   JSON and schema work does not, so the threads and the loop pass the GIL back and forth.
-* ``processes``: a ``ProcessPoolExecutor`` (``spawn``: the node has threads, so no ``fork``) of
+* ``processes``: a ``ProcessPoolExecutor`` (``forkserver``: the node has threads, so no ``fork``) of
   ``CHECK_PROCESSES`` workers (node/bus/check_worker.py). The only mode whose checking runs
   beside the loop on another core without the GIL. A worker that dies (``BrokenProcessPool``)
   costs a new pool and the batch checked again there; if that one breaks too, the batch raises,
@@ -86,9 +86,14 @@ class BatchChecker:
 
     def _process_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                CHECK_PROCESSES, mp_context=multiprocessing.get_context("spawn"),
-                initializer=check_worker.init)
+            # forkserver, not fork: the node has threads. Not spawn either: a spawned worker
+            # imports federation.schema itself, ≈ 3.5 s CPU (jsonschema's format checkers build
+            # a grammar at import), ≈ 5 s with init, per worker and per rebuilt pool. The fork
+            # server imports it once (preload); its workers are forked from it ready.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["node.bus.check_worker"])
+            self._pool = ProcessPoolExecutor(CHECK_PROCESSES, mp_context=context,
+                                             initializer=check_worker.init)
         return self._pool
 
     def _thread_pool(self) -> ThreadPoolExecutor:
