@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -255,7 +256,12 @@ def test_a_killed_worker_loses_nothing(three: tuple[World, NodeContext]) -> None
         assert _check(world, bus, datas, subjects) == expected
         first = bus._checkers.worker_pids()
         assert first
+        pool = bus._checkers._pool
         os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30  # until the executor has seen its worker die
+        while not getattr(pool, "_broken", False) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert getattr(pool, "_broken", False)
         # the pool is broken: the batch is checked again in a new pool, with the same verdicts
         assert _check(world, bus, datas, subjects) == expected
         assert bus._checkers.worker_pids() and not set(first) & set(bus._checkers.worker_pids())
