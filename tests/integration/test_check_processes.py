@@ -19,7 +19,7 @@ from bench.procs import healthy, start_node, stop_node
 from federation.keys import SigningKey
 from node.core.config import CHECK_ENV
 from node.core.identity import load_signing_key
-from tests.integration.conftest import Federation, running_federation, wait_for
+from tests.integration.conftest import Federation, wait_for
 from tests.integration.test_forgery import _envelope, _incident, _quarantine, _tampered
 
 SUBJECT = "beacon.v1.incident.gb.serious-incident"
@@ -31,8 +31,12 @@ def fed_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federati
     before = os.environ.get(CHECK_ENV)
     os.environ[CHECK_ENV] = "processes"  # every node the federation starts inherits it
     try:
-        with running_federation(tmp_path_factory.mktemp("fedp"), ["gb", "fr", "jp"]) as f:
+        f = Federation(tmp_path_factory.mktemp("fedp"), ["gb", "fr", "jp"])
+        try:
+            f.start(within_s=240)  # three nodes, each with a fork server, on a shared machine
             yield f
+        finally:
+            f.stop()
     finally:
         if before is None:
             os.environ.pop(CHECK_ENV, None)
