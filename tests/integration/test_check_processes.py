@@ -91,7 +91,7 @@ async def test_a_node_checking_in_processes_drains_and_quarantines(
         stop_node(fed, "fr")
         await _publish(fed, items)  # a backlog while fr is down
         start_node(fed, "fr")
-        await healthy(http, url)
+        await healthy(http, url, within_s=240)
 
         async def drained() -> bool:
             return await stored_count(http, url) >= before + GENUINE
@@ -111,4 +111,4 @@ async def test_a_node_checking_in_processes_drains_and_quarantines(
             await asyncio.sleep(0.05)
         assert _gone(workers), f"checker processes {workers} outlived their node"
         start_node(fed, "fr")
-        await healthy(http, url)
+        await healthy(http, url, within_s=240)
