@@ -68,6 +68,13 @@ class BatchChecker:
         self._threads: ThreadPoolExecutor | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._roster: tuple[Roster, str] | None = None  # the roster last keyed, and its key
+        if mode == "processes":
+            # Start the fork server and the workers now, with the node, not on the first batch:
+            # their start (seconds on a loaded host) would otherwise run down that batch's
+            # ack_wait, and JetStream would redeliver it while it is still being checked.
+            pool = self._process_pool()
+            for _ in range(CHECK_PROCESSES):
+                pool.submit(check_worker.worker_pid)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -99,8 +99,10 @@ async def test_a_node_checking_in_processes_drains_and_quarantines(
         await wait_for(drained, within_s=120)
         assert await stored_count(http, url) == before + GENUINE
         q = await _quarantine(http, fed, "fr")
-        assert len(q) - quarantined == len(bad)
-        assert sorted(i["reason"] for i in q[:len(bad)]) == sorted(r for _, r in bad.values())
+        # Distinct messages: on a loaded host a batch stored after its ack_wait is redelivered,
+        # and a forgery coming back is quarantined again (the genuine ones are idempotent).
+        new = {(i["data_b64"], i["reason"]) for i in q[:len(q) - quarantined]}
+        assert sorted(r for _, r in new) == sorted(r for _, r in bad.values())
 
         pid = int(fed.node("fr")["pid"])
         workers = descendants(pid)
