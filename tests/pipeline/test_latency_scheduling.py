@@ -109,35 +109,27 @@ def test_the_indexer_waits_for_a_quiet_consumer(fr: tuple[World, NodeContext]) -
     assert after == 0
 
 
+async def _backlog_once_indexed(ctx: NodeContext, quiet: asyncio.Event | None,
+                                defer_s: float) -> int:
+    """Run the indexer until nothing is pending (bounded: 5 s); the backlog left."""
+    task = asyncio.create_task(search_index_loop(ctx, quiet=lambda: quiet, defer_s=defer_s))
+    for _ in range(1000):
+        if not search.pending(ctx.store):
+            break
+        await asyncio.sleep(0.005)
+    task.cancel()
+    return search.backlog(ctx.store)
+
+
 def test_a_busy_consumer_does_not_starve_the_indexer(fr: tuple[World, NodeContext]) -> None:
     world, ctx = fr
     _stored_unindexed(world, ctx, 3)
-
-    async def scenario() -> int:
-        busy = asyncio.Event()  # never set: a backlog keeps the consumer busy
-        task = asyncio.create_task(search_index_loop(ctx, quiet=lambda: busy, defer_s=0.01))
-        for _ in range(1000):
-            if not search.pending(ctx.store):
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()
-        return search.backlog(ctx.store)
-
-    assert asyncio.run(scenario()) == 0
+    busy = asyncio.Event()  # never set: a backlog keeps the consumer busy
+    assert asyncio.run(_backlog_once_indexed(ctx, busy, defer_s=0.01)) == 0
 
 
 def test_without_a_consumer_the_indexer_does_not_wait(fr: tuple[World, NodeContext]) -> None:
     world, ctx = fr
     _stored_unindexed(world, ctx, 2)
-
-    async def scenario() -> int:
-        task = asyncio.create_task(search_index_loop(ctx, defer_s=60))
-        for _ in range(1000):
-            if not search.pending(ctx.store):
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()
-        return search.backlog(ctx.store)
-
-    assert asyncio.run(scenario()) == 0
+    assert asyncio.run(_backlog_once_indexed(ctx, None, defer_s=60)) == 0
     assert transport.Bus.consumer_quiet is None  # the class default: no consumer yet
