@@ -172,7 +172,7 @@ def main() -> None:
         fed = Federation(Path(tmp) / "fed", ["gb", "fr", "jp"])
         (Path(tmp) / "fed").mkdir()
         try:
-            fed.start()
+            fed.start(within_s=180)  # a loaded 2-core machine can take over a minute
             key_file = Path(fed.node("gb")["signing_key_file"])
             asyncio.run(offered_latency(fed, _messages(key_file, 20), 20, "fr"))  # warm up
             time.sleep(2.0)
