@@ -111,56 +111,71 @@ def _percentile(sorted_s: list[float], q: float) -> float:
 def run(n: int, samples: int, size_n: int, rate_s: float,
         fed: Federation | None = None) -> dict[str, Any]:
     """The consumer's figures, on ``fed`` (a started three-member federation, left running for
-    the suite's other benchmarks) or on a federation of its own."""
-    pipe_rate, pipe_floor = pipeline_rate(n)
-    bare_rate = pipeline_rate(n, playbooks=False)[0]
+    the suite's other benchmarks) or on a federation of its own. Each part is skipped at 0:
+    ``n`` (floor, ingest, in-process pipeline), ``samples`` (closed-loop filing latency),
+    ``rate_s`` (offered rates), ``size_n`` (store size); a skipped part has no key."""
+    out: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, shared with other work (noisy)"}
+    if n:
+        pipe_rate, pipe_floor = pipeline_rate(n)
+        out["pipeline_in_process"] = {
+            "reports_per_s": round(pipe_rate),
+            "without_playbooks_per_s": round(pipeline_rate(n, playbooks=False)[0]),
+            "check_inbound_per_s": round(pipe_floor)}
     with tempfile.TemporaryDirectory() as tmp:
         own = fed is None
-        if fed is None:
+        if fed is None and (n or samples or rate_s):
             fed = Federation(Path(tmp), ["gb", "fr", "jp"])
             fed.start()
         try:
-            key_file = Path(fed.node("gb")["signing_key_file"])
-            msgs = _messages(key_file, n)
-            floor = floor_us(msgs, load_signing_key(key_file).public)
-            ingest = asyncio.run(end_to_end(fed, msgs, "fr"))
-            lat = sorted(asyncio.run(filing_latency(fed, samples)))
-            offered = [asyncio.run(offered_latency(
-                fed, _messages(key_file, max(1, int(rate * rate_s))), rate, "fr"))
-                for rate in RATES]
+            if fed is not None:
+                out.update(_on_federation(fed, n, samples, rate_s))
         finally:
-            if own:
+            if own and fed is not None:
                 fed.stop()
-    return {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} cores, shared with other work (noisy)",
-        "floor": floor,
-        "ingest": {
+    if size_n:
+        out["size"] = size(size_n)
+    return out
+
+
+def _on_federation(fed: Federation, n: int, samples: int, rate_s: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    key_file = Path(fed.node("gb")["signing_key_file"])
+    if n:
+        msgs = _messages(key_file, n)
+        floor = floor_us(msgs, load_signing_key(key_file).public)
+        ingest = asyncio.run(end_to_end(fed, msgs, "fr"))
+        out["floor"] = floor
+        out["ingest"] = {
             "reports": n, "node": "fr (gb and jp drain the same stream at the same time)",
             "reports_per_s": round(ingest["rate"]),
             "cpu_us_per_report": round(ingest["cpu_us"], 1),
             "floor_over_cpu": round(floor["floor_us"] / ingest["cpu_us"], 3),
             "end_to_end_s": round(ingest["total_s"], 2),
-            "publish_s": round(ingest["publish_s"], 2)},
-        "pipeline_in_process": {"reports_per_s": round(pipe_rate),
-                                "without_playbooks_per_s": round(bare_rate),
-                                "check_inbound_per_s": round(pipe_floor)},
-        "filing_latency_gb_to_fr_ms": {
+            "publish_s": round(ingest["publish_s"], 2)}
+    if samples:
+        lat = sorted(asyncio.run(filing_latency(fed, samples)))
+        out["filing_latency_gb_to_fr_ms"] = {
             "samples": samples, "offered": "one at a time (closed loop)",
             "p50": _percentile(lat, 0.5), "p99": _percentile(lat, 0.99),
-            "max": round(1000 * lat[-1], 1)},
-        "offered_latency_gb_to_fr": offered,
-        "size": size(size_n),
-    }
+            "max": round(1000 * lat[-1], 1)}
+    if rate_s:
+        out["offered_latency_gb_to_fr"] = [asyncio.run(offered_latency(
+            fed, _messages(key_file, max(1, int(rate * rate_s))), rate, "fr"))
+            for rate in RATES]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=5000,
+                        help="floor, ingest and in-process pipeline (0: skip)")
+    parser.add_argument("--latency-samples", type=int, default=50,
+                        help="closed-loop filing latency (0: skip)")
     parser.add_argument("--rate-seconds", type=float, default=5.0,
-                        help="how long each offered rate is kept up")
-    parser.add_argument("--size-reports", type=int, default=100_000)
+                        help="how long each offered rate is kept up (0: skip)")
+    parser.add_argument("--size-reports", type=int, default=100_000, help="0: skip")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()

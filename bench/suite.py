@@ -92,7 +92,7 @@ def main() -> None:
             fed.start()
             report = consumer.run(args.messages, args.latency_samples, args.size_reports,
                                   args.rate_seconds, fed)
-            report.update(extra(args, fed, float(report["floor"]["floor_us"])))
+            report.update(extra(args, fed, float(report.get("floor", {}).get("floor_us", 0.0))))
         finally:
             fed.stop()
     if args.size_node:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from node.bus import roster_sync
+from node.bus.trace import Tracer
 from node.bus.transport import Bus
 from node.core.config import NodeConfig
 from node.core.playbook_files import load_playbooks, load_tripwires
@@ -103,7 +105,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         sup.spawn("checkpoints", lambda: checkpoint_loop(ctx, app[LOG]))
         sup.spawn("webhooks", app[WEBHOOKS].run)
         sup.spawn("deadlines", lambda: deadline_loop(ctx))
-        sup.spawn("search-index", lambda: search_index_loop(ctx))
+        sup.spawn("search-index", lambda: search_index_loop(ctx, quiet=lambda: bus.consumer_quiet))
         if ctx.config.role == "international-body":
             sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
         log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,
@@ -118,22 +120,47 @@ async def deadline_loop(ctx: NodeContext, every_s: float = 5.0) -> None:
         await asyncio.sleep(every_s)
 
 
-async def search_index_loop(ctx: NodeContext, batch: int = 64, idle_s: float = 1.0) -> None:
+async def search_index_loop(ctx: NodeContext, batch: int = 16, idle_s: float = 1.0,
+                            quiet: Callable[[], asyncio.Event | None] = lambda: None,
+                            defer_s: float = 0.25, backlog_batch: int = 64) -> None:
     """Keep the incident search index up with the store, off the storing transaction.
 
-    Small batches (≈5–20 ms of CPU each), the event loop free between them: a burst of reports is
-    indexed behind the ingest instead of inside it, and a search meanwhile scans only the rows
-    above the watermark (node/store/search.py), so nothing stored is ever missing from it. Below
-    a full batch it waits ``idle_s`` first, so a trickle of reports costs one index transaction
-    a second, not one per stored batch. The index is derived (rebuilt from ``incidents`` if a
-    power cut undoes a commit): its commits skip the fsync.
+    Small batches, the event loop free between them: a burst of reports is indexed behind the
+    ingest instead of inside it, and a search meanwhile scans only the rows above the watermark
+    (node/store/search.py), so nothing stored is ever missing from it. Below a full batch it
+    waits ``idle_s`` first, so a trickle of reports costs one index transaction a second, not
+    one per stored batch. The index is derived (rebuilt from ``incidents`` if a power cut undoes
+    a commit): its commits skip the fsync.
+
+    A steady stream: each slice of ``batch`` rows (≈2–4 ms) waits until the consumer holds no
+    batch (``quiet()``, the bus's ``consumer_quiet``), since a slice run while a batch is being
+    checked or stored delays that batch by the slice (docs/performance.md, "Latency at 200/s").
+    A backlog (the consumer not quiet within ``defer_s``: a catch-up): slices of
+    ``backlog_batch`` rows between the consumer's batches, without waiting, as before, so that
+    the index keeps up with the drain, until the consumer is quiet again.
     """
+    tracer = Tracer.from_env(ctx.node_id)
+    behind = False  # the consumer was busy for defer_s: a backlog, do not wait for it
     while True:
         if search.pending(ctx.store):
+            gap = quiet()
+            if gap is not None and not gap.is_set() and not behind:
+                try:
+                    await asyncio.wait_for(gap.wait(), timeout=defer_s)
+                except TimeoutError:
+                    behind = True
+            elif gap is None or gap.is_set():
+                behind = False
+            size = backlog_batch if behind else batch
+            t0 = time.perf_counter()
             with ctx.store.transaction(durable=False) as tx:
-                done = search.index_pending(tx, batch)
-            await asyncio.sleep(0 if done >= batch else idle_s)
+                done = search.index_pending(tx, size)
+            if tracer is not None:
+                tracer.write("index", at=time.time(), rows=done,
+                             ms=round(1000 * (time.perf_counter() - t0), 2))
+            await asyncio.sleep(0 if done >= size else idle_s)
         else:
+            behind = False
             await asyncio.sleep(idle_s)
 
 

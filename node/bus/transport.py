@@ -43,6 +43,7 @@ from federation.timeutil import parse_time
 from node.bus import roster_sync
 from node.bus.checkers import BatchChecker
 from node.bus.stream_setup import consumer_config
+from node.bus.trace import Tracer
 from node.pipeline.context import NodeContext
 from node.pipeline.flow import Accepted
 from node.pipeline.ingest import Refused, ingest_batch
@@ -64,6 +65,13 @@ QUICK_FETCH_S = 0.005  # a fetch that returned within this found reports already
 
 
 class Bus:
+    # Set while the consumer holds no batch (it waits in a fetch or a coalescing pause); clear
+    # from a fetch returning messages until they are acknowledged. Background work that can wait
+    # (the search indexer, ``node.app``) runs its slices in these gaps, so that a report is not
+    # held behind it: on the event loop directly, or in the checker threads, which then wait for
+    # the GIL the loop holds (docs/performance.md, "Latency at 200/s").
+    consumer_quiet: asyncio.Event | None = None
+
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
         self.nc: Client | None = None
@@ -225,13 +233,21 @@ class Bus:
         checking: asyncio.Future[list[Accepted | Refused | None]] | None = None
         msgs: list[Msg] = []
         steady = False  # the last fetch found reports waiting, fewer than a full batch
+        tracer = Tracer.from_env(self.ctx.node_id)
+        quiet = self.consumer_quiet = self.consumer_quiet or asyncio.Event()
+        watching = asyncio.ensure_future(tracer.watch_loop()) if tracer is not None else None
+        asked = fetched = 0.0
         try:
             while True:
                 if checking is None:
+                    quiet.set()
                     if steady:
                         await asyncio.sleep(COALESCE_S)
                     t0 = time.monotonic()
+                    asked = time.time()
                     msgs = await self._fetch(psub, wait_s=1.0)
+                    fetched = time.time()
+                    quiet.clear()
                     steady = 0 < len(msgs) < FETCH_BATCH \
                         and time.monotonic() - t0 < QUICK_FETCH_S
                     if not msgs:
@@ -239,14 +255,25 @@ class Bus:
                     checking = self._check_all(msgs)
                 checked = await checking
                 checking, batch = None, msgs
+                checked_at, batch_asked, batch_fetched = time.time(), asked, fetched
                 if len(batch) == FETCH_BATCH:
+                    asked = time.time()
                     msgs = await self._fetch(psub, wait_s=PREFETCH_TIMEOUT)
+                    fetched = time.time()
                     if msgs:
                         checking = self._check_all(msgs)
-                await self._store_batch(batch, checked)
+                committed = await self._store_batch(batch, checked)
+                if tracer is not None:
+                    tracer.write("batch", n=len(batch), asked=batch_asked, fetched=batch_fetched,
+                                 checked=checked_at, committed=committed, acked=time.time(),
+                                 first=batch[0].metadata.sequence.stream,
+                                 last=batch[-1].metadata.sequence.stream)
         finally:  # a restart or shutdown: the prefetched batch is redelivered, not stored
             if checking is not None:
                 checking.cancel()
+            if watching is not None:
+                watching.cancel()
+            quiet.set()  # nothing in hand: whatever waits for the consumer need not
 
     async def _fetch(self, psub: JetStreamContext.PullSubscription, *,
                      wait_s: float) -> list[Msg]:
@@ -260,7 +287,9 @@ class Bus:
             return []
 
     async def _store_batch(self, msgs: list[Msg],
-                           checked: list[Accepted | Refused | None]) -> None:
+                           checked: list[Accepted | Refused | None]) -> float:
+        """Commit the batch, then acknowledge it; return when it was committed (``time.time``,
+        for the trace), or 0.0 when it could not be and is left for redelivery."""
         ctx = self.ctx
         accepted: list[Accepted] = []
         refused: list[Refused] = []
@@ -277,7 +306,7 @@ class Bus:
             log.exception("could not commit a batch of %d messages; will be redelivered",
                           len(msgs))
             await asyncio.sleep(1.0)
-            return
+            return 0.0
         now = time.time()
         for a in accepted:
             issued = parse_time(a.verified.document["issued_at"]).timestamp()
@@ -285,6 +314,7 @@ class Bus:
         for m in msgs:
             with contextlib.suppress(nats.errors.Error):
                 await m.ack()
+        return now
 
     def _check_all(self, msgs: list[Msg]) -> asyncio.Future[list[Accepted | Refused | None]]:
         """Every message's verdict, in order, where the node's ``check_batches`` setting says

@@ -52,20 +52,38 @@ def test_scale_measures_cpu_and_latency_per_federation_size(fed: Federation) -> 
     _positive(figures, "cpu_us_per_report_per_node", "p50_ms", "p99_ms", "node_rss_mb_mean")
 
 
+def _suite(tmp_path: Path, *sizes: str) -> tuple[dict[str, Any], str]:
+    """``bench.suite`` with ``sizes`` (scale, size-node and peer skipped): its results.json
+    and the document it wrote its tables into."""
+    out, doc = tmp_path / "results.json", tmp_path / "performance.md"
+    subprocess.run([sys.executable, "-m", "bench.suite", *sizes, "--scale", "0",
+                    "--size-node", "0", "--peer", "0", "--out", str(out), "--doc", str(doc)],
+                   check=True, timeout=600, cwd=Path(__file__).parents[2])
+    return json.loads(out.read_text()), doc.read_text()
+
+
 def test_the_suite_writes_every_figure_from_one_federation(tmp_path: Path) -> None:
     """``make bench``'s wiring: the consumer and the suite's benchmarks on one federation,
     into ``results.json`` and both tables of the document."""
-    out, doc = tmp_path / "results.json", tmp_path / "performance.md"
-    subprocess.run([sys.executable, "-m", "bench.suite", "--messages", "30",
-                    "--latency-samples", "2", "--rate-seconds", "0.05", "--size-reports", "50",
-                    "--catchup", "20", "--scale", "0", "--size-node", "0", "--peer", "0",
-                    "--out", str(out), "--doc", str(doc)],
-                   check=True, timeout=600, cwd=Path(__file__).parents[2])
-    report = json.loads(out.read_text())
+    report, text = _suite(tmp_path, "--messages", "30", "--latency-samples", "2",
+                          "--rate-seconds", "0.05", "--size-reports", "50", "--catchup", "20")
     assert report["ingest"]["reports"] == 30 and report["catchup"]["reports"] == 20
     _positive(report["ingest"], "reports_per_s", "cpu_us_per_report")
     assert [o["offered_per_s"] for o in report["offered_latency_gb_to_fr"]] == [10, 100, 200,
                                                                                 1000]
-    text = doc.read_text()
     assert "<!-- bench:begin -->" in text and "<!-- bench-suite:begin -->" in text
     assert "floor / node CPU" in text
+
+
+def test_a_latency_only_suite_skips_every_part_asked_for_at_zero(tmp_path: Path) -> None:
+    """``--messages 0`` (and every other part at 0) skips that part, as ``--help`` says: a
+    latency-only run gives the offered-rate figures and nothing else, and its table."""
+    report, text = _suite(tmp_path, "--messages", "0", "--latency-samples", "0",
+                          "--rate-seconds", "0.05", "--size-reports", "0", "--catchup", "0")
+    assert [o["offered_per_s"] for o in report["offered_latency_gb_to_fr"]] == [10, 100, 200,
+                                                                                1000]
+    assert all(o["visible"] == o["reports"] for o in report["offered_latency_gb_to_fr"])
+    for skipped in ("floor", "ingest", "pipeline_in_process", "filing_latency_gb_to_fr_ms",
+                    "size", "catchup", "scale", "peer_medallion", "size_node"):
+        assert skipped not in report
+    assert "offered 200/s" in text and "floor / node CPU" not in text
