@@ -278,11 +278,11 @@ class PlaybookRun:
         ``to_dict()``): the playbook snapshot is spliced in already encoded
         (``Playbook.document_json``) and the step states are encoded by orjson directly, their
         times by ``format_time``; building the dict first was half of saving a run."""
-        return orjson.dumps(self._as_dict(orjson.Fragment(self.playbook.document_json),
-                                          self.steps),
-                            default=_json_default,
-                            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
-                            ).decode()
+        enc = _ENCODED
+        steps = [hit[1] if (hit := enc.get(id(s))) is not None and hit[0] is s else s
+                 for s in self.steps]
+        return orjson.dumps(self._as_dict(orjson.Fragment(self.playbook.document_json), steps),
+                            default=_json_default, option=_JSON_OPTIONS).decode()
 
     def _as_dict(self, playbook: Any, steps: Any = None) -> dict[str, Any]:
         return {
@@ -312,6 +312,22 @@ class PlaybookRun:
             emergency_state=d.get("emergency_state", "none"),
             resolved_at=parse_time(d["resolved_at"]) if d.get("resolved_at") else None,
         )
+
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# Step states many runs share (a fresh run's steps not yet started), already encoded: id →
+# (the step, its JSON). The entry holds the step, so its id stays its own.
+_ENCODED: dict[int, tuple[StepState, orjson.Fragment]] = {}
+
+
+def encode_once(steps: tuple[StepState, ...]) -> None:
+    """Encode ``steps`` now, for every run that will carry these very objects: ``to_json``
+    splices their text instead of encoding them again (the same bytes orjson would write)."""
+    if len(_ENCODED) > 4096:  # tests load many playbooks; a node a handful
+        _ENCODED.clear()
+    for s in steps:
+        _ENCODED[id(s)] = (s, orjson.Fragment(orjson.dumps(s, default=_json_default,
+                                                           option=_JSON_OPTIONS)))
 
 
 def _json_default(value: Any) -> Any:

@@ -70,6 +70,7 @@ from federation.run_model import (
     RunError,
     StepState,
     Transition,
+    encode_once,
 )
 from federation.run_steps import (
     advance,
@@ -104,7 +105,7 @@ def run_id_for(local_id: str, playbook_id: str, incident_id: str) -> str:
 
 def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datetime,
               ctx: RunContext, by: str = "system", facts: IncidentFacts | None = None,
-              ) -> Transition:
+              run_id: str | None = None) -> Transition:
     """Start ``playbook`` for an incident (or emergency) document and run every branch to its
     first wait.
 
@@ -116,13 +117,16 @@ def start_run(playbook: Playbook, incident_doc: Mapping[str, Any], *, now: datet
         ctx: this node's id, the members and the time scale.
         by: who started it (``system`` for automatic matches, else the person).
         facts: ``IncidentFacts.from_document(incident_doc)`` if the caller has it already.
+        run_id: ``run_id_for(ctx.local_id, playbook.id, facts.incident_id)`` if the caller has
+            it already (the node computes it to skip a redelivery; a sha-256 per run).
 
     Returns:
         The new run (token 1) and the effects of every step up to the first waits.
     """
     facts = facts or IncidentFacts.from_document(incident_doc)
     run = PlaybookRun(
-        id=run_id_for(ctx.local_id, playbook.id, facts.incident_id), node=ctx.local_id,
+        id=run_id or run_id_for(ctx.local_id, playbook.id, facts.incident_id),
+        node=ctx.local_id,
         playbook=playbook, facts=facts, state=RUNNING, tier=0, token=0,
         steps=_pristine_steps(playbook), history=(),
         started_at=now)
@@ -147,6 +151,7 @@ def _pristine_steps(playbook: Playbook) -> tuple[StepState, ...]:
     if len(_PRISTINE) > 256:  # tests load many playbooks; a node a handful
         _PRISTINE.clear()
     steps = tuple(StepState(s.id, s.action) for s in playbook.steps)
+    encode_once(steps)  # most steps of a fresh run are these, stored unchanged
     _PRISTINE[id(playbook)] = (playbook, steps)  # holds the playbook: its id stays its own
     return steps
 

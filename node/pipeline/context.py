@@ -133,9 +133,11 @@ class NodeContext:
         (``federation.timeutil``: two acts a moment apart are two messages)."""
         return format_instant(self.now())
 
-    def stamp(self) -> str:
-        """Microsecond precision, for local records (received_at, sent_at)."""
-        return self.now().isoformat(timespec="microseconds").replace("+00:00", "Z")
+    def stamp(self, at: datetime | None = None) -> str:
+        """Microsecond precision, for local records (received_at, sent_at): of ``at`` if the
+        caller read the clock already (a run's transition and its rows share one instant)."""
+        t = self.now() if at is None else at
+        return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     @classmethod
     def open(cls, config: NodeConfig, *, clock: Callable[[], datetime] = utcnow) -> NodeContext:

@@ -89,10 +89,13 @@ def save_run(ctx: NodeContext, tx: sqlite3.Connection, run: PlaybookRun,
 
 
 def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
-          t: Transition) -> list[Draft]:
+          t: Transition, *, now: datetime | None = None) -> list[Draft]:
     """Save the transition's run and carry out its effects inside ``tx``; return the messages
-    they cause (the pipeline signs and stores them in the same transaction)."""
-    at = ctx.stamp()  # one local time for the run's row and the notifications it records
+    they cause (the pipeline signs and stores them in the same transaction). ``now``: the
+    instant the transition was computed at, if the caller has it (a clock read fewer; the
+    clock was ≈ 1.3 % of the store step when read twice more per started run)."""
+    now = ctx.now() if now is None else now
+    at = ctx.stamp(now)  # one local time for the run's row and the notifications it records
     save_run(ctx, tx, t.run, None if before is None else before.token, at=at)
     drafts: list[Draft] = []
     skipped = set()
@@ -107,7 +110,7 @@ def apply(ctx: NodeContext, tx: sqlite3.Connection, before: PlaybookRun | None,
     # asked: a note may be for this node only.
     shared = any(st.targets for st in t.run.steps)
     return drafts + [Draft(m.to_dict(), publish=shared)
-                     for m in step_updates(before, t.run, origin=ctx.node_id, now=ctx.now())
+                     for m in step_updates(before, t.run, origin=ctx.node_id, now=now)
                      if m.step_id not in skipped]
 
 
@@ -145,9 +148,10 @@ def _on_incident(ctx: NodeContext, tx: sqlite3.Connection, doc: dict[str, Any], 
     for run in live:
         if doc.get("status") == "resolved":
             drafts += apply(ctx, tx, run, runs.on_resolved(run, now=now, ctx=rc,
-                                                           by=doc["origin"]))
+                                                           by=doc["origin"]), now=now)
         elif run.state == "running":
-            drafts += apply(ctx, tx, run, runs.on_incident_revised(run, doc, now=now, ctx=rc))
+            drafts += apply(ctx, tx, run, runs.on_incident_revised(run, doc, now=now, ctx=rc),
+                            now=now)
     if doc.get("status") == "resolved":
         return drafts
     return drafts + _start_matching(ctx, tx, doc, previous, [r.playbook_id for r in live],
@@ -165,10 +169,11 @@ def _start_matching(ctx: NodeContext, tx: sqlite3.Connection, doc: Mapping[str, 
     for playbook in runs.playbooks_to_start(ctx.playbooks, previous, doc, existing=existing,
                                             local_id=ctx.node_id, facts=facts,
                                             is_local=doc["origin"] == ctx.node_id):
-        if runs.run_id_for(ctx.node_id, playbook.id, facts.incident_id) in run_ids:
+        run_id = runs.run_id_for(ctx.node_id, playbook.id, facts.incident_id)
+        if run_id in run_ids:
             continue  # started before (a redelivery): one run per playbook and incident
-        t = runs.start_run(playbook, doc, now=now, ctx=rc, facts=facts)
-        drafts += apply(ctx, tx, None, t)
+        t = runs.start_run(playbook, doc, now=now, ctx=rc, facts=facts, run_id=run_id)
+        drafts += apply(ctx, tx, None, t, now=now)
         # The run's history says "started" (the audit trail); the log has one line per batch
         # (node.pipeline.flow.accept): a line per run was a twelfth of a draining node's CPU.
         log.debug("started playbook %s for %s", playbook.id, t.run.incident_id,
