@@ -167,7 +167,8 @@ def size_escalations(n: int) -> dict[str, Any]:
                     "catch_up_s": round(catch_wall, 1), "catch_up_cpu_s": round(catch_cpu, 1),
                     "catch_up_rounds": len(rounds),
                     "round_cpu_ms_max": round(1000 * max(rounds), 1),
-                    "round_cpu_ms_median": round(1000 * sorted(rounds)[len(rounds) // 2], 1), "figures_ms": wall, "figures_cpu_ms": cpu,
+                    "round_cpu_ms_median": round(1000 * sorted(rounds)[len(rounds) // 2], 1),
+                    "figures_ms": wall, "figures_cpu_ms": cpu,
                     "after_100_new_ms": new_wall, "after_100_new_cpu_ms": new_cpu,
                     "reopened_ms": again_wall, "reopened_cpu_ms": again_cpu}
         finally:

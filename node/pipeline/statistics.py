@@ -28,8 +28,10 @@ signed and verified like every message) but never shown as the global picture.
 **Escalation figures** come from the verbatim envelopes of ``escalation``, ``ack``,
 ``decline``, ``step`` and ``resolution`` messages: every node receives every durable message, so
 the international body sees all of them although it is addressed by few. Each envelope is folded
-once into tables (``node.store.escalation_states``) that keep every escalation's state; a call
-folds what arrived since the last and reads counts, items and percentiles by index.
+once into tables (``node.store.escalation_states``) that keep every escalation's state, by a
+background task (``statistics_loop``, bounded rounds: an upgraded store catches up while the node
+serves) and by a call (what arrived since, at most ``_FOLD_INLINE``; beyond that the answer says
+``counting``), which then reads counts, items and percentiles by index.
 """
 
 from __future__ import annotations

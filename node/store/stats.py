@@ -289,8 +289,7 @@ def envelope_rows_since(store: Store, message_types: Sequence[str], after: int,
     for kind, origin in _type_origins(store, message_types):
         rowids.extend(int(r[0]) for r in store.query(
             "SELECT rowid FROM envelopes WHERE message_type = ? AND origin = ? AND rowid > ? "
-            "ORDER BY rowid" + ("" if limit is None else " LIMIT ?"),
-            (kind, origin, after) if limit is None else (kind, origin, after, limit)))
+            "ORDER BY rowid LIMIT ?", (kind, origin, after, -1 if limit is None else limit)))
     rowids.sort()
     chosen = rowids if limit is None else rowids[:limit]
     rows: list[sqlite3.Row] = []

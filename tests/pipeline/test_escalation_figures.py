@@ -195,7 +195,8 @@ def test_a_store_opened_again_goes_on_from_its_tables() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, \
             patch.object(statistics, "_facts", counting), \
-            patch.object(statistics, "_FOLD_BATCH", 37):  # many transactions
+            patch.object(statistics, "_FOLD_BATCH", 37), \
+            patch.object(statistics, "_FOLD_INLINE", 10**6):  # many transactions, one call
         path = Path(tmp) / "s.sqlite3"
         for part in (docs[:200], docs[200:], []):
             store = Store.open(path)
