@@ -164,8 +164,11 @@ def _adopt(filled: Path, fresh: Path) -> None:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM fresh.sqlite_master WHERE type = 'table' "
             "AND sql NOT LIKE 'CREATE VIRTUAL%'")]
+        # A table the filled store lacks is made by its migrations when fr opens it (a
+        # store filled by older code is an upgraded store): nothing to copy into it.
+        have = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master")}
         for table in tables:
-            if not table.startswith(_FILLED):
+            if not table.startswith(_FILLED) and table in have:
                 conn.execute(f'INSERT OR IGNORE INTO main."{table}" '  # noqa: S608
                              f'SELECT * FROM fresh."{table}"')
     conn.close()

@@ -41,7 +41,7 @@ from node.http import (
 from node.http.appkeys import BUS, LOG, NODE, TIMERS, WEBHOOKS
 from node.http.middleware import auth_middleware, error_middleware
 from node.notify.webhooks import WebhookDispatcher
-from node.pipeline import deadlines
+from node.pipeline import deadlines, statistics
 from node.pipeline.context import NodeContext
 from node.pipeline.timers import RunTimers
 from node.pipeline.translog import TransparencyLog, checkpoint_loop
@@ -106,6 +106,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         sup.spawn("webhooks", app[WEBHOOKS].run)
         sup.spawn("deadlines", lambda: deadline_loop(ctx))
         sup.spawn("search-index", lambda: search_index_loop(ctx, quiet=lambda: bus.consumer_quiet))
+        sup.spawn("statistics", lambda: statistics.statistics_loop(ctx))
         if ctx.config.role == "international-body":
             sup.spawn("stats-snapshots", lambda: api_stats.snapshot_loop(ctx))
         log.info("node %s (%s) up; roster v%d", ctx.node_id, ctx.config.role,

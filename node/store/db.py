@@ -683,6 +683,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (origin, incident_id)
     ) WITHOUT ROWID
     """,
+    # bars: a report's cell id beside its incident id, so that the incident list walking
+    # newest first behind a chart's bar (node/store/stats.py events_condition) finds each
+    # row's cell in the index alone, never reading the row (≈ 9,000 rows for a large bar's
+    # first page at 10^6); named by that query (INDEXED BY: the planner prefers the unique
+    # index on incident_id, which is not covering)
+    """
+    CREATE INDEX stat_records_incident_cell ON stat_records(incident_id, cell_id)
+    """,
 ]
 
 

@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from unittest.mock import patch
 
 import pytest
@@ -194,7 +195,8 @@ def test_a_store_opened_again_goes_on_from_its_tables() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, \
             patch.object(statistics, "_facts", counting), \
-            patch.object(statistics, "_FOLD_BATCH", 37):  # many transactions
+            patch.object(statistics, "_FOLD_BATCH", 37), \
+            patch.object(statistics, "_FOLD_INLINE", 10**6):  # many transactions, one call
         path = Path(tmp) / "s.sqlite3"
         for part in (docs[:200], docs[200:], []):
             store = Store.open(path)
@@ -230,8 +232,8 @@ def test_two_connections_to_one_store_agree() -> None:
 
 def test_an_upgraded_store_fills_its_tables_from_the_escalations_it_holds() -> None:
     """A store written before the escalation tables existed (its escalations, answers and
-    resolutions only as envelopes) gets them by the migration and fills them on the first
-    read."""
+    resolutions only as envelopes) gets them by the migration and fills them from the
+    envelopes it holds."""
     index = next(i for i, script in enumerate(db.MIGRATIONS)
                  if "CREATE TABLE escalation_facts" in script)
     docs = bench.messages(200, seed=11)
@@ -247,6 +249,11 @@ def test_an_upgraded_store_fills_its_tables_from_the_escalations_it_holds() -> N
         try:
             bench.fill(store, docs[250:])
             ctx = bench.context(store)
+            # More than a call folds (``_FOLD_INLINE``): the first call says it is counting,
+            # the background loop's rounds fold the rest (the next test, step by step).
+            assert "counting" in statistics.escalation_figures(ctx)[1]
+            while not statistics.fold_escalations(store, statistics._FOLD_ROUND):
+                pass
             assert statistics.escalation_figures(ctx) == _old_figures(ctx)
             assert store.scalar("SELECT COUNT(*) FROM escalation_facts") == 200
         finally:
@@ -281,3 +288,75 @@ def test_ranked_ack_times_read_from_either_end_are_the_sorted_ones() -> None:
                             ordered[k:k + count]
         finally:
             store.close()
+
+
+def test_an_upgraded_store_answers_at_once_while_the_background_catches_up() -> None:
+    """An upgraded store holding more unfolded documents than a call folds (``_FOLD_INLINE``)
+    answers at once with the figures of exactly the documents folded so far and says how far
+    the counting has come (``counting``); a snapshot is refused meanwhile (never signed with
+    partial figures); the background loop (``escalation_figures_loop``) folds the rest in
+    bounded rounds, and then the answer is the whole one, with no marker."""
+    import asyncio  # noqa: PLC0415 - this test only
+
+    from node.store import records  # noqa: PLC0415
+
+    index = next(i for i, script in enumerate(db.MIGRATIONS)
+                 if "CREATE TABLE escalation_facts" in script)
+    docs = bench.messages(150, seed=21)
+    random.Random(21).shuffle(docs)  # noqa: S311 - reproducible data, not a secret
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite3"
+        with patch.object(db, "MIGRATIONS", db.MIGRATIONS[:index]):
+            old = Store.open(path)
+            bench.fill(old, docs)
+            old.close()
+        store, reference = Store.open(path), Store.open(Path(tmp) / "ref.sqlite3")
+        rounds: list[int] = []
+        facts = statistics._facts
+
+        def counting(rows: Any) -> Any:
+            rounds.append(len(rows))
+            return facts(rows)
+
+        try:
+            stored = int(store.scalar("SELECT COUNT(*) FROM envelopes"))
+            ctx = bench.context(store)
+            with patch.object(statistics, "_FOLD_INLINE", 60), \
+                    patch.object(statistics, "_FOLD_ROUND", 45), \
+                    patch.object(statistics, "_FOLD_BATCH", 25), \
+                    patch.object(statistics, "_facts", counting):
+                for call in (1, 2):
+                    ack, figures = statistics.escalation_figures(ctx)
+                    assert figures.pop("counting") == {"folded": 60 * call, "stored": stored}
+                    # The figures of the documents folded: those of a store holding only them.
+                    seen = tables.watermark(store)
+                    with reference.transaction() as tx:
+                        for r in store.query("SELECT * FROM envelopes WHERE rowid <= ?",
+                                             (seen,)):  # idempotent: by digest
+                            records.insert_envelope(tx, r["digest"], r["message_type"],
+                                                    r["origin"], r["subject"], r["envelope"],
+                                                    r["received_at"], local=False)
+                    assert (ack, figures) == _old_figures(bench.context(reference))
+                with pytest.raises(statistics.StillCounting, match=r"180 of .* documents"):
+                    statistics.build_snapshot(cast(Any, SimpleNamespace(
+                        store=store, now=ctx.now, node_id="int")))
+
+                async def caught_up() -> None:
+                    loop = asyncio.create_task(statistics.escalation_figures_loop(ctx, 0.01))
+                    try:
+                        for _ in range(1000):  # bounded: rounds of 45 of a few hundred
+                            if tables.watermark(store) == stored:
+                                return
+                            await asyncio.sleep(0.01)
+                        raise AssertionError("the loop did not catch up")
+                    finally:
+                        loop.cancel()
+
+                rounds.clear()
+                asyncio.run(caught_up())
+                assert rounds and max(rounds) <= 25 and sum(rounds) == stored - 180
+            assert statistics.escalation_figures(ctx) == _old_figures(ctx)
+            assert "counting" not in statistics.escalation_figures(ctx)[1]
+        finally:
+            store.close()
+            reference.close()

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from federation.stats import (
     BASES,
     DIMENSIONS,
+    check_dimensions,
     group_counts,
     in_range,
     matches,
@@ -368,3 +369,50 @@ def test_a_bar_narrowed_by_the_lists_filter_keeps_a_stub_standing_for_an_older_r
         narrowed = stats.cells_listed(store, statistics._matching_cells(
             store, where, "all", None, None)[0], None, ["disaster"])
         assert narrowed[1] == 1  # the stub's cell only: the hazard report's is left out
+
+
+def test_an_upgraded_store_walks_a_bar_in_the_covering_index(tmp_path: Path) -> None:
+    """A store from before the ``bars`` migration gets the index (incident_id, cell_id) on
+    opening; a bar's list walking the incidents reads each row's cell from it alone (the plan
+    SQLite chooses) and lists what ``event_ids`` says, page by page."""
+    mine = next(i for i, m in enumerate(MIGRATIONS) if "stat_records_incident_cell" in m)
+    path = tmp_path / "old.sqlite3"
+    with patch("node.store.db.MIGRATIONS", MIGRATIONS[:mine]), store_at(path) as old:
+        apply_reports(old, UPGRADE_DOCS, [(IDS[4], IDS[5])], 0)
+    with store_at(path) as store:
+        assert store.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = "
+                            "'stat_records_incident_cell'") == 1
+        where = {"severity": "hazard"}
+        ids = statistics.event_ids(store, where, "all", None, None)
+        assert ids  # the bar holds reports to list
+        with patch.object(stats, "WALK_SHARE", 10**9):  # walk the incidents
+            bar = statistics.bar_events(store, where, "all", None, None)
+            condition, params = bar.condition
+            plan = " ".join(str(r[3]) for r in store.query(
+                f"EXPLAIN QUERY PLAN SELECT seq FROM incidents WHERE {condition} "  # noqa: S608
+                "ORDER BY seq DESC LIMIT 3", tuple(params)))
+            assert "COVERING INDEX stat_records_incident_cell (incident_id=?)" in plan, plan
+            filters = {"origin": None, "severity": None, "since": None, "text": None}
+            paged = all_pages(store, 2, filters, match=bar.condition)
+        assert (bar.total, paged) == (len(ids), all_pages(store, 2, filters, ids=ids))
+
+
+def test_the_dashboards_key_shapes_are_grouped_before_the_first_click(tmp_path: Path) -> None:
+    """``warm_chart_groups`` (run at start-up) groups the cells for every shape the
+    dashboard's bars link: a bar of any of them then groups no cell in the request, and
+    answers as a bar grouped in the request does."""
+    import asyncio  # noqa: PLC0415 - this test only
+
+    with store_at(tmp_path / "s.sqlite3") as store:
+        apply_reports(store, UPGRADE_DOCS, [], 0)
+        for dims in statistics.CONSOLE_SHAPES:
+            check_dimensions(list(dims))  # the dashboard's dimensions, in the order it links
+        cold = {dims: statistics.bar_events(store, dict.fromkeys(dims, None), "all", None, None)
+                for dims in statistics.CONSOLE_SHAPES}
+        with patch.object(statistics, "_cell_groups", weakref.WeakKeyDictionary()):
+            asyncio.run(statistics.warm_chart_groups(store))
+            with patch.object(stats, "cell_groups", side_effect=AssertionError("grouped")):
+                for dims in statistics.CONSOLE_SHAPES:
+                    bar = statistics.bar_events(store, dict.fromkeys(dims, None), "all",
+                                                None, None)
+                    assert bar == cold[dims], dims
