@@ -308,3 +308,33 @@ def test_an_operator_links_a_suggested_duplicate_and_the_event_counts_once(
     assert after["total"] == before["total"] - 1
     check_clean(page)
     shot(page, shots, "incident-linked")
+
+
+def test_escalation_figures_still_being_counted_say_so(
+        browser: Browser, dfed: Federation, shots: Path) -> None:
+    """An upgraded store answers its escalation figures from what it has counted so far, with
+    ``escalations.counting`` (tests/pipeline/test_escalation_figures.py makes a node do that);
+    the dashboard must not pass such partial figures off as the whole. The marker is put into
+    the node's own answer here, since a real store leaves that state within seconds."""
+    page = dashboard(browser, dfed, "gb")
+    expect(page.locator("#tile-open .sub")).not_to_contain_text("still counting")
+    assert page.locator("#tile-open").get_attribute("data-counting") == "false"
+
+    def partial(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        body["escalations"]["counting"] = {"folded": 1500, "stored": 40000}
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(r".*/api/v1/stats/summary(\?.*)?$"), partial)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", timeout=20000)
+    expect(page.locator("#tile-open .sub")).to_contain_text(
+        "still counting: 1,500 of 40,000 stored messages read")
+    assert page.locator("#tile-open").get_attribute("data-counting") == "true"
+    shot(page, shots, "dashboard-gb-still-counting")
+    page.unroute(re.compile(r".*/api/v1/stats/summary(\?.*)?$"))
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", timeout=20000)
+    expect(page.locator("#tile-open .sub")).not_to_contain_text("still counting")
+    check_clean(page)

@@ -125,7 +125,13 @@
             d.summary.red_line_reports > 0);
     setTile("tile-stubs", d.summary.stubs, "TLP:RED and AMBER+STRICT");
     const esc = d.summary.escalations;
-    setTile("tile-open", esc.open, `${fmt(esc.seen)} escalations seen`);
+    // An upgraded store counts its old escalations in the background (node/pipeline/statistics.py):
+    // until then the figures cover only what is counted so far, and the tile says so.
+    const counting = esc.counting
+      ? ` · still counting: ${fmt(esc.counting.folded)} of ${fmt(esc.counting.stored)} stored messages read`
+      : "";
+    setTile("tile-open", esc.open, `${fmt(esc.seen)} escalations seen${counting}`);
+    $("tile-open").dataset.counting = esc.counting ? "true" : "false";
     setTile("tile-overdue", esc.overdue, esc.overdue ? "past their deadline, unanswered" : "none past deadline",
             esc.overdue > 0);
     // prep: the assurance flag (GET /api/v1/preparedness/summary), as on the Models page
@@ -274,7 +280,8 @@
       {label: "Open, within deadline", value: esc.open, color: COLOR.blue, keepZero: true},
       {label: "Overdue", value: esc.overdue, color: COLOR.vermillion, keepZero: true},
       {label: "Closed by resolution", value: esc.closed, color: COLOR.grey, keepZero: true},
-    ], {title: "Escalations by state", emptyText: "No escalation seen yet."});
+    ], {title: esc.counting ? "Escalations by state (still counting; figures so far)"
+                            : "Escalations by state", emptyText: "No escalation seen yet."});
     const list = $("overdue-list");
     if (!esc.seen) {
       list.replaceChildren(h("p", {class: "dash-empty"}, "No escalation seen yet."));
