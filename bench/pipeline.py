@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,9 +40,11 @@ SUBJECT = "beacon.v1.incident.fr.serious-incident"
 BATCH = 256
 
 
-def pipeline_rate(n: int, *, playbooks: bool = True) -> tuple[float, float]:
-    """Return (pipeline messages/s, ``check_inbound`` messages/s) for ``n`` signed incidents
-    from fr; without ``playbooks``, no run starts, which shows what the reactions cost."""
+@contextmanager
+def store_and_messages(n: int, *, playbooks: bool = True, title: str = "Pipeline",
+                       ) -> Iterator[tuple[NodeContext, list[bytes], datetime]]:
+    """gb's store in a temporary folder (every shipped playbook unless ``playbooks`` is false),
+    ``n`` incidents signed by fr for it, and the instant they were made."""
     with tempfile.TemporaryDirectory() as tmp:
         root, now = Path(tmp), datetime.now(UTC)
         files = {m: provision_node(root / m, m, role="member") for m in ("gb", "fr")}
@@ -53,23 +57,30 @@ def pipeline_rate(n: int, *, playbooks: bool = True) -> tuple[float, float]:
                                             nats_url="nats://127.0.0.1:1", http_port=1))
         ctx.playbooks = load_playbooks() if playbooks else []
         msgs = [Envelope.sign(payload_type("incident"), encode(incident_from_report(
-            {**MINIMAL_REPORT, "title": f"Pipeline {i}", "affected_jurisdictions": []},
+            {**MINIMAL_REPORT, "title": f"{title} {i}", "affected_jurisdictions": []},
             origin="fr", now=now)), [files["fr"].signing_key]).to_json() for i in range(n)]
         try:
-            t0 = time.process_time()
-            for m in msgs:
-                check_inbound(m, SUBJECT, ctx.roster, ctx.schemas, received_at=now,
-                              policy=ctx.policy)
-            floor = n / (time.process_time() - t0)
-            t0 = time.process_time()
-            for i in range(0, n, BATCH):
-                batch = [Accepted(check_inbound(m, SUBJECT, ctx.roster, ctx.schemas,
-                                                received_at=now, policy=ctx.policy),
-                                  SUBJECT, m, ctx.stamp()) for m in msgs[i:i + BATCH]]
-                ingest_batch(ctx, batch, [])
-            rate = n / (time.process_time() - t0)
+            yield ctx, msgs, now
         finally:
             ctx.close()
+
+
+def pipeline_rate(n: int, *, playbooks: bool = True) -> tuple[float, float]:
+    """Return (pipeline messages/s, ``check_inbound`` messages/s) for ``n`` signed incidents
+    from fr; without ``playbooks``, no run starts, which shows what the reactions cost."""
+    with store_and_messages(n, playbooks=playbooks) as (ctx, msgs, now):
+        t0 = time.process_time()
+        for m in msgs:
+            check_inbound(m, SUBJECT, ctx.roster, ctx.schemas, received_at=now,
+                          policy=ctx.policy)
+        floor = n / (time.process_time() - t0)
+        t0 = time.process_time()
+        for i in range(0, n, BATCH):
+            batch = [Accepted(check_inbound(m, SUBJECT, ctx.roster, ctx.schemas,
+                                            received_at=now, policy=ctx.policy),
+                              SUBJECT, m, ctx.stamp()) for m in msgs[i:i + BATCH]]
+            ingest_batch(ctx, batch, [])
+        rate = n / (time.process_time() - t0)
     return rate, floor
 
 

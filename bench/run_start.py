@@ -14,59 +14,27 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
-from federation.canonical import encode
-from federation.envelope import Envelope, payload_type
+from bench.pipeline import BATCH, SUBJECT, store_and_messages
 from federation.inbound import check_inbound
-from federation.messages import incident_from_report
-from node.cli.provision import (
-    genesis_document,
-    member_entry,
-    provision_node,
-    sign_genesis,
-    write_config,
-)
-from node.core.playbook_files import load_playbooks
 from node.pipeline.context import NodeContext
 from node.pipeline.flow import Accepted
 from node.pipeline.ingest import ingest_batch
-from tests.integration.conftest import MINIMAL_REPORT
-
-SUBJECT = "beacon.v1.incident.fr.serious-incident"
-BATCH = 256
 
 
 @contextmanager
 def store_with_reports(n: int, *, playbooks: bool = True,
                        ) -> Iterator[tuple[NodeContext, list[list[Accepted]]]]:
     """gb's store with every shipped playbook, and ``n`` checked reports from fr in batches."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root, now = Path(tmp), datetime.now(UTC)
-        files = {m: provision_node(root / m, m, role="member") for m in ("gb", "fr")}
-        doc = genesis_document([member_entry(f, now=now) for f in files.values()],
-                               council=[f.signing_key.public.keyid for f in files.values()],
-                               threshold=1, now=now)
-        (root / "roster.json").write_bytes(
-            sign_genesis(doc, [f.signing_key for f in files.values()]).to_json())
-        ctx = NodeContext.open(write_config(files["gb"], roster_file=root / "roster.json",
-                                            nats_url="nats://127.0.0.1:1", http_port=1))
-        ctx.playbooks = load_playbooks() if playbooks else []
-        msgs = [Envelope.sign(payload_type("incident"), encode(incident_from_report(
-            {**MINIMAL_REPORT, "title": f"Start {i}", "affected_jurisdictions": []},
-            origin="fr", now=now)), [files["fr"].signing_key]).to_json() for i in range(n)]
+    with store_and_messages(n, playbooks=playbooks, title="Start") as (ctx, msgs, now):
         checked = [Accepted(check_inbound(m, SUBJECT, ctx.roster, ctx.schemas, received_at=now,
                                           policy=ctx.policy), SUBJECT, m, ctx.stamp())
                    for m in msgs]
-        try:
-            yield ctx, [checked[i:i + BATCH] for i in range(0, n, BATCH)]
-        finally:
-            ctx.close()
+        yield ctx, [checked[i:i + BATCH] for i in range(0, n, BATCH)]
 
 
 def store_step_us(n: int, *, profile: bool = False, playbooks: bool = True) -> float:
