@@ -226,10 +226,11 @@ class Bus:
                 await psub.unsubscribe()
 
     async def _fetch_forever(self, psub: JetStreamContext.PullSubscription) -> None:
-        # While a batch is stored (on the event loop), the next one is already being checked in
-        # the checker threads, which release the GIL to verify: a node catching up keeps both
-        # cores busy. Only after a full batch (a backlog): otherwise the next fetch would wait
-        # for new messages before this batch is stored, and delay it.
+        # While a batch is stored (on the event loop), the next one is already being checked
+        # when ``check_batches`` puts checking off the loop (threads or processes,
+        # node/bus/checkers.py): a node catching up keeps both cores busy. Only after a full
+        # batch (a backlog): otherwise the next fetch would wait for new messages before this
+        # batch is stored, and delay it. With ``loop`` (the default) the check runs first.
         checking: asyncio.Future[list[Accepted | Refused | None]] | None = None
         msgs: list[Msg] = []
         steady = False  # the last fetch found reports waiting, fewer than a full batch
